@@ -1,0 +1,4 @@
+import { floeVitest } from '../vitest.shared.js';
+
+// Black-box e2e: specs drive a running platform over HTTPS, as a user would.
+export default floeVitest(import.meta.dirname, { include: ['**/*.e2e.spec.ts'], testTimeout: 120_000 });
