@@ -1,0 +1,2 @@
+export const SCHEDULER_CONFIG = Symbol('SCHEDULER_CONFIG');
+export const REDIS = Symbol('REDIS');

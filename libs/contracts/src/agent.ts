@@ -1,0 +1,24 @@
+import type { RuntimeName } from './function.js';
+
+/** What an agent publishes about itself in Redis (key `floe:agents:<id>`, with a TTL). */
+export interface AgentInfo {
+  id: string;
+  /** host:port of its RPC (Nest TCP) listener. */
+  rpc: string;
+  /** host:port of its HTTP /metrics and /healthz listener. */
+  http: string;
+  labels: Record<string, string>;
+  capacity: { memoryBytes: number; cpus: number };
+  free: { memoryBytes: number };
+  /** Frozen stemcells ready per runtime. */
+  stemcells: Partial<Record<RuntimeName, number>>;
+  /** Instances per function key (`ns/name`): total and idle (warm, frozen or not). */
+  functions: Record<string, { instances: number; idle: number; inflight: number }>;
+  startedAt: number;
+  heartbeatAt: number;
+}
+
+export interface PoolTarget {
+  /** Stemcells to keep per runtime on this agent. */
+  stemcells: Partial<Record<RuntimeName, number>>;
+}

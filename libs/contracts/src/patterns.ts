@@ -1,0 +1,58 @@
+/**
+ * Message patterns for @nestjs/microservices (TCP transport). One place, so that a rename
+ * can't leave a caller talking to nobody.
+ */
+export const SchedulerPatterns = {
+  health: 'scheduler.health',
+  info: 'scheduler.info',
+  deploy: 'fn.deploy',
+  update: 'fn.update',
+  remove: 'fn.remove',
+  get: 'fn.get',
+  list: 'fn.list',
+  scale: 'fn.scale',
+  versions: 'fn.versions',
+  rollback: 'fn.rollback',
+  namespaces: 'ns.list',
+  secretList: 'secret.list',
+  secretPut: 'secret.put',
+  secretRemove: 'secret.remove',
+  /** Agent → scheduler: decrypted secret values for an instance being specialized. */
+  secretValues: 'secret.values',
+  invoke: 'invoke',
+  enqueue: 'async.enqueue',
+  deadLetters: 'async.dead',
+  logs: 'logs.read',
+  agents: 'agents.list',
+} as const;
+
+export const AgentPatterns = {
+  health: 'agent.health',
+  invoke: 'agent.invoke',
+  ensure: 'agent.ensure',
+  retire: 'agent.retire',
+  status: 'agent.status',
+  logs: 'agent.logs',
+  target: 'agent.target',
+} as const;
+
+/** Redis keys, all under one prefix so several platforms can share a Redis. */
+export function redisKeys(prefix = 'floe') {
+  return {
+    agent: (id: string) => `${prefix}:agents:${id}`,
+    agentsSet: `${prefix}:agents`,
+    scheduler: (id: string) => `${prefix}:schedulers:${id}`,
+    leader: `${prefix}:leader`,
+    functions: (ns: string) => `${prefix}:fn:${ns}`,
+    versions: (ns: string, name: string) => `${prefix}:fnv:${ns}:${name}`,
+    namespaces: `${prefix}:namespaces`,
+    secrets: (ns: string) => `${prefix}:secrets:${ns}`,
+    asyncStream: `${prefix}:async`,
+    asyncGroup: 'workers',
+    deadLetters: `${prefix}:async:dead`,
+    /** Function code archives by sha256, so any agent can fetch and import them. */
+    code: (sha: string) => `${prefix}:code:${sha}`,
+    /** Pub/sub channel: a function changed (payload `ns/name`); caches drop it. */
+    changed: `${prefix}:changed`,
+  };
+}
