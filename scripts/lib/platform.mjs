@@ -1,0 +1,136 @@
+// Starts and stops a whole platform: scheduler, node-agent(s) and gateway as child processes.
+// Used by `npm start`, the e2e suite and the bench, so all three run the same thing.
+import { spawn } from 'node:child_process';
+import { mkdirSync, readFileSync } from 'node:fs';
+import https from 'node:https';
+import path from 'node:path';
+import { freePort } from './redis.mjs';
+import { root } from './setup.mjs';
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+function httpGet(url) {
+  return new Promise((resolve) => {
+    const req = https.get(url, { rejectUnauthorized: false, timeout: 1000 }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode));
+    });
+    req.on('error', () => resolve(0));
+    req.on('timeout', () => req.destroy());
+  });
+}
+
+function startService(name, script, env, logDir, quiet) {
+  const child = spawn(process.execPath, [path.join(root, script)], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', quiet ? 'ignore' : 'inherit', quiet ? 'ignore' : 'inherit'],
+  });
+  child.floeName = name;
+  return child;
+}
+
+/**
+ * @param {{ stateDir: string, redisUrl: string, agents?: number, gatewayPort?: number, env?: object, quiet?: boolean }} opts
+ */
+export async function startPlatform(opts) {
+  const { stateDir, redisUrl, quiet = false } = opts;
+  mkdirSync(stateDir, { recursive: true });
+  const port = opts.gatewayPort ?? (await freePort());
+  const schedRpc = await freePort();
+  const schedHttp = await freePort();
+  const common = { REDIS_URL: redisUrl, FLOE_STATE_DIR: stateDir, ...opts.env };
+  const children = [];
+  const scheduler = startService(
+    'scheduler',
+    'apps/scheduler/dist/main.js',
+    {
+      ...common,
+      FLOE_SCHEDULER_RPC: `127.0.0.1:${schedRpc}`,
+      FLOE_SCHEDULER_HTTP: `127.0.0.1:${schedHttp}`,
+    },
+    stateDir,
+    quiet,
+  );
+  children.push(scheduler);
+  const agents = [];
+  for (let i = 0; i < (opts.agents ?? 1); i++) {
+    const id = `agent-${i}-${path.basename(stateDir)}`.replace(/[^a-zA-Z0-9-]/g, '-');
+    const agentState = i === 0 ? stateDir : path.join(stateDir, `agent-${i}`);
+    const rpc = await freePort();
+    const http = await freePort();
+    const child = startService(
+      `agent-${i}`,
+      'apps/node-agent/dist/main.js',
+      {
+        ...common,
+        FLOE_STATE_DIR: agentState,
+        FLOE_LAYER_DIR: path.join(stateDir, 'snapshots'),
+        FLOE_AGENT_ID: id,
+        FLOE_AGENT_RPC: `127.0.0.1:${rpc}`,
+        FLOE_AGENT_HTTP: `127.0.0.1:${http}`,
+      },
+      stateDir,
+      quiet,
+    );
+    agents.push({ id, rpc, http, child });
+    children.push(child);
+  }
+  const gateway = startService(
+    'gateway',
+    'apps/gateway/dist/main.js',
+    {
+      ...common,
+      FLOE_GATEWAY_PORT: String(port),
+      FLOE_SCHEDULER_RPC: `127.0.0.1:${schedRpc}`,
+    },
+    stateDir,
+    quiet,
+  );
+  children.push(gateway);
+
+  const url = `https://localhost:${port}`;
+  const stop = () => stopAll(children);
+  const deadline = Date.now() + (opts.readyTimeoutMs ?? 120_000);
+  for (;;) {
+    const dead = children.find((c) => c.exitCode !== null || c.signalCode !== null);
+    if (dead) {
+      await stop();
+      throw new Error(`${dead.floeName} exited during start (${dead.exitCode ?? dead.signalCode})`);
+    }
+    if ((await httpGet(`${url}/healthz`)) === 200) break;
+    if (Date.now() > deadline) {
+      await stop();
+      throw new Error(`platform not healthy at ${url}/healthz in time`);
+    }
+    await sleep(200);
+  }
+  const credFile = path.join(stateDir, 'gateway/admin-credentials');
+  let credentials;
+  try {
+    credentials = readFileSync(credFile, 'utf8').trim();
+  } catch {}
+  return {
+    url,
+    port,
+    credentials,
+    credFile,
+    scheduler: { rpc: schedRpc, http: schedHttp, child: scheduler },
+    agents,
+    gateway,
+    stop,
+  };
+}
+
+async function stopAll(children) {
+  // Gateway first, agents last: agents tear down containers, which takes the longest.
+  for (const c of [...children].reverse())
+    if (c.exitCode === null && c.signalCode === null) c.kill('SIGTERM');
+  const exited = (c) =>
+    c.exitCode !== null || c.signalCode !== null ? Promise.resolve() : new Promise((r) => c.once('exit', r));
+  const all = Promise.all(children.map(exited));
+  const timeout = sleep(20_000).then(() => 'timeout');
+  if ((await Promise.race([all, timeout])) === 'timeout') {
+    for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+    await all;
+  }
+}
