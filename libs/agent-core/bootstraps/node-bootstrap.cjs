@@ -1,0 +1,144 @@
+'use strict';
+// Floe's node runtime: started as a stemcell with no function code, it connects to the agent,
+// waits frozen, and on `load` requires the handler from /code without restarting node.
+// Wire format: see libs/agent-core/src/frame-codec.ts (JSON headers).
+const net = require('node:net');
+const path = require('node:path');
+
+const SOCK = process.env.FLOE_AGENT_SOCK || '/run/floe/agent.sock';
+const TOKEN = process.env.FLOE_INSTANCE_TOKEN || '';
+let handler = null;
+let fnName = '';
+
+function frame(header, body) {
+  const head = Buffer.from(JSON.stringify(header));
+  const b = body || Buffer.alloc(0);
+  const out = Buffer.allocUnsafe(8 + head.length + b.length);
+  out.writeUInt32BE(head.length, 0);
+  out.writeUInt32BE(b.length, 4);
+  head.copy(out, 8);
+  b.copy(out, 8 + head.length);
+  return out;
+}
+
+function parseQuery(q) {
+  const out = {};
+  for (const [k, v] of new URLSearchParams(q || '')) out[k] = v;
+  return out;
+}
+
+function toResponse(result) {
+  if (result === undefined || result === null) return { status: 204, headers: {}, body: Buffer.alloc(0) };
+  if (typeof result === 'string' || Buffer.isBuffer(result)) {
+    return {
+      status: 200,
+      headers: { 'content-type': 'text/plain; charset=utf-8' },
+      body: Buffer.from(result),
+    };
+  }
+  if (typeof result === 'object' && ('statusCode' in result || 'body' in result)) {
+    const headers = Object.assign({}, result.headers || {});
+    let body = result.body;
+    if (body === undefined || body === null) body = Buffer.alloc(0);
+    else if (Buffer.isBuffer(body)) body = body;
+    else if (typeof body === 'string')
+      body = result.isBase64Encoded ? Buffer.from(body, 'base64') : Buffer.from(body);
+    else {
+      body = Buffer.from(JSON.stringify(body));
+      if (!Object.keys(headers).some((h) => h.toLowerCase() === 'content-type'))
+        headers['content-type'] = 'application/json';
+    }
+    return { status: Number(result.statusCode || 200), headers, body };
+  }
+  return {
+    status: 200,
+    headers: { 'content-type': 'application/json' },
+    body: Buffer.from(JSON.stringify(result)),
+  };
+}
+
+async function load(h, sock) {
+  try {
+    if (h.env) Object.assign(process.env, h.env);
+    fnName = h.name || '';
+    const file = path.resolve(h.codeDir || '/code', h.handler || 'index.js');
+    let mod;
+    try {
+      mod = require(file);
+    } catch (err) {
+      if (err && err.code === 'ERR_REQUIRE_ESM') mod = await import(file);
+      else throw err;
+    }
+    const fn =
+      typeof mod === 'function'
+        ? mod
+        : mod.handler || mod.handle || (mod.default && (mod.default.handler || mod.default));
+    if (typeof fn !== 'function')
+      throw new Error(`${h.handler} exports no function (module.exports = async (event, context) => ...)`);
+    handler = fn;
+    sock.write(frame({ t: 'loaded', ok: true }));
+  } catch (err) {
+    sock.write(frame({ t: 'loaded', ok: false, error: String((err && err.stack) || err) }));
+  }
+}
+
+async function invoke(h, body, sock) {
+  const started = process.hrtime.bigint();
+  const ct = String((h.headers && (h.headers['content-type'] || h.headers['Content-Type'])) || '');
+  let parsed = body.toString('utf8');
+  if (ct.includes('json') && body.length) {
+    try {
+      parsed = JSON.parse(parsed);
+    } catch {}
+  }
+  const event = {
+    method: h.method,
+    path: h.path,
+    query: parseQuery(h.query),
+    rawQuery: h.query || '',
+    headers: h.headers || {},
+    body: parsed,
+    rawBody: body,
+  };
+  const context = { callId: h.callId, functionName: fnName, deadline: h.deadline, log: console.log };
+  let res;
+  try {
+    if (!handler) throw new Error('no function loaded');
+    res = toResponse(await handler(event, context));
+  } catch (err) {
+    console.error(err);
+    res = {
+      status: 500,
+      headers: { 'content-type': 'text/plain' },
+      body: Buffer.from(String((err && err.message) || err)),
+    };
+  }
+  const functionUs = Number((process.hrtime.bigint() - started) / 1000n);
+  sock.write(
+    frame({ t: 'res', id: h.id, status: res.status, headers: res.headers, us: functionUs }, res.body),
+  );
+}
+
+const sock = net.connect(SOCK, () => sock.write(frame({ t: 'hello', token: TOKEN, runtime: 'node' })));
+let pending = Buffer.alloc(0);
+sock.on('data', (chunk) => {
+  const buf = pending.length ? Buffer.concat([pending, chunk]) : chunk;
+  let off = 0;
+  while (buf.length - off >= 8) {
+    const hl = buf.readUInt32BE(off);
+    const bl = buf.readUInt32BE(off + 4);
+    if (buf.length - off < 8 + hl + bl) break;
+    const h = JSON.parse(buf.toString('utf8', off + 8, off + 8 + hl));
+    const body = buf.subarray(off + 8 + hl, off + 8 + hl + bl);
+    off += 8 + hl + bl;
+    if (h.t === 'inv') invoke(h, body, sock);
+    else if (h.t === 'load') load(h, sock);
+  }
+  pending = off === buf.length ? Buffer.alloc(0) : buf.subarray(off);
+});
+// The agent owns our lifetime: when it goes away, so do we.
+sock.on('close', () => process.exit(0));
+sock.on('error', (err) => {
+  console.error(`floe bootstrap: ${err.message}`);
+  process.exit(70);
+});

@@ -1,0 +1,237 @@
+/*
+ * floe-watchdog: the `exec` runtime, in the style of OpenFaaS's classic watchdog.
+ * It connects to the agent's unix socket, says hello, then for every `inv` frame forks the
+ * function's process (`fprocess`) with the request body on stdin and Http_* variables in
+ * its environment; stdout becomes the response body. Static, so it runs in any image.
+ * Wire format: libs/agent-core/src/frame-codec.ts, `kv` headers (NUL-separated pairs).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <fcntl.h>
+#include <arpa/inet.h>
+
+#define MAX_ENV 512
+
+static char *fprocess;
+static char *fn_env[MAX_ENV];
+static int fn_env_n;
+
+static int read_full(int fd, void *buf, size_t n) {
+  size_t off = 0;
+  while (off < n) {
+    ssize_t r = read(fd, (char *)buf + off, n - off);
+    if (r == 0) return -1;
+    if (r < 0) { if (errno == EINTR) continue; return -1; }
+    off += (size_t)r;
+  }
+  return 0;
+}
+
+static int write_full(int fd, const void *buf, size_t n) {
+  size_t off = 0;
+  while (off < n) {
+    ssize_t w = write(fd, (const char *)buf + off, n - off);
+    if (w < 0) { if (errno == EINTR) continue; return -1; }
+    off += (size_t)w;
+  }
+  return 0;
+}
+
+struct buf { char *p; size_t len, cap; };
+
+static void buf_add(struct buf *b, const void *d, size_t n) {
+  if (b->len + n > b->cap) {
+    size_t cap = b->cap ? b->cap * 2 : 4096;
+    while (cap < b->len + n) cap *= 2;
+    b->p = realloc(b->p, cap);
+    if (!b->p) { perror("floe-watchdog: realloc"); exit(70); }
+    b->cap = cap;
+  }
+  memcpy(b->p + b->len, d, n);
+  b->len += n;
+}
+
+static void kv(struct buf *b, const char *k, const char *v) {
+  buf_add(b, k, strlen(k) + 1);
+  buf_add(b, v, strlen(v) + 1);
+}
+
+static int send_frame(int sock, struct buf *head, const char *body, size_t blen) {
+  uint32_t h[2] = { htonl((uint32_t)head->len), htonl((uint32_t)blen) };
+  if (write_full(sock, h, 8) < 0 || write_full(sock, head->p, head->len) < 0) return -1;
+  return blen ? write_full(sock, body, blen) : 0;
+}
+
+/* OpenFaaS names request headers Http_<Name> with '-' turned into '_'. */
+static char *header_env(const char *name, const char *value) {
+  size_t n = strlen(name);
+  char *e = malloc(n + strlen(value) + 7);
+  if (!e) return NULL;
+  strcpy(e, "Http_");
+  for (size_t i = 0; i < n; i++) e[5 + i] = name[i] == '-' ? '_' : name[i];
+  e[5 + n] = '=';
+  strcpy(e + 6 + n, value);
+  return e;
+}
+
+static double now_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
+}
+
+static void handle_invoke(int sock, char **pairs, int npairs, const char *body, size_t blen) {
+  const char *id = "0";
+  char *envp[MAX_ENV * 2 + 8];
+  int ne = 0;
+  for (int i = 0; i < fn_env_n && ne < MAX_ENV; i++) envp[ne++] = fn_env[i];
+  for (int i = 0; i + 1 < npairs; i += 2) {
+    const char *k = pairs[i], *v = pairs[i + 1];
+    char *e = NULL;
+    if (!strcmp(k, "id")) id = v;
+    else if (!strcmp(k, "method")) asprintf(&e, "Http_Method=%s", v);
+    else if (!strcmp(k, "path")) asprintf(&e, "Http_Path=%s", v);
+    else if (!strcmp(k, "query")) asprintf(&e, "Http_Query=%s", v);
+    else if (!strncmp(k, "h:", 2)) e = header_env(k + 2, v);
+    if (e && ne < MAX_ENV * 2 + 6) envp[ne++] = e;
+  }
+  envp[ne++] = "PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin";
+  envp[ne] = NULL;
+
+  double t0 = now_us();
+  int in[2], out[2], err[2];
+  if (pipe2(in, O_CLOEXEC) || pipe2(out, O_CLOEXEC) || pipe2(err, O_CLOEXEC)) { perror("floe-watchdog: pipe2"); exit(70); }
+  pid_t pid = fork();
+  if (pid == 0) {
+    dup2(in[0], 0); dup2(out[1], 1); dup2(err[1], 2);
+    signal(SIGPIPE, SIG_DFL);
+    if (access("/bin/sh", X_OK) == 0) {
+      char *argv[] = { "sh", "-c", fprocess ? fprocess : "cat", NULL };
+      execve("/bin/sh", argv, envp);
+    } else {
+      char *argv[64]; int ac = 0;
+      char *copy = strdup(fprocess ? fprocess : "cat");
+      for (char *t = strtok(copy, " "); t && ac < 63; t = strtok(NULL, " ")) argv[ac++] = t;
+      argv[ac] = NULL;
+      execvpe(argv[0], argv, envp);
+    }
+    fprintf(stderr, "floe-watchdog: exec %s: %s\n", fprocess, strerror(errno));
+    _exit(127);
+  }
+  close(in[0]); close(out[1]); close(err[1]);
+  struct buf o = {0}, e = {0};
+  size_t woff = 0;
+  int open_out = 1, open_err = 1, open_in = 1;
+  if (blen == 0) { close(in[1]); open_in = 0; }
+  while (open_out || open_err) {
+    struct pollfd p[3]; int n = 0, io = -1, oo = -1, eo = -1;
+    if (open_in) { p[n].fd = in[1]; p[n].events = POLLOUT; io = n++; }
+    if (open_out) { p[n].fd = out[0]; p[n].events = POLLIN; oo = n++; }
+    if (open_err) { p[n].fd = err[0]; p[n].events = POLLIN; eo = n++; }
+    if (poll(p, n, -1) < 0) { if (errno == EINTR) continue; break; }
+    char chunk[65536];
+    if (io >= 0 && p[io].revents) {
+      ssize_t w = write(in[1], body + woff, blen - woff);
+      if (w > 0) woff += (size_t)w;
+      if (w < 0 || woff == blen) { close(in[1]); open_in = 0; }
+    }
+    if (oo >= 0 && p[oo].revents) {
+      ssize_t r = read(out[0], chunk, sizeof chunk);
+      if (r > 0) buf_add(&o, chunk, (size_t)r); else { close(out[0]); open_out = 0; }
+    }
+    if (eo >= 0 && p[eo].revents) {
+      ssize_t r = read(err[0], chunk, sizeof chunk);
+      if (r > 0) buf_add(&e, chunk, (size_t)r); else { close(err[0]); open_err = 0; }
+    }
+  }
+  if (open_in) close(in[1]);
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+  /* stderr belongs in the function's logs; on failure it is also the response. */
+  if (e.len) write_full(2, e.p, e.len);
+
+  struct buf head = {0};
+  char num[32], us[32];
+  kv(&head, "t", "res");
+  kv(&head, "id", id);
+  int ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+  snprintf(num, sizeof num, "%d", ok ? 200 : 500);
+  kv(&head, "status", num);
+  snprintf(us, sizeof us, "%.0f", now_us() - t0);
+  kv(&head, "us", us);
+  const char *ct = getenv("content_type");
+  kv(&head, "h:Content-Type", ct ? ct : "text/plain; charset=utf-8");
+  if (!ok) {
+    char msg[128];
+    if (WIFSIGNALED(status)) snprintf(msg, sizeof msg, "function process killed by signal %d\n", WTERMSIG(status));
+    else snprintf(msg, sizeof msg, "function process exited with code %d\n", WEXITSTATUS(status));
+    buf_add(&e, msg, strlen(msg));
+    send_frame(sock, &head, e.p, e.len);
+  } else {
+    send_frame(sock, &head, o.p, o.len);
+  }
+  free(o.p); free(e.p); free(head.p);
+  for (int i = fn_env_n; i < ne; i++) if (strncmp(envp[i], "PATH=", 5)) free(envp[i]);
+}
+
+int main(int argc, char **argv) {
+  (void)argc; (void)argv;
+  signal(SIGPIPE, SIG_IGN);
+  const char *path = getenv("FLOE_AGENT_SOCK");
+  if (!path) path = "/run/floe/agent.sock";
+  const char *token = getenv("FLOE_INSTANCE_TOKEN");
+  int sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  struct sockaddr_un a = { .sun_family = AF_UNIX };
+  strncpy(a.sun_path, path, sizeof a.sun_path - 1);
+  if (sock < 0 || connect(sock, (struct sockaddr *)&a, sizeof a) < 0) {
+    fprintf(stderr, "floe-watchdog: connect %s: %s\n", path, strerror(errno));
+    return 70;
+  }
+  struct buf hello = {0};
+  kv(&hello, "t", "hello");
+  kv(&hello, "token", token ? token : "");
+  kv(&hello, "runtime", "exec");
+  send_frame(sock, &hello, NULL, 0);
+  for (;;) {
+    uint32_t h[2];
+    if (read_full(sock, h, 8) < 0) return 0; /* the agent went away: so do we */
+    uint32_t hl = ntohl(h[0]), bl = ntohl(h[1]);
+    char *head = malloc(hl + 1), *body = malloc(bl + 1);
+    if (!head || !body || read_full(sock, head, hl) < 0 || (bl && read_full(sock, body, bl) < 0)) return 0;
+    head[hl] = 0;
+    char *pairs[2048]; int np = 0;
+    for (uint32_t off = 0; off < hl && np < 2048;) { pairs[np++] = head + off; off += (uint32_t)strlen(head + off) + 1; }
+    const char *t = np >= 2 && !strcmp(pairs[0], "t") ? pairs[1] : "";
+    if (!strcmp(t, "inv")) {
+      handle_invoke(sock, pairs + 2, np - 2, body, bl);
+    } else if (!strcmp(t, "load")) {
+      for (int i = 2; i + 1 < np; i += 2) {
+        if (!strcmp(pairs[i], "handler")) { free(fprocess); fprocess = strdup(pairs[i + 1]); }
+        else if (!strncmp(pairs[i], "e:", 2) && fn_env_n < MAX_ENV) {
+          char *e = NULL;
+          asprintf(&e, "%s=%s", pairs[i] + 2, pairs[i + 1]);
+          fn_env[fn_env_n++] = e;
+          if (!strcmp(pairs[i] + 2, "content_type")) setenv("content_type", pairs[i + 1], 1);
+        }
+      }
+      struct buf r = {0};
+      kv(&r, "t", "loaded");
+      kv(&r, "ok", "true");
+      send_frame(sock, &r, NULL, 0);
+      free(r.p);
+    }
+    free(head); free(body);
+  }
+}

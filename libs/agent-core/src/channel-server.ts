@@ -1,0 +1,96 @@
+import { chmodSync, mkdirSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { FloeError } from '@floe/contracts';
+import { FrameDecoder } from './frame-codec.js';
+import { InstanceChannel } from './instance-channel.js';
+
+/**
+ * One unix socket per agent that every instance connects to. The socket's directory is
+ * bind-mounted read-only into each container at /run/floe; an instance introduces itself
+ * with the token it was started with, and the connection's arrival doubles as the
+ * "runtime is up" signal, so nothing polls for readiness.
+ */
+export class ChannelServer {
+  private readonly server: net.Server;
+  private readonly waiting = new Map<
+    string,
+    { resolve: (c: InstanceChannel) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }
+  >();
+
+  constructor(readonly socketPath: string) {
+    this.server = net.createServer((sock) => this.accept(sock));
+  }
+
+  get dir(): string {
+    return path.dirname(this.socketPath);
+  }
+
+  async listen(): Promise<void> {
+    mkdirSync(this.dir, { recursive: true, mode: 0o755 });
+    rmSync(this.socketPath, { force: true });
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(this.socketPath, () => resolve());
+    });
+    // Containers run as remapped or unprivileged users: anyone who can see the socket may connect.
+    chmodSync(this.socketPath, 0o666);
+  }
+
+  /** Resolves when an instance started with `token` connects. */
+  expect(token: string, timeoutMs: number): Promise<InstanceChannel> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiting.delete(token);
+        reject(
+          new FloeError(
+            'DEADLINE_EXCEEDED',
+            `instance ${token}: runtime did not connect within ${timeoutMs} ms`,
+          ),
+        );
+      }, timeoutMs);
+      this.waiting.set(token, { resolve, reject, timer });
+    });
+  }
+
+  cancel(token: string, err: Error): void {
+    const w = this.waiting.get(token);
+    if (!w) return;
+    clearTimeout(w.timer);
+    this.waiting.delete(token);
+    w.reject(err);
+  }
+
+  private accept(sock: net.Socket): void {
+    sock.setNoDelay(true);
+    const decoder = new FrameDecoder('auto');
+    const onHello = (chunk: Buffer) => {
+      try {
+        decoder.push(chunk, (f) => {
+          if (f.header.t !== 'hello') throw new Error('first frame must be hello');
+          const token = String(f.header.token ?? '');
+          const w = this.waiting.get(token);
+          sock.off('data', onHello);
+          if (!w) {
+            sock.destroy();
+            return;
+          }
+          clearTimeout(w.timer);
+          this.waiting.delete(token);
+          w.resolve(new InstanceChannel(sock, decoder));
+        });
+      } catch {
+        sock.destroy();
+      }
+    };
+    sock.on('data', onHello);
+    sock.on('error', () => sock.destroy());
+  }
+
+  async close(): Promise<void> {
+    for (const [token] of this.waiting)
+      this.cancel(token, new FloeError('UNAVAILABLE', 'agent is shutting down'));
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    rmSync(this.socketPath, { force: true });
+  }
+}

@@ -1,0 +1,95 @@
+/**
+ * The invoke channel's wire format between the agent and the process inside an instance:
+ *
+ *   [u32 BE header length][u32 BE body length][header][body]
+ *
+ * The body is raw bytes, so it stays binary-safe with no base64 step. Headers are JSON for
+ * the node and python bootstraps, and NUL-separated key/value pairs (`kv`) for the C
+ * watchdog, which has no JSON parser. In `kv`, HTTP headers travel as `h:<name>` keys.
+ */
+export type FrameFormat = 'json' | 'kv';
+
+export interface Frame {
+  header: Record<string, unknown>;
+  body: Buffer;
+}
+
+const EMPTY = Buffer.alloc(0);
+
+export function encodeFrame(
+  header: Record<string, unknown>,
+  body: Buffer = EMPTY,
+  format: FrameFormat = 'json',
+): Buffer {
+  const head = format === 'json' ? Buffer.from(JSON.stringify(header)) : encodeKv(header);
+  const out = Buffer.allocUnsafe(8 + head.length + body.length);
+  out.writeUInt32BE(head.length, 0);
+  out.writeUInt32BE(body.length, 4);
+  head.copy(out, 8);
+  body.copy(out, 8 + head.length);
+  return out;
+}
+
+function encodeKv(header: Record<string, unknown>): Buffer {
+  const parts: string[] = [];
+  for (const [k, v] of Object.entries(header)) {
+    if (v === undefined) continue;
+    if (k === 'headers' || k === 'env') {
+      const prefix = k === 'headers' ? 'h:' : 'e:';
+      for (const [hk, hv] of Object.entries(v as Record<string, string>)) parts.push(prefix + hk, String(hv));
+    } else {
+      parts.push(k, String(v));
+    }
+  }
+  return Buffer.from(`${parts.join('\0')}\0`);
+}
+
+function decodeKv(buf: Buffer): Record<string, unknown> {
+  const items = buf.toString('utf8').split('\0');
+  const out: Record<string, unknown> = {};
+  const headers: Record<string, string> = {};
+  for (let i = 0; i + 1 < items.length; i += 2) {
+    const k = items[i] as string;
+    const v = items[i + 1] as string;
+    if (k.startsWith('h:')) headers[k.slice(2)] = v;
+    else out[k] = k === 'status' || k === 'id' ? Number(v) : v;
+  }
+  out.headers = headers;
+  return out;
+}
+
+/**
+ * Incremental decoder: feed socket chunks, get whole frames. Keeps at most one partial
+ * frame buffered, and slices (no copy) when a chunk holds whole frames.
+ */
+export class FrameDecoder {
+  private pending: Buffer = EMPTY;
+
+  constructor(
+    public format: FrameFormat | 'auto' = 'auto',
+    private readonly maxFrameBytes = 64 * 1024 * 1024,
+  ) {}
+
+  push(chunk: Buffer, onFrame: (f: Frame) => void): void {
+    const buf = this.pending.length ? Buffer.concat([this.pending, chunk]) : chunk;
+    let off = 0;
+    while (buf.length - off >= 8) {
+      const hl = buf.readUInt32BE(off);
+      const bl = buf.readUInt32BE(off + 4);
+      if (hl + bl > this.maxFrameBytes)
+        throw new Error(`invoke channel: frame of ${hl + bl} bytes exceeds ${this.maxFrameBytes}`);
+      if (buf.length - off < 8 + hl + bl) break;
+      const head = buf.subarray(off + 8, off + 8 + hl);
+      const body = buf.subarray(off + 8 + hl, off + 8 + hl + bl);
+      off += 8 + hl + bl;
+      if (this.format === 'auto') this.format = sniffFormat(head);
+      onFrame({ header: this.format === 'json' ? JSON.parse(head.toString('utf8')) : decodeKv(head), body });
+    }
+    this.pending = off === buf.length ? EMPTY : buf.subarray(off);
+  }
+}
+
+/** A hello may arrive in either format; the C watchdog announces `fmt kv`. */
+export function sniffFormat(head: Buffer): FrameFormat {
+  return head[0] === 0x7b /* { */ ? 'json' : 'kv';
+}

@@ -1,0 +1,4 @@
+export * from './channel-server.js';
+export * from './frame-codec.js';
+export * from './instance-channel.js';
+export * from './native-build.js';

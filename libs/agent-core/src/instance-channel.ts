@@ -1,0 +1,134 @@
+import type net from 'node:net';
+import { FloeError } from '@floe/contracts';
+import { encodeFrame, type Frame, type FrameDecoder } from './frame-codec.js';
+
+export interface ChannelRequest {
+  callId: string;
+  method: string;
+  path: string;
+  query: string;
+  headers: Record<string, string>;
+  deadline?: number;
+}
+
+export interface ChannelResponse {
+  status: number;
+  headers: Record<string, string>;
+  body: Buffer;
+  /** Time the runtime spent in the handler, as it measured it. */
+  functionUs: number;
+}
+
+export interface LoadRequest {
+  name: string;
+  handler: string;
+  env: Record<string, string>;
+  codeDir: string;
+}
+
+type Pending = { resolve: (r: ChannelResponse) => void; reject: (e: Error) => void };
+
+/**
+ * The agent's end of one instance's invoke channel. Calls are matched to responses by id,
+ * so an instance with max concurrency above 1 can answer out of order.
+ */
+export class InstanceChannel {
+  private nextId = 1;
+  private readonly pending = new Map<number, Pending>();
+  private loading?: Pending & { resolve: (r: any) => void };
+  private closedErr?: Error;
+  private readonly closeHandlers: Array<(err: Error) => void> = [];
+
+  constructor(
+    private readonly sock: net.Socket,
+    private readonly decoder: FrameDecoder,
+  ) {
+    sock.on('data', (chunk: Buffer) => {
+      try {
+        decoder.push(chunk, (f) => this.onFrame(f));
+      } catch (err) {
+        sock.destroy(err as Error);
+      }
+    });
+    sock.on('close', () => this.fail(new FloeError('UNAVAILABLE', 'instance connection closed')));
+  }
+
+  get format() {
+    return this.decoder.format === 'kv' ? 'kv' : 'json';
+  }
+
+  get inflight(): number {
+    return this.pending.size;
+  }
+
+  /** Specializes the runtime: loads a function's handler without restarting the process. */
+  load(req: LoadRequest, timeoutMs = 10_000): Promise<void> {
+    if (this.closedErr) return Promise.reject(this.closedErr);
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new FloeError('DEADLINE_EXCEEDED', `loading ${req.name}: no answer in ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+      this.loading = {
+        resolve: (ok: boolean | string, error?: string) => {
+          clearTimeout(timer);
+          if (ok === true || ok === 'true') resolve();
+          else
+            reject(new FloeError('STARTUP', `loading ${req.name}: ${error ?? 'failed'}`, { fault: 'user' }));
+        },
+        reject: (e) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      };
+      this.sock.write(encodeFrame({ t: 'load', ...req }, undefined, this.format));
+    });
+  }
+
+  invoke(req: ChannelRequest, body: Buffer): Promise<ChannelResponse> {
+    if (this.closedErr) return Promise.reject(this.closedErr);
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.sock.write(encodeFrame({ t: 'inv', id, ...req }, body, this.format));
+    });
+  }
+
+  onClose(fn: (err: Error) => void): void {
+    if (this.closedErr) fn(this.closedErr);
+    else this.closeHandlers.push(fn);
+  }
+
+  close(): void {
+    this.sock.destroy();
+  }
+
+  private onFrame(f: Frame): void {
+    const h = f.header;
+    if (h.t === 'res') {
+      const p = this.pending.get(Number(h.id));
+      if (!p) return;
+      this.pending.delete(Number(h.id));
+      p.resolve({
+        status: Number(h.status),
+        headers: (h.headers as Record<string, string>) ?? {},
+        body: f.body,
+        functionUs: Number(h.us ?? 0),
+      });
+    } else if (h.t === 'loaded') {
+      const l = this.loading;
+      this.loading = undefined;
+      l?.resolve(h.ok as any, h.error as any);
+    }
+  }
+
+  private fail(err: Error): void {
+    if (this.closedErr) return;
+    this.closedErr = err;
+    for (const p of this.pending.values()) p.reject(err);
+    this.pending.clear();
+    this.loading?.reject(err);
+    this.loading = undefined;
+    for (const fn of this.closeHandlers) fn(err);
+  }
+}
