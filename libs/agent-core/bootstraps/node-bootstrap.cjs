@@ -40,8 +40,9 @@ function toResponse(result) {
     const headers = Object.assign({}, result.headers || {});
     let body = result.body;
     if (body === undefined || body === null) body = Buffer.alloc(0);
-    else if (Buffer.isBuffer(body)) body = body;
-    else if (typeof body === 'string')
+    else if (Buffer.isBuffer(body)) {
+      // already bytes
+    } else if (typeof body === 'string')
       body = result.isBase64Encoded ? Buffer.from(body, 'base64') : Buffer.from(body);
     else {
       body = Buffer.from(JSON.stringify(body));
