@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { createWriteStream, existsSync, mkdirSync, renameSync, statSync, type WriteStream } from 'node:fs';
+import { createWriteStream, fstatSync, mkdirSync, openSync, renameSync, type WriteStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
@@ -16,6 +16,15 @@ export interface LogLine {
 interface FileState {
   out: WriteStream;
   bytes: number;
+}
+
+// Opened synchronously so the file exists at once and a rotation can rename it; the
+// writes themselves stay asynchronous and ordered through the stream.
+function openLog(file: string): FileState {
+  const fd = openSync(file, 'a');
+  const out = createWriteStream('', { fd });
+  out.on('error', () => {});
+  return { out, bytes: fstatSync(fd).size };
 }
 
 /**
@@ -63,14 +72,14 @@ export class LogStore extends EventEmitter {
     let f = this.files.get(key);
     const file = this.fileOf(line.namespace, line.function);
     if (!f) {
-      f = { out: createWriteStream(file, { flags: 'a' }), bytes: existsSync(file) ? statSync(file).size : 0 };
+      f = openLog(file);
       this.files.set(key, f);
     }
     const data = `${JSON.stringify(line)}\n`;
     if (f.bytes + data.length > this.maxBytes) {
       f.out.end();
       renameSync(file, `${file}.1`);
-      f = { out: createWriteStream(file, { flags: 'a' }), bytes: 0 };
+      f = openLog(file);
       this.files.set(key, f);
     }
     f.out.write(data);
