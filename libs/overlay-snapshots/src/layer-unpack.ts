@@ -252,7 +252,15 @@ export class Extractor {
         fs.lutimesSync(p, e.mtime, e.mtime);
         break;
       case 'link': {
-        const target = safeEntryPath(e.linkname);
+        let target: string;
+        try {
+          target = safeEntryPath(e.linkname);
+        } catch {
+          throw archiveError(
+            e.name,
+            `hard link target '${e.linkname}' is outside the layer root ('..' or absolute)`,
+          );
+        }
         const k = this.known.get(target);
         if (k === undefined)
           throw archiveError(e.name, `hard link target '${e.linkname}' is not an earlier entry`);
