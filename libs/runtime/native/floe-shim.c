@@ -1,0 +1,345 @@
+/*
+ * floe-shim: the only native code of the Floe runtime.
+ *
+ * floe_spawn() clone3()s the (multithreaded) Node process fork-style and runs a flat op
+ * program, precomputed in TypeScript, in the child between clone and execveat. The child is
+ * async-signal-safe: raw syscalls only, no malloc, no stdio. A failed op writes
+ * {op index, errno} to the CLOEXEC status pipe and _exit()s; the parent names the op.
+ *
+ * The reaper thread epoll()s pidfds and reports exits as fixed-size records on a pipe that
+ * Node reads with a net.Socket, so no libuv pool thread is pinned per container.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/sched.h>
+#include <linux/seccomp.h>
+#include <net/if.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+#ifndef P_PIDFD
+#define P_PIDFD 3
+#endif
+
+/* Keep in sync with src/spawn/op-program.ts. */
+enum {
+  OP_WAIT = 1, OP_READY, OP_MKDIR, OP_MOUNT, OP_UMOUNT, OP_TOUCH, OP_SYMLINK, OP_PIVOT,
+  OP_CHDIR, OP_SETHOSTNAME, OP_LO_UP, OP_RLIMIT, OP_WRITE_FILE, OP_SETRESUID, OP_SETRESGID,
+  OP_SETGROUPS, OP_PRCTL, OP_BSET_KEEP, OP_CAPSET, OP_AMBIENT, OP_SECCOMP, OP_DUP2,
+  OP_CLOEXEC_FROM, OP_SETSID, OP_EXECVEAT, OP_UNSHARE, OP_OPEN_NULL_STDIO
+};
+#define OPF_IGNORE_ENOENT 1u
+#define OPF_IGNORE_ALL 2u
+
+#define MAGIC 0x464c4f45u /* "FLOE" */
+
+struct op { uint64_t w[8]; };
+
+static char *str(char *base, uint64_t off) { return off ? base + off : NULL; }
+
+static int mkdir_p(const char *path, mode_t mode) {
+  char buf[4096];
+  size_t n = strlen(path);
+  if (n >= sizeof buf) return -ENAMETOOLONG;
+  memcpy(buf, path, n + 1);
+  for (size_t i = 1; i <= n; i++) {
+    if (buf[i] == '/' || buf[i] == 0) {
+      char c = buf[i];
+      buf[i] = 0;
+      if (mkdir(buf, mode) < 0 && errno != EEXIST) return -errno;
+      buf[i] = c;
+    }
+  }
+  return 0;
+}
+
+static int write_all(int fd, const void *p, size_t n) {
+  const char *c = p;
+  while (n) {
+    ssize_t w = write(fd, c, n);
+    if (w < 0) { if (errno == EINTR) continue; return -errno; }
+    c += w; n -= (size_t)w;
+  }
+  return 0;
+}
+
+/* Runs in the child. Returns 0 or -errno; *failed gets the failing op index. */
+static int run_program(char *base, int sync_r, int status_w, int *failed) {
+  uint32_t nops = ((uint32_t *)base)[1];
+  struct op *ops = (struct op *)(base + 16);
+  for (uint32_t i = 0; i < nops; i++) {
+    uint64_t *w = ops[i].w;
+    uint32_t code = (uint32_t)w[0], flags = (uint32_t)(w[0] >> 32);
+    long r = 0;
+    *failed = (int)i;
+    switch (code) {
+    case OP_WAIT: {
+      char b;
+      ssize_t n;
+      do n = read(sync_r, &b, 1); while (n < 0 && errno == EINTR);
+      if (n != 1) _exit(126); /* the parent went away or gave up: die quietly */
+      break;
+    }
+    case OP_READY: {
+      int32_t rec[2] = {-1, 0};
+      r = write_all(status_w, rec, sizeof rec);
+      if (r < 0) { errno = (int)-r; r = -1; }
+      break;
+    }
+    case OP_MKDIR: r = mkdir_p(str(base, w[1]), (mode_t)w[2]); if (r < 0) { errno = (int)-r; r = -1; } break;
+    case OP_MOUNT:
+      r = mount(str(base, w[1]), str(base, w[2]), str(base, w[3]), (unsigned long)w[4], str(base, w[5]));
+      break;
+    case OP_UMOUNT: r = umount2(str(base, w[1]), (int)w[2]); break;
+    case OP_TOUCH: {
+      int fd = open(str(base, w[1]), O_CREAT | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, (mode_t)w[2]);
+      if (fd < 0) r = -1; else close(fd);
+      break;
+    }
+    case OP_SYMLINK:
+      r = symlink(str(base, w[1]), str(base, w[2]));
+      if (r < 0 && errno == EEXIST) r = 0;
+      break;
+    case OP_PIVOT:
+      /* pivot_root(".", ".") stacks the old root under the new one; detach it right away. */
+      r = chdir(str(base, w[1]));
+      if (!r) r = syscall(SYS_pivot_root, ".", ".");
+      if (!r) r = umount2(".", MNT_DETACH);
+      if (!r) r = chdir("/");
+      break;
+    case OP_CHDIR: r = chdir(str(base, w[1])); break;
+    case OP_SETHOSTNAME: r = sethostname(str(base, w[1]), (size_t)w[2]); break;
+    case OP_LO_UP: {
+      int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+      if (s < 0) { r = -1; break; }
+      struct ifreq ifr;
+      memset(&ifr, 0, sizeof ifr);
+      memcpy(ifr.ifr_name, "lo", 3);
+      r = ioctl(s, SIOCGIFFLAGS, &ifr);
+      if (!r) { ifr.ifr_flags |= IFF_UP | IFF_RUNNING; r = ioctl(s, SIOCSIFFLAGS, &ifr); }
+      int e = errno; close(s); errno = e;
+      break;
+    }
+    case OP_RLIMIT: {
+      struct rlimit rl = {(rlim_t)w[2], (rlim_t)w[3]};
+      r = setrlimit((int)w[1], &rl);
+      break;
+    }
+    case OP_WRITE_FILE: {
+      int fd = open(str(base, w[1]), O_WRONLY | O_CLOEXEC);
+      if (fd < 0) { r = -1; break; }
+      r = write_all(fd, str(base, w[2]), (size_t)w[3]);
+      close(fd);
+      if (r < 0) { errno = (int)-r; r = -1; }
+      break;
+    }
+    case OP_SETRESUID: r = syscall(SYS_setresuid, (uid_t)w[1], (uid_t)w[1], (uid_t)w[1]); break;
+    case OP_SETRESGID: r = syscall(SYS_setresgid, (gid_t)w[1], (gid_t)w[1], (gid_t)w[1]); break;
+    case OP_SETGROUPS: r = syscall(SYS_setgroups, (size_t)w[2], (gid_t *)str(base, w[1])); break;
+    case OP_PRCTL: r = prctl((int)w[1], w[2], w[3], w[4], w[5]); break;
+    case OP_BSET_KEEP:
+      for (int c = 0; c < 64; c++) {
+        if (w[1] & (1ull << c)) continue;
+        if (prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0 && errno != EINVAL) { r = -1; break; }
+      }
+      break;
+    case OP_CAPSET: {
+      struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
+      struct __user_cap_data_struct d[2];
+      for (int k = 0; k < 2; k++) {
+        d[k].effective = (uint32_t)(w[1] >> (32 * k));
+        d[k].permitted = (uint32_t)(w[2] >> (32 * k));
+        d[k].inheritable = (uint32_t)(w[3] >> (32 * k));
+      }
+      r = syscall(SYS_capset, &h, d);
+      break;
+    }
+    case OP_AMBIENT:
+      for (int c = 0; c < 64; c++) {
+        if (!(w[1] & (1ull << c))) continue;
+        if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, c, 0, 0) < 0) { r = -1; break; }
+      }
+      break;
+    case OP_SECCOMP: {
+      struct sock_fprog prog = {(unsigned short)w[2], (struct sock_filter *)str(base, w[1])};
+      r = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog);
+      break;
+    }
+    case OP_DUP2:
+      if (w[1] == w[2]) r = fcntl((int)w[1], F_SETFD, 0);
+      else r = dup2((int)w[1], (int)w[2]);
+      break;
+    case OP_CLOEXEC_FROM: r = syscall(SYS_close_range, (unsigned)w[1], ~0u, CLOSE_RANGE_CLOEXEC); break;
+    case OP_SETSID: r = setsid(); if (r > 0) r = 0; break;
+    case OP_UNSHARE: r = unshare((int)w[1]); break;
+    case OP_OPEN_NULL_STDIO: {
+      /* Default stdio: /dev/null, opened after pivot_root so it is the container's node. */
+      int fd = open("/dev/null", O_RDWR);
+      if (fd < 0) { r = -1; break; }
+      for (int k = 0; k < 3; k++)
+        if ((w[1] & (1u << k)) && dup2(fd, k) < 0) { r = -1; break; }
+      if (fd > 2) close(fd);
+      break;
+    }
+    case OP_EXECVEAT: {
+      /* argv/envp are arrays of string offsets; rewrite them into pointers in our COW copy. */
+      uint64_t *argv = (uint64_t *)str(base, w[3]), *envp = (uint64_t *)str(base, w[4]);
+      for (uint64_t *p = argv; *p; p++) *p = (uint64_t)(uintptr_t)(base + *p);
+      for (uint64_t *p = envp; *p; p++) *p = (uint64_t)(uintptr_t)(base + *p);
+      r = syscall(SYS_execveat, (int)w[1], w[2] ? str(base, w[2]) : "", (char **)argv, (char **)envp,
+                  (int)w[5]);
+      break;
+    }
+    default: errno = ENOSYS; r = -1;
+    }
+    if (r < 0) {
+      if ((flags & OPF_IGNORE_ALL) || ((flags & OPF_IGNORE_ENOENT) && errno == ENOENT)) continue;
+      return -errno;
+    }
+  }
+  return 0;
+}
+
+/*
+ * Clones a child that runs `prog`. out[0]=pidfd, out[1]=sync pipe write end (one byte per
+ * OP_WAIT releases the child), out[2]=status pipe read end (EOF = exec'd or died; an 8-byte
+ * {index, errno} record = op failed; {-1,0} = OP_READY reached). Returns the pid or -errno.
+ */
+int floe_spawn(void *prog, uint32_t len, uint64_t flags, int cgroup_fd, int32_t *out) {
+  if (len < 16 || ((uint32_t *)prog)[0] != MAGIC) return -EINVAL;
+  int sync[2], status[2];
+  if (pipe2(sync, O_CLOEXEC) < 0) return -errno;
+  if (pipe2(status, O_CLOEXEC) < 0) { int e = errno; close(sync[0]); close(sync[1]); return -e; }
+  int pidfd = -1;
+  struct clone_args args;
+  memset(&args, 0, sizeof args);
+  args.flags = flags | CLONE_PIDFD;
+  args.pidfd = (uint64_t)(uintptr_t)&pidfd;
+  args.exit_signal = SIGCHLD;
+  if (cgroup_fd >= 0) { args.flags |= CLONE_INTO_CGROUP; args.cgroup = (uint64_t)cgroup_fd; }
+  long pid = syscall(SYS_clone3, &args, sizeof args);
+  if (pid == 0) {
+    /* Child: a single-threaded copy of Node. Signal handlers are Node's; reset the ones
+       that matter and unblock everything so the payload starts clean. */
+    sigset_t all;
+    sigemptyset(&all);
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    for (int s = 1; s < 65; s++) if (s != SIGKILL && s != SIGSTOP) sigaction(s, &dfl, NULL);
+    sigprocmask(SIG_SETMASK, &all, NULL);
+    close(sync[1]);
+    close(status[0]);
+    int failed = -1;
+    int r = run_program((char *)prog, sync[0], status[1], &failed);
+    int32_t rec[2] = {failed, r < 0 ? -r : ENOEXEC};
+    write_all(status[1], rec, sizeof rec);
+    _exit(127);
+  }
+  int e = errno;
+  close(sync[0]);
+  close(status[1]);
+  if (pid < 0) { close(sync[1]); close(status[0]); return -e; }
+  out[0] = pidfd;
+  out[1] = sync[1];
+  out[2] = status[0];
+  return (int)pid;
+}
+
+/* ---- reaper ---- */
+
+struct exit_rec { uint32_t token; int32_t code; int32_t status; int32_t pid; };
+
+static int reaper_epfd = -1, reaper_out = -1;
+
+static void *reaper_main(void *arg) {
+  (void)arg;
+  sigset_t all;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, NULL);
+  struct epoll_event evs[64];
+  for (;;) {
+    int n = epoll_wait(reaper_epfd, evs, 64, -1);
+    if (n < 0) { if (errno == EINTR) continue; return NULL; }
+    for (int i = 0; i < n; i++) {
+      int fd = (int)(evs[i].data.u64 & 0xffffffffu);
+      uint32_t token = (uint32_t)(evs[i].data.u64 >> 32);
+      siginfo_t si;
+      memset(&si, 0, sizeof si);
+      if (syscall(SYS_waitid, P_PIDFD, fd, &si, WEXITED | WNOHANG | __WALL, NULL) < 0) {
+        struct exit_rec rec = {token, -1, errno, 0};
+        epoll_ctl(reaper_epfd, EPOLL_CTL_DEL, fd, NULL);
+        write_all(reaper_out, &rec, sizeof rec);
+        continue;
+      }
+      if (si.si_pid == 0) continue; /* spurious */
+      epoll_ctl(reaper_epfd, EPOLL_CTL_DEL, fd, NULL);
+      struct exit_rec rec = {token, si.si_code, si.si_status, si.si_pid};
+      write_all(reaper_out, &rec, sizeof rec);
+    }
+  }
+}
+
+/* Starts the reaper thread once; returns the read end of its record pipe. */
+int floe_reaper_start(void) {
+  static int started = 0, rd = -1;
+  if (started) return rd;
+  int p[2];
+  if (pipe2(p, O_CLOEXEC) < 0) return -errno;
+  reaper_epfd = epoll_create1(EPOLL_CLOEXEC);
+  if (reaper_epfd < 0) return -errno;
+  reaper_out = p[1];
+  pthread_t t;
+  int e = pthread_create(&t, NULL, reaper_main, NULL);
+  if (e) return -e;
+  pthread_detach(t);
+  started = 1;
+  rd = p[0];
+  return rd;
+}
+
+/* Watches a pidfd; the caller keeps owning it and closes it after the exit record. */
+int floe_reaper_watch(int pidfd, uint32_t token) {
+  struct epoll_event ev;
+  ev.events = EPOLLIN;
+  ev.data.u64 = ((uint64_t)token << 32) | (uint32_t)pidfd;
+  return epoll_ctl(reaper_epfd, EPOLL_CTL_ADD, pidfd, &ev) < 0 ? -errno : 0;
+}
+
+/* ---- small wrappers so TypeScript needs no variadic syscall() ---- */
+
+int floe_pidfd_open(int pid) {
+  long r = syscall(SYS_pidfd_open, pid, 0);
+  return r < 0 ? -errno : (int)r;
+}
+
+int floe_pidfd_send_signal(int pidfd, int sig) {
+  return syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0) < 0 ? -errno : 0;
+}
+
+/* pipe2(O_CLOEXEC); out[0] read end, out[1] write end. */
+int floe_pipe(int32_t *out) {
+  int p[2];
+  if (pipe2(p, O_CLOEXEC) < 0) return -errno;
+  out[0] = p[0];
+  out[1] = p[1];
+  return 0;
+}

@@ -1,0 +1,233 @@
+import { EventEmitter } from 'node:events';
+import { writeSync as fsWriteSync } from 'node:fs';
+import os from 'node:os';
+import { FailedPreconditionError, InvalidArgumentError, SyscallError } from '@floe/contracts';
+import type { ContainerCgroup } from './cgroups/container-cgroup.js';
+import type { CgroupStats } from './cgroups/types.js';
+import { ContainerStateMachine, type ContainerStatus, can } from './container-state.js';
+import { CLD_DUMPED, CLD_EXITED, CLD_KILLED, type RawExit } from './reaper.js';
+import type { OpProgram } from './spawn/op-program.js';
+import { closeFd, type StatusPipe } from './spawn/status-pipe.js';
+import type { Syscalls } from './sys/syscalls.js';
+
+/** How a container's init ended. */
+export type ExitStatus =
+  | { reason: 'exited'; code: number }
+  | { reason: 'signaled'; signal: NodeJS.Signals | number }
+  | { reason: 'OOMKilled' }
+  | { reason: 'timeout' };
+
+/**
+ * A container created by a `Runtime`. Lifecycle: created (init waits before exec) →
+ * `start()` → running ⇄ paused (`freeze`/`thaw`) → stopped (the reaper saw init exit) →
+ * deleted (`Runtime.delete`). Emits `transition(from, to)` and `exit(ExitStatus)`.
+ */
+export interface Container {
+  readonly id: string;
+  readonly pid: number;
+  readonly status: ContainerStatus;
+  start(): Promise<void>;
+  /** Resolves once the kernel reports the whole cgroup frozen. */
+  freeze(): Promise<void>;
+  thaw(): Promise<void>;
+  /** Signals init (which forwards to the payload). `reason: 'timeout'` makes the exit a timeout. */
+  kill(signal?: NodeJS.Signals | number, opts?: { reason?: 'timeout' }): Promise<void>;
+  /** SIGKILL to every process in the container's cgroup. */
+  killAll(): Promise<void>;
+  /** Resolves once, when the reaper reports init's exit. */
+  wait(): Promise<ExitStatus>;
+  stats(): Promise<CgroupStats>;
+  /** Shrinks or restores memory.max (v1 limit_in_bytes); `'max'` removes the limit. */
+  setMemoryLimit(bytes: number | 'max'): Promise<void>;
+  on(event: 'transition' | 'exit', fn: (...a: any[]) => void): this;
+}
+
+const SIGNAL_NAMES = new Map<number, NodeJS.Signals>(
+  Object.entries(os.constants.signals).map(([k, v]) => [v, k as NodeJS.Signals]),
+);
+
+export function signalNumber(s: NodeJS.Signals | number): number {
+  if (typeof s === 'number') return s;
+  const n = (os.constants.signals as Record<string, number>)[s];
+  if (n === undefined) throw new InvalidArgumentError('signal', `unknown signal ${s}`);
+  return n;
+}
+
+/** Runtime-internal handles of a live container. */
+export interface ContainerHandles {
+  pid: number;
+  pidfd: number;
+  syncFd: number;
+  status: StatusPipe;
+  program: OpProgram;
+}
+
+export class ContainerImpl extends EventEmitter implements Container {
+  readonly machine: ContainerStateMachine;
+  private exitStatus?: ExitStatus;
+  private readonly exited: Promise<ExitStatus>;
+  private resolveExit!: (e: ExitStatus) => void;
+  private timeoutKill = false;
+  private oomBaseline = 0;
+  pidfd = -1;
+  syncFd = -1;
+  statusPipe?: StatusPipe;
+  program?: OpProgram;
+  pid = 0;
+
+  constructor(
+    readonly id: string,
+    private readonly sys: Syscalls,
+    readonly cgroup: ContainerCgroup,
+    private readonly onStopped: (c: ContainerImpl) => void,
+  ) {
+    super();
+    this.machine = new ContainerStateMachine(id);
+    this.machine.on('transition', (from, to) => this.emit('transition', from, to));
+    this.exited = new Promise((r) => {
+      this.resolveExit = r;
+    });
+  }
+
+  get status(): ContainerStatus {
+    return this.machine.status;
+  }
+
+  attach(h: ContainerHandles): void {
+    this.pid = h.pid;
+    this.pidfd = h.pidfd;
+    this.syncFd = h.syncFd;
+    this.statusPipe = h.status;
+    this.program = h.program;
+  }
+
+  /** Releases one OP_WAIT per byte. */
+  release(count: number): void {
+    const b = Buffer.alloc(count, 1);
+    try {
+      writeAll(this.syncFd, b);
+    } catch (err) {
+      throw new SyscallError(
+        'write',
+        (err as { errno?: number }).errno ?? 32,
+        undefined,
+        `release container ${this.id}`,
+      );
+    }
+  }
+
+  /** Turns a status-pipe failure record into a SyscallError naming the op. */
+  opError(index: number, errno: number): SyscallError {
+    const d = this.program?.describe(index);
+    return new SyscallError(
+      d?.syscall ?? `op#${index}`,
+      errno,
+      d?.path,
+      `create container ${this.id}${d?.what ? `: ${d.what}` : ''}`,
+    );
+  }
+
+  async start(): Promise<void> {
+    if (!can.start(this.status))
+      throw new FailedPreconditionError(`container ${this.id}: cannot start from ${this.status}`);
+    this.release(1);
+    await this.awaitExec();
+    this.machine.transition('running');
+  }
+
+  /** Waits for the status pipe to hit EOF (execveat succeeded) or a failure record. */
+  async awaitExec(): Promise<void> {
+    const ev = await this.statusPipe!.next();
+    this.statusPipe!.close();
+    this.statusPipe = undefined;
+    closeFd(this.syncFd);
+    this.syncFd = -1;
+    if (ev.kind === 'failed') throw this.opError(ev.index, ev.errno);
+    if (ev.kind === 'ready')
+      throw new FailedPreconditionError(`container ${this.id}: unexpected ready record`);
+  }
+
+  async freeze(): Promise<void> {
+    if (!can.pause(this.status))
+      throw new FailedPreconditionError(`container ${this.id}: cannot pause from ${this.status}`);
+    await this.cgroup.freezer.freeze();
+    this.machine.transition('paused');
+  }
+
+  async thaw(): Promise<void> {
+    if (!can.resume(this.status))
+      throw new FailedPreconditionError(`container ${this.id}: cannot resume from ${this.status}`);
+    await this.cgroup.freezer.thaw();
+    this.machine.transition('running');
+  }
+
+  async kill(signal: NodeJS.Signals | number = 'SIGTERM', opts: { reason?: 'timeout' } = {}): Promise<void> {
+    if (!can.kill(this.status))
+      throw new FailedPreconditionError(`container ${this.id}: cannot kill from ${this.status}`);
+    if (opts.reason === 'timeout') this.timeoutKill = true;
+    this.sys.pidfdSendSignal(this.pidfd, signalNumber(signal));
+  }
+
+  async killAll(): Promise<void> {
+    if (this.status === 'stopped' || this.status === 'deleted') return;
+    await this.cgroup.killAll();
+  }
+
+  wait(): Promise<ExitStatus> {
+    return this.exited;
+  }
+
+  get exit(): ExitStatus | undefined {
+    return this.exitStatus;
+  }
+
+  async stats(): Promise<CgroupStats> {
+    return this.cgroup.stats();
+  }
+
+  async setMemoryLimit(bytes: number | 'max'): Promise<void> {
+    if (bytes !== 'max' && (!Number.isSafeInteger(bytes) || bytes < 0))
+      throw new InvalidArgumentError('bytes', 'must be a non-negative integer or max');
+    this.cgroup.resources.setMemoryLimit(bytes);
+  }
+
+  /** Called by the reaper with init's raw exit. */
+  onExit(raw: RawExit): void {
+    const status = this.classify(raw);
+    this.exitStatus = status;
+    closeFd(this.pidfd);
+    this.pidfd = -1;
+    closeFd(this.syncFd);
+    this.syncFd = -1;
+    this.statusPipe?.close();
+    if (this.status !== 'stopped' && this.status !== 'deleted') this.machine.transition('stopped');
+    this.onStopped(this);
+    this.resolveExit(status);
+    this.emit('exit', status);
+  }
+
+  private classify(raw: RawExit): ExitStatus {
+    if (this.timeoutKill) return { reason: 'timeout' };
+    let oom = 0;
+    try {
+      oom = this.cgroup.resources.oomKills();
+    } catch {}
+    if (oom > this.oomBaseline) return { reason: 'OOMKilled' };
+    if (raw.code === CLD_KILLED || raw.code === CLD_DUMPED)
+      return { reason: 'signaled', signal: SIGNAL_NAMES.get(raw.status) ?? raw.status };
+    if (raw.code === CLD_EXITED) {
+      // floe-init encodes a payload's signal death as 128+signal (PID 1 cannot re-raise it).
+      if (raw.status > 128 && raw.status <= 128 + 64) {
+        const sig = raw.status - 128;
+        return { reason: 'signaled', signal: SIGNAL_NAMES.get(sig) ?? sig };
+      }
+      return { reason: 'exited', code: raw.status };
+    }
+    return { reason: 'exited', code: -1 };
+  }
+}
+
+function writeAll(fd: number, b: Buffer): void {
+  let off = 0;
+  while (off < b.length) off += fsWriteSync(fd, b, off, b.length - off);
+}

@@ -1,0 +1,15 @@
+export type { CgroupDriver, FreezerChoice } from './cgroups/container-cgroup.js';
+export { detectCgroups } from './cgroups/detect.js';
+export type { CgroupInfo, CgroupResources, CgroupStats } from './cgroups/types.js';
+export type { Container, ExitStatus } from './container.js';
+export { type ContainerStatus, canTransition, TRANSITIONS } from './container-state.js';
+export { Runtime, type RuntimeOptions } from './runtime.js';
+export { buildDefaultSeccomp, compileSeccomp } from './seccomp/bpf.js';
+export { defaultSpec } from './spec/defaults.js';
+export type { CreateOptions, NetworkMode, OciConfig } from './spec/types.js';
+export { validateConfig } from './spec/validate.js';
+export type { ContainerState } from './state-store.js';
+export { makePipe } from './stdio.js';
+export { NativeSyscalls } from './sys/ffi.js';
+export { ensureNative } from './sys/native.js';
+export type { SpawnedChild, Syscalls } from './sys/syscalls.js';

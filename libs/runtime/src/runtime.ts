@@ -1,0 +1,298 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import {
+  AlreadyExistsError,
+  FailedPreconditionError,
+  InvalidArgumentError,
+  StartupError,
+} from '@floe/contracts';
+import { type CgroupDriver, ContainerCgroup, type FreezerChoice } from './cgroups/container-cgroup.js';
+import { detectCgroups } from './cgroups/detect.js';
+import type { CgroupInfo, CgroupResources } from './cgroups/types.js';
+import { type Container, ContainerImpl } from './container.js';
+import { Reaper } from './reaper.js';
+import { buildDefaultSeccomp, compileSeccomp } from './seccomp/bpf.js';
+import { planSpawn } from './spawn/plan.js';
+import { StatusPipe } from './spawn/status-pipe.js';
+import type { CreateOptions, IdMapping, OciConfig } from './spec/types.js';
+import { validateConfig } from './spec/validate.js';
+import { type ContainerState, type PersistedState, procStartTime, StateStore } from './state-store.js';
+import { NativeSyscalls } from './sys/ffi.js';
+import { writeFile } from './sys/fs-errors.js';
+import { ensureNative, INIT_BIN } from './sys/native.js';
+import type { Syscalls } from './sys/syscalls.js';
+
+export interface RuntimeOptions {
+  /** Root of persisted state: `<stateDir>/runtime/<id>/state.json`. */
+  stateDir: string;
+  /** Cgroup parent under every hierarchy; default `floe`. */
+  cgroupParent?: string;
+  cgroupDriver?: CgroupDriver;
+  /** Which freezer on hybrid hosts; `auto` = v2 cgroup.freeze when a unified hierarchy exists. */
+  freezer?: FreezerChoice;
+  /** The FFI surface; defaults to the koffi-backed shim. */
+  syscalls?: Syscalls;
+}
+
+const ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
+const SIGKILL = 9;
+
+/**
+ * Creates, supervises and deletes containers in-process. One instance per process; several
+ * instances may share a state dir only if they use distinct container ids.
+ */
+export class Runtime {
+  private readonly containers = new Map<string, ContainerImpl>();
+  private readonly store: StateStore;
+  private readonly sys: Syscalls;
+  private readonly reaper: Reaper;
+  private readonly parent: string;
+  private readonly driver: CgroupDriver;
+  private readonly freezer: FreezerChoice;
+  readonly cgroups: CgroupInfo;
+  private initFd = -1;
+
+  constructor(opts: RuntimeOptions) {
+    this.store = new StateStore(opts.stateDir);
+    this.sys = opts.syscalls ?? new NativeSyscalls();
+    this.reaper = new Reaper(this.sys);
+    this.parent = opts.cgroupParent ?? 'floe';
+    if (this.parent.split('/').includes('..'))
+      throw new InvalidArgumentError('cgroupParent', 'must not contain ..');
+    this.driver = opts.cgroupDriver ?? 'auto';
+    this.freezer = opts.freezer ?? 'auto';
+    this.cgroups = detectCgroups();
+  }
+
+  /** Creates a container whose init waits before exec until `start()`. */
+  create(id: string, config: OciConfig, opts: CreateOptions = {}): Promise<Container> {
+    return this.spawn(id, config, opts, false);
+  }
+
+  /** create + start in one round trip. */
+  run(id: string, config: OciConfig, opts: CreateOptions = {}): Promise<Container> {
+    return this.spawn(id, config, opts, true);
+  }
+
+  get(id: string): Container | undefined {
+    return this.containers.get(id);
+  }
+
+  private getInitFd(): number {
+    if (this.initFd < 0) {
+      ensureNative();
+      this.initFd = fs.openSync(INIT_BIN, 'r');
+    }
+    return this.initFd;
+  }
+
+  private async spawn(
+    id: string,
+    input: OciConfig,
+    opts: CreateOptions,
+    autoStart: boolean,
+  ): Promise<ContainerImpl> {
+    if (!ID_RE.test(id)) throw new InvalidArgumentError('id', 'must match [A-Za-z0-9][A-Za-z0-9_.-]{0,127}');
+    const config = validateConfig(input);
+    const rootfs = path.resolve(config.root.path);
+    if (!fs.statSync(rootfs, { throwIfNoEntry: false })?.isDirectory())
+      throw new InvalidArgumentError('root.path', `rootfs ${rootfs} does not exist`);
+    if (opts.network === 'bridge' || typeof opts.network === 'object')
+      throw new FailedPreconditionError('network: only "none" is implemented');
+    if (this.containers.has(id) || this.store.exists(id))
+      throw new AlreadyExistsError(`container ${id} already exists`, { id });
+    const seccomp = config.linux?.seccomp ? compileSeccomp(config.linux.seccomp) : buildDefaultSeccomp();
+    const plan = planSpawn({ config, opts, initFd: this.getInitFd(), seccomp });
+    const program = plan.program.encode();
+    const rel = (config.linux?.cgroupsPath ?? id).replace(/^\/+/, '');
+    const resources = toResources(config);
+
+    const undo: (() => unknown)[] = [];
+    try {
+      try {
+        this.store.reserve(id);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'EEXIST')
+          throw new AlreadyExistsError(`container ${id} already exists`, { id });
+        throw err;
+      }
+      undo.push(() => this.store.remove(id));
+      const cg = new ContainerCgroup(this.cgroups, this.parent, rel, this.driver, this.freezer);
+      undo.push(() => cg.destroy());
+      cg.create(resources);
+      const c = new ContainerImpl(id, this.sys, cg, (x) => this.persist(x));
+      const cloneFd = cg.openCloneFd();
+      let child: ReturnType<Syscalls['spawn']>;
+      try {
+        child = this.sys.spawn(program, plan.cloneFlags, cloneFd);
+      } finally {
+        if (cloneFd >= 0) fs.closeSync(cloneFd);
+      }
+      c.attach({ ...child, status: new StatusPipe(child.statusFd), program: plan.program });
+      this.containers.set(id, c);
+      undo.push(async () => {
+        this.containers.delete(id);
+        if (c.pidfd >= 0) {
+          try {
+            this.sys.pidfdSendSignal(c.pidfd, SIGKILL);
+          } catch {}
+        }
+        await c.wait();
+      });
+      this.reaper.watch(child.pidfd, (e) => c.onExit(e));
+
+      // Two-phase spawn: the child blocks on OP_WAIT until its id maps and v1 cgroups are set.
+      if (plan.namespaces.has('user')) {
+        writeFile(`/proc/${child.pid}/uid_map`, mapText(config.linux!.uidMappings!), 'write uid_map');
+        writeFile(`/proc/${child.pid}/gid_map`, mapText(config.linux!.gidMappings!), 'write gid_map');
+      }
+      for (const f of cg.attachFiles()) writeFile(f, String(child.pid), 'attach to cgroup');
+      c.release(autoStart ? 2 : 1);
+      const ev = await c.statusPipe!.next();
+      if (ev.kind === 'failed') throw c.opError(ev.index, ev.errno);
+      if (ev.kind === 'eof')
+        throw new StartupError(`create container ${id}: init died during setup`, 'platform');
+      c.machine.transition('created');
+      if (autoStart) {
+        await c.awaitExec();
+        c.machine.transition('running');
+      }
+      this.persist(c, rootfs);
+      return c;
+    } catch (err) {
+      for (const u of undo.reverse()) {
+        try {
+          await u();
+        } catch {}
+      }
+      throw err;
+    }
+  }
+
+  private persist(c: ContainerImpl, rootfs?: string): void {
+    const prev = this.store.read(c.id);
+    if (!prev && !rootfs) return;
+    const s: PersistedState = {
+      id: c.id,
+      pid: c.pid,
+      startTime: prev?.startTime ?? procStartTime(c.pid) ?? 0,
+      status: c.status === 'paused' ? 'running' : c.status,
+      rootfs: rootfs ?? prev!.rootfs,
+      created: prev?.created ?? new Date().toISOString(),
+      cgroup: { parent: this.parent, rel: c.cgroup.rel, driver: c.cgroup.mode, freezer: this.freezer },
+      ownerPid: process.pid,
+    };
+    try {
+      this.store.write(s);
+    } catch {
+      // Deleted concurrently: the state dir is gone on purpose.
+    }
+  }
+
+  /** Containers found in the state dir, with their live status. */
+  async list(): Promise<ContainerState[]> {
+    const out: ContainerState[] = [];
+    for (const id of this.store.ids()) {
+      const s = await this.load(id);
+      if (s) out.push(s);
+    }
+    return out;
+  }
+
+  /** One container's persisted state; `pid` + start time tell a live init from a reused pid. */
+  async load(id: string): Promise<ContainerState | undefined> {
+    const s = this.store.read(id);
+    if (!s) return undefined;
+    const live = this.containers.get(id);
+    let status = live?.status ?? s.status;
+    if (!live && status !== 'stopped') {
+      if (procStartTime(s.pid) !== s.startTime) status = 'stopped';
+      else {
+        try {
+          const cg = new ContainerCgroup(
+            this.cgroups,
+            s.cgroup.parent,
+            s.cgroup.rel,
+            s.cgroup.driver,
+            s.cgroup.freezer,
+          );
+          if (cg.freezer.isFrozen()) status = 'paused';
+          cg.freezer.close();
+        } catch {}
+      }
+    }
+    return { ...s, status, ociVersion: '1.0.2' };
+  }
+
+  /** Idempotent: kills every process, removes cgroups and state; works for another process's containers. */
+  async delete(id: string): Promise<void> {
+    const c = this.containers.get(id);
+    if (c) {
+      if (c.status !== 'stopped' && c.status !== 'deleted') {
+        try {
+          if (c.cgroup.freezer.isFrozen()) await c.cgroup.freezer.thaw();
+        } catch {}
+        try {
+          if (c.pidfd >= 0) this.sys.pidfdSendSignal(c.pidfd, SIGKILL);
+        } catch {}
+        try {
+          await c.cgroup.killAll();
+        } catch {}
+        await c.wait();
+      }
+      await c.cgroup.destroy();
+      this.store.remove(id);
+      if (c.status !== 'deleted') c.machine.transition('deleted');
+      this.containers.delete(id);
+      return;
+    }
+    const s = this.store.read(id);
+    if (s) {
+      const cg = new ContainerCgroup(
+        this.cgroups,
+        s.cgroup.parent,
+        s.cgroup.rel,
+        s.cgroup.driver,
+        s.cgroup.freezer,
+      );
+      if (procStartTime(s.pid) === s.startTime) {
+        try {
+          const fd = this.sys.pidfdOpen(s.pid);
+          // Re-check after pidfd_open: the pidfd now pins this exact process.
+          if (procStartTime(s.pid) === s.startTime) this.sys.pidfdSendSignal(fd, SIGKILL);
+          fs.closeSync(fd);
+        } catch {}
+      }
+      try {
+        await cg.freezer.thaw();
+      } catch {}
+      try {
+        await cg.killAll();
+      } catch {}
+      await cg.destroy();
+    }
+    this.store.remove(id);
+  }
+
+  /** Closes runtime-wide fds (floe-init). Containers keep running. */
+  close(): void {
+    if (this.initFd >= 0) fs.closeSync(this.initFd);
+    this.initFd = -1;
+  }
+}
+
+function mapText(maps: IdMapping[]): string {
+  return maps.map((m) => `${m.containerID} ${m.hostID} ${m.size}\n`).join('');
+}
+
+function toResources(c: OciConfig): CgroupResources {
+  const r = c.linux?.resources;
+  return {
+    memoryLimit: r?.memory?.limit,
+    memoryReservation: r?.memory?.reservation,
+    cpuQuota: r?.cpu?.quota,
+    cpuPeriod: r?.cpu?.period,
+    cpuShares: r?.cpu?.shares,
+    pidsLimit: r?.pids?.limit,
+  };
+}

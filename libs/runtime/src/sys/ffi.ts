@@ -1,0 +1,67 @@
+import { SyscallError } from '@floe/contracts';
+import koffi from 'koffi';
+import { ensureNative, SHIM_LIB } from './native.js';
+import type { SpawnedChild, Syscalls } from './syscalls.js';
+
+interface Shim {
+  spawn: (prog: Buffer, len: number, flags: bigint, cgroupFd: number, out: Int32Array) => number;
+  reaperStart: () => number;
+  reaperWatch: (pidfd: number, token: number) => number;
+  pidfdOpen: (pid: number) => number;
+  pidfdSendSignal: (pidfd: number, sig: number) => number;
+  pipe: (out: Int32Array) => number;
+}
+
+let shim: Shim | undefined;
+
+function load(): Shim {
+  if (shim) return shim;
+  ensureNative();
+  const lib = koffi.load(SHIM_LIB);
+  shim = {
+    spawn: lib.func(
+      'int floe_spawn(void *prog, uint32_t len, uint64_t flags, int cgroup_fd, _Out_ int32_t *out)',
+    ),
+    reaperStart: lib.func('int floe_reaper_start(void)'),
+    reaperWatch: lib.func('int floe_reaper_watch(int pidfd, uint32_t token)'),
+    pidfdOpen: lib.func('int floe_pidfd_open(int pid)'),
+    pidfdSendSignal: lib.func('int floe_pidfd_send_signal(int pidfd, int sig)'),
+    pipe: lib.func('int floe_pipe(_Out_ int32_t *out)'),
+  } as unknown as Shim;
+  return shim;
+}
+
+function check(r: number, syscall: string, what?: string): number {
+  if (r < 0) throw new SyscallError(syscall, -r, undefined, what);
+  return r;
+}
+
+/** The real, koffi-backed `Syscalls`. The shim loads (and compiles if needed) on first use. */
+export class NativeSyscalls implements Syscalls {
+  spawn(program: Buffer, cloneFlags: bigint, cgroupFd: number): SpawnedChild {
+    const out = new Int32Array(3);
+    const pid = check(
+      load().spawn(program, program.length, cloneFlags, cgroupFd, out),
+      'clone3',
+      'spawn container',
+    );
+    return { pid, pidfd: out[0]!, syncFd: out[1]!, statusFd: out[2]! };
+  }
+  reaperStart(): number {
+    return check(load().reaperStart(), 'pthread_create', 'start reaper');
+  }
+  reaperWatch(pidfd: number, token: number): void {
+    check(load().reaperWatch(pidfd, token), 'epoll_ctl', 'watch pidfd');
+  }
+  pidfdOpen(pid: number): number {
+    return check(load().pidfdOpen(pid), 'pidfd_open');
+  }
+  pidfdSendSignal(pidfd: number, signal: number): void {
+    check(load().pidfdSendSignal(pidfd, signal), 'pidfd_send_signal');
+  }
+  pipe(): [number, number] {
+    const out = new Int32Array(2);
+    check(load().pipe(out), 'pipe2');
+    return [out[0]!, out[1]!];
+  }
+}

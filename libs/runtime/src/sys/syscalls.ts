@@ -1,0 +1,26 @@
+/** The result of a clone3: the child blocks at its first OP_WAIT until `syncFd` gets a byte. */
+export interface SpawnedChild {
+  pid: number;
+  pidfd: number;
+  /** Write one byte per OP_WAIT in the program to release the child; close to abort it. */
+  syncFd: number;
+  /** Read end of the CLOEXEC status pipe: op-failure/ready records, EOF at execve. */
+  statusFd: number;
+}
+
+/**
+ * The FFI surface of the runtime (youki's `Syscall` trait). The koffi-backed implementation
+ * lives in `ffi.ts`; tests inject a recording fake. Every method throws `SyscallError`.
+ */
+export interface Syscalls {
+  /** clone3(flags | CLONE_PIDFD [| CLONE_INTO_CGROUP when cgroupFd >= 0]) running `program`. */
+  spawn(program: Buffer, cloneFlags: bigint, cgroupFd: number): SpawnedChild;
+  /** Starts the reaper thread (once); returns the fd of its 16-byte exit-record pipe. */
+  reaperStart(): number;
+  /** Watches `pidfd`; the exit record carries `token`. The caller keeps owning the fd. */
+  reaperWatch(pidfd: number, token: number): void;
+  pidfdOpen(pid: number): number;
+  pidfdSendSignal(pidfd: number, signal: number): void;
+  /** pipe2(O_CLOEXEC): [read, write]. */
+  pipe(): [number, number];
+}
