@@ -117,6 +117,16 @@ export async function unpackLayer(
   };
 }
 
+/** Digests of a layer blob without unpacking it (for layers already in the store). */
+export async function digestLayer(
+  raw: AsyncIterable<Buffer>,
+): Promise<Omit<UnpackResult, 'entries' | 'fileBytes'>> {
+  const dec = decode(raw);
+  for await (const _ of dec.stream);
+  const { diffID, blobDigest, blobSize } = dec.done();
+  return { diffID, blobDigest, blobSize };
+}
+
 type Kind = 'dir' | 'file' | 'other' | 'node';
 
 /** Extracts tar members into a fresh directory; see `unpackLayer` for the safety rules. */
