@@ -35,7 +35,7 @@ type Pending = { resolve: (r: ChannelResponse) => void; reject: (e: Error) => vo
 export class InstanceChannel {
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
-  private loading?: Pending & { resolve: (r: any) => void };
+  private loading?: { resolve: (ok: unknown, error?: string) => void; reject: (e: Error) => void };
   private closedErr?: Error;
   private readonly closeHandlers: Array<(err: Error) => void> = [];
 
@@ -70,7 +70,7 @@ export class InstanceChannel {
         timeoutMs,
       );
       this.loading = {
-        resolve: (ok: boolean | string, error?: string) => {
+        resolve: (ok: unknown, error?: string) => {
           clearTimeout(timer);
           if (ok === true || ok === 'true') resolve();
           else
@@ -118,7 +118,7 @@ export class InstanceChannel {
     } else if (h.t === 'loaded') {
       const l = this.loading;
       this.loading = undefined;
-      l?.resolve(h.ok as any, h.error as any);
+      l?.resolve(h.ok, h.error === undefined ? undefined : String(h.error));
     }
   }
 

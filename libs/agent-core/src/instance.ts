@@ -1,0 +1,102 @@
+import { FloeError, type FunctionVersion, type RuntimeName } from '@floe/contracts';
+import type { ChannelRequest, ChannelResponse, InstanceChannel } from './instance-channel.js';
+import { type InstanceState, InstanceStateMachine, isLive } from './instance-state.js';
+
+/** Why an instance's process ended, as the runtime reports it. */
+export type ExitReason =
+  | { reason: 'exited'; code: number }
+  | { reason: 'signaled'; signal: number | string }
+  | { reason: 'OOMKilled' }
+  | { reason: 'timeout' };
+
+/** What the pool needs of a running container; the real one wraps libs/runtime. */
+export interface InstanceBackend {
+  readonly id: string;
+  freeze(): Promise<void>;
+  thaw(): Promise<void>;
+  /** Kills every process and removes the container; idempotent. */
+  destroy(reason?: 'timeout'): Promise<void>;
+  /** Settles once, when the container's init exits. */
+  readonly exited: Promise<ExitReason>;
+  memoryUsage(): Promise<{ bytes: number; peakBytes: number; nrThrottled: number; oomKills: number }>;
+  setMemoryLimit(bytes: number | 'max'): Promise<void>;
+  /** Gives back reclaimable memory of a frozen instance (OpenLambda-style); best effort. */
+  reclaim?(): Promise<void>;
+  /** Undoes `reclaim` before a thaw. */
+  restore?(): Promise<void>;
+}
+
+export function describeExit(e: ExitReason, memoryBytes: number): string {
+  switch (e.reason) {
+    case 'OOMKilled':
+      return `OOMKilled (memory limit ${Math.round(memoryBytes / 1024 / 1024)}Mi)`;
+    case 'exited':
+      return `exited with code ${e.code}`;
+    case 'signaled':
+      return `killed by signal ${e.signal}`;
+    case 'timeout':
+      return 'killed after its timeout';
+  }
+}
+
+/**
+ * One container and its runtime process, bound to at most one function version. The pool
+ * drives it through the state machine; this class keeps the per-instance facts.
+ */
+export class Instance {
+  readonly sm: InstanceStateMachine;
+  version?: FunctionVersion;
+  inflight = 0;
+  lastUsed = Date.now();
+  /** Memory reserved against the agent's capacity. */
+  reservedBytes: number;
+  /** Set while the memory limit is lowered for a frozen instance, to restore on thaw. */
+  reclaimed = false;
+  /** The cgroup's OOM-kill count last seen, to spot a per-request process killed by OOM. */
+  oomKills?: number;
+  /** A chain that serializes freeze/thaw so a call during `pausing` waits, not fails. */
+  private chain: Promise<void> = Promise.resolve();
+
+  constructor(
+    readonly id: string,
+    readonly runtime: RuntimeName,
+    readonly backend: InstanceBackend,
+    readonly channel: InstanceChannel,
+    reservedBytes: number,
+  ) {
+    this.sm = new InstanceStateMachine(id);
+    this.reservedBytes = reservedBytes;
+  }
+
+  get state(): InstanceState {
+    return this.sm.state;
+  }
+
+  get key(): string | undefined {
+    return this.version ? functionKey(this.version.namespace, this.version.name) : undefined;
+  }
+
+  get live(): boolean {
+    return isLive(this.sm.state);
+  }
+
+  /** Runs `step` after any freeze/thaw in progress. */
+  serialize<T>(step: () => Promise<T>): Promise<T> {
+    const next = this.chain.then(step, step);
+    this.chain = next.then(
+      () => undefined,
+      () => undefined,
+    );
+    return next;
+  }
+
+  call(req: ChannelRequest, body: Buffer): Promise<ChannelResponse> {
+    if (!this.live)
+      return Promise.reject(new FloeError('UNAVAILABLE', `instance ${this.id} is ${this.state}`));
+    return this.channel.invoke(req, body);
+  }
+}
+
+export function functionKey(namespace: string, name: string): string {
+  return `${namespace}/${name}`;
+}

@@ -1,0 +1,177 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { FunctionVersion } from '@floe/contracts';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ChannelServer } from './channel-server.js';
+import { Pool, type PoolOptions } from './pool.js';
+import { ProcessLauncher } from './testing/process-launcher.js';
+
+const MI = 1024 * 1024;
+const CODE = {
+  echo: {
+    'index.js': 'module.exports = async (e) => ({ statusCode: 200, body: "echo:" + e.rawBody.toString() });',
+  },
+  slow: {
+    'index.js':
+      'module.exports = async () => { await new Promise((r) => setTimeout(r, 150)); return "slow"; };',
+  },
+  hang: { 'index.js': 'module.exports = () => new Promise(() => {});' },
+  crash: { 'index.js': 'module.exports = async () => process.exit(3);' },
+  a: { 'index.js': 'module.exports = async () => "a";' },
+  b: { 'index.js': 'module.exports = async () => "b";' },
+  c: { 'index.js': 'module.exports = async () => "c";' },
+};
+
+function version(name: string, over: Partial<FunctionVersion> = {}): FunctionVersion {
+  return {
+    name,
+    namespace: 'ns',
+    version: 1,
+    createdAt: '',
+    deployment: { service: name },
+    runtime: 'node',
+    image: 'floe/node:latest',
+    handler: 'index.js',
+    memoryBytes: 64 * MI,
+    timeoutMs: 5000,
+    maxConcurrency: 1,
+    minScale: 0,
+    maxScale: 5,
+    env: {},
+    secrets: [],
+    ...over,
+  };
+}
+
+const req = (body = '') => ({
+  callId: 'c',
+  method: 'POST',
+  path: '/',
+  query: '',
+  headers: {},
+  body: Buffer.from(body),
+});
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe(Pool.name, () => {
+  let dir: string;
+  let server: ChannelServer;
+  let launcher: ProcessLauncher;
+  let pool: Pool;
+
+  function makePool(over: Partial<PoolOptions> = {}) {
+    pool = new Pool(launcher, {
+      capacityBytes: 1024 * MI,
+      pauseGraceMs: 20,
+      keepAliveMs: 60_000,
+      reclaimAfterMs: 60_000,
+      stemcellBytes: 64 * MI,
+      stemcells: {},
+      ...over,
+    });
+    return pool;
+  }
+  const call = (v: FunctionVersion, body = '') => pool.invoke(v, req(body), Buffer.from(body));
+
+  beforeEach(async () => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'floe-pool-'));
+    server = new ChannelServer(path.join(dir, 'agent.sock'));
+    await server.listen();
+    launcher = new ProcessLauncher(server, dir, CODE);
+  });
+
+  afterEach(async () => {
+    await pool?.close();
+    for (const c of launcher.children.values()) c.kill('SIGKILL');
+    await server.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('starts cold, then serves warm; after the pause grace it freezes and a call thaws it', async () => {
+    makePool();
+    const v = version('echo');
+    expect((await call(v, 'x')).start).toBe('cold');
+    const r = await call(v, 'y');
+    expect(r.start).toBe('warm');
+    expect(r.body.toString()).toBe('echo:y');
+    await sleep(80);
+    expect(pool.list()[0]?.state).toBe('paused');
+    expect(launcher.counts.freeze).toBe(1);
+    expect((await call(v, 'z')).start).toBe('warm');
+    expect(launcher.counts.thaw).toBe(1);
+    expect(launcher.counts.launch).toBe(1);
+  });
+
+  it('specializes a frozen stemcell for a new function (prewarm) and refills the stemcell', async () => {
+    makePool({ stemcells: { node: 1 } });
+    await pool.refill();
+    expect(pool.list().map((i) => i.state)).toEqual(['stemcell']);
+    const r = await call(version('echo'), 'p');
+    expect(r.start).toBe('prewarm');
+    expect(r.body.toString()).toBe('echo:p');
+    await sleep(100);
+    expect(pool.summary().stemcells.node).toBe(1);
+  });
+
+  it('queues calls past the instance cap instead of failing them, and answers 429 past the deadline', async () => {
+    makePool();
+    const v = version('slow', { maxScale: 1 });
+    const [a, b] = await Promise.all([call(v), call(v)]);
+    expect([a.body.toString(), b.body.toString()]).toEqual(['slow', 'slow']);
+    expect(launcher.counts.launch).toBe(1);
+    const first = call(v);
+    await sleep(10);
+    await expect(
+      pool.invoke(v, { ...req(), deadline: Date.now() + 30 }, Buffer.alloc(0)),
+    ).rejects.toMatchObject({ code: 'RESOURCE_EXHAUSTED' });
+    await first;
+  });
+
+  it('kills and replaces an instance that passes its timeout', async () => {
+    makePool();
+    const v = version('hang', { timeoutMs: 200 });
+    await expect(call(v)).rejects.toMatchObject({ code: 'DEADLINE_EXCEEDED' });
+    expect(pool.list()).toHaveLength(0);
+    expect(launcher.counts.destroy).toBe(1);
+  });
+
+  it('reports a crash with its exit code and removes the instance', async () => {
+    makePool();
+    await expect(call(version('crash'))).rejects.toMatchObject({
+      code: 'FUNCTION_FAILED',
+      message: expect.stringMatching(/exited with code 3/),
+    });
+    expect(pool.list()).toHaveLength(0);
+  });
+
+  it('evicts the least recently used paused instance when memory is full', async () => {
+    makePool({ capacityBytes: 128 * MI });
+    await call(version('a'));
+    await sleep(5);
+    await call(version('b'));
+    await sleep(60);
+    await call(version('c'));
+    expect(
+      pool
+        .list()
+        .map((i) => i.version?.name)
+        .sort(),
+    ).toEqual(['b', 'c']);
+  });
+
+  it('destroys paused instances after their keep-alive', async () => {
+    makePool({ keepAliveMs: 50 });
+    await call(version('a'));
+    await sleep(200);
+    expect(pool.list()).toHaveLength(0);
+  });
+
+  it('pre-warms instances with ensure()', async () => {
+    makePool();
+    expect(await pool.ensure(version('a'), 2)).toBe(2);
+    await sleep(60);
+    expect(pool.list().map((i) => i.state)).toEqual(['paused', 'paused']);
+    expect((await call(version('a'))).start).toBe('warm');
+  });
+});
