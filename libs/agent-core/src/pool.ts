@@ -507,7 +507,8 @@ export class Pool {
       if (i.state === 'stemcell') stemcells[i.runtime] = (stemcells[i.runtime] ?? 0) + 1;
       const key = i.key;
       if (!key) continue;
-      const f = (functions[key] ??= { instances: 0, idle: 0, inflight: 0 });
+      functions[key] ??= { instances: 0, idle: 0, inflight: 0 };
+      const f = functions[key];
       f.instances++;
       f.inflight += i.inflight;
       if (i.inflight === 0 && (i.state === 'idle' || i.state === 'paused')) f.idle++;
