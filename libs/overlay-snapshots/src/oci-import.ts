@@ -126,7 +126,7 @@ export async function readImageArchive(tarPath: string, ref?: string): Promise<I
         await json<{ Config: string; RepoTags?: string[] | null; Layers: string[] }[]>('manifest.json');
       const want = ref && normalizeTag(ref);
       const m = (want && list.find((x) => x.RepoTags?.map(normalizeTag).includes(want))) || list[0];
-      if (!m || !m.Config || !Array.isArray(m.Layers)) throw bad('docker manifest.json lists no image');
+      if (!m?.Config || !Array.isArray(m.Layers)) throw bad('docker manifest.json lists no image');
       const configBytes = await read(safeEntryPath(m.Config));
       // docker names the config (and, since 25.0, layers) by their sha256.
       const hex = /([a-f0-9]{64})(\.json)?$/.exec(m.Config)?.[1];

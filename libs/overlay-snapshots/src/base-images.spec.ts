@@ -1,0 +1,93 @@
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { defaultBaseImages, ensureBaseImages } from './base-images.js';
+import { ImageStore } from './image-store.js';
+import { OverlaySnapshotter } from './overlay-snapshotter.js';
+import { mountsUnder, performMounts } from './testing/mount-cli.js';
+
+describe('ensureBaseImages', () => {
+  let root = '';
+  let store: ImageStore;
+  let snaps: OverlaySnapshotter;
+  let firstBuild: Awaited<ReturnType<typeof ensureBaseImages>>;
+  const undo: (() => void)[] = [];
+
+  beforeAll(async () => {
+    root = fs.mkdtempSync(path.join(os.tmpdir(), 'floe-base-'));
+    store = await ImageStore.open(root);
+    snaps = await OverlaySnapshotter.open(root, { layers: store.layers });
+    firstBuild = await ensureBaseImages(store);
+    console.log(
+      'base images first build:',
+      firstBuild
+        .map((r) => `${r.ref} ${r.ms.toFixed(0)} ms ${((r.bytes ?? 0) / 1e6).toFixed(1)} MB`)
+        .join(', '),
+    );
+  }, 120_000);
+  afterEach(() => {
+    while (undo.length) undo.pop()!();
+  });
+  afterAll(() => {
+    if (root) {
+      expect(mountsUnder(root)).toEqual([]);
+      fs.rmSync(root, { recursive: true, force: true });
+    }
+  });
+
+  /** Mount a capped rootfs for `ref` and run `argv` chrooted into it. */
+  const run = async (ref: string, key: string, argv: string[]) => {
+    const img = (await store.resolve(ref))!;
+    const parent = await snaps.ensureChain(img.layers);
+    const rootfs = path.join(root, 'mnt', key);
+    fs.mkdirSync(rootfs, { recursive: true });
+    undo.push(performMounts(await snaps.prepare(key, parent, { sizeLimitBytes: 16 << 20 }), rootfs));
+    return execFileSync('/usr/sbin/chroot', [rootfs, ...argv], {
+      encoding: 'utf8',
+      env: { PATH: '/usr/bin:/bin' },
+    });
+  };
+
+  it('builds busybox, node and python once, and the second call only checks refs', async () => {
+    expect(firstBuild.map((r) => [r.ref, r.built])).toEqual([
+      ['floe/busybox:latest', true],
+      ['floe/node:latest', true],
+      ['floe/python:latest', true],
+    ]);
+    const t0 = performance.now();
+    const again = await ensureBaseImages(store);
+    expect(again.every((r) => !r.built)).toBe(true);
+    expect(performance.now() - t0).toBeLessThan(50);
+  });
+
+  it('gives the same diffIDs when rebuilt (deterministic tars)', async () => {
+    const other = await ImageStore.open(path.join(root, 'second'), { durable: false });
+    const [bb] = await ensureBaseImages(other, defaultBaseImages().slice(0, 1));
+    expect(bb!.diffID).toBe(firstBuild[0]!.diffID);
+  }, 120_000);
+
+  it('floe/busybox runs /bin/sh with applets', async () => {
+    expect(
+      await run('floe/busybox:latest', 'bb', ['/bin/sh', '-c', 'echo hi && ls /bin | grep -c .']),
+    ).toMatch(/^hi\n\d+/);
+    expect(await run('floe/busybox:latest', 'bb2', ['/bin/cat', '/etc/passwd'])).toContain('nobody:x:65534');
+  });
+
+  it('floe/node runs node', async () => {
+    const img = (await store.resolve('floe/node:latest'))!;
+    expect(await run('floe/node:latest', 'nd', [img.config.Entrypoint![0]!, '-e', 'console.log(6*7)'])).toBe(
+      '42\n',
+    );
+  });
+
+  it('floe/python runs python3.11 with its standard library', async () => {
+    const out = await run('floe/python:latest', 'py', [
+      '/usr/bin/python3.11',
+      '-c',
+      'import json, hashlib, zlib, ssl, asyncio, decimal, sqlite3; print(json.dumps([1]))',
+    ]);
+    expect(out).toBe('[1]\n');
+  });
+});
