@@ -7,3 +7,8 @@ export * from './log-store.js';
 export * from './membership.js';
 export * from './native-build.js';
 export * from './pool.js';
+export * from './ports.js';
+export * from './agent-metrics.js';
+export * from './container-launcher.js';
+export * from './agent.js';
+export * from './recovery.js';

@@ -1,0 +1,182 @@
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import {
+  type AgentInfo,
+  FloeError,
+  type FunctionVersion,
+  type InvokeRequest,
+  type InvokeResponse,
+  type PoolTarget,
+  redisKeys,
+  type RuntimeName,
+} from '@floe/contracts';
+import type { Runtime } from '@floe/runtime';
+import type { Redis } from 'ioredis';
+import { AgentMetrics, fnLabel } from './agent-metrics.js';
+import { ChannelServer } from './channel-server.js';
+import { ContainerLauncher } from './container-launcher.js';
+import { type LogLine, LogStore } from './log-store.js';
+import { Membership } from './membership.js';
+import { ensureWatchdog } from './native-build.js';
+import { Pool } from './pool.js';
+import type { HostMounts, RootfsProvider } from './ports.js';
+
+export interface AgentSettings {
+  id: string;
+  rpc: string;
+  http: string;
+  stateDir: string;
+  labels: Record<string, string>;
+  memoryBytes: number;
+  cpus: number;
+  pauseGraceMs: number;
+  keepAliveMs: number;
+  reclaimAfterMs: number;
+  stemcellBytes: number;
+  writableBytes: number;
+  logMaxBytes: number;
+  heartbeatMs: number;
+  heartbeatTtlMs: number;
+  stemcells: Partial<Record<RuntimeName, number>>;
+}
+
+export interface AgentDeps {
+  redis: Redis;
+  runtime: Runtime;
+  rootfs: RootfsProvider;
+  mounts: HostMounts;
+  /** Decrypted secret values, from the scheduler. */
+  secrets: (namespace: string, names: string[]) => Promise<Record<string, string>>;
+}
+
+/**
+ * The node-agent's engine: one pool of containers, the invoke channel they connect to, their
+ * logs, and the agent's presence in Redis. The Nest app only puts transports in front of it.
+ */
+export class Agent {
+  readonly pool: Pool;
+  readonly logs: LogStore;
+  readonly metrics: AgentMetrics;
+  private readonly channel: ChannelServer;
+  private readonly membership: Membership;
+  private readonly startedAt = Date.now();
+
+  private constructor(
+    readonly settings: AgentSettings,
+    private readonly deps: AgentDeps,
+  ) {
+    const dir = (p: string) => path.join(settings.stateDir, 'agent', p);
+    mkdirSync(dir('instances'), { recursive: true });
+    this.channel = new ChannelServer(dir('run/agent.sock'));
+    this.logs = new LogStore(dir('logs'), settings.logMaxBytes);
+    this.metrics = new AgentMetrics(() => this.pool);
+    this.metrics.capacityBytes.set(settings.memoryBytes);
+    const keys = redisKeys();
+    const launcher = new ContainerLauncher({
+      runtime: deps.runtime,
+      rootfs: deps.rootfs,
+      mounts: deps.mounts,
+      channel: this.channel,
+      logs: this.logs,
+      instancesDir: dir('instances'),
+      watchdogPath: ensureWatchdog(),
+      writableBytes: settings.writableBytes,
+      startTimeoutMs: 15_000,
+      sources: {
+        code: async (digest) => {
+          const buf = await deps.redis.getBuffer(keys.code(digest));
+          if (!buf) throw new FloeError('NOT_FOUND', `code archive ${digest} is not in Redis`);
+          return buf;
+        },
+        secrets: deps.secrets,
+      },
+    });
+    this.pool = new Pool(
+      launcher,
+      {
+        capacityBytes: settings.memoryBytes,
+        pauseGraceMs: settings.pauseGraceMs,
+        keepAliveMs: settings.keepAliveMs,
+        reclaimAfterMs: settings.reclaimAfterMs,
+        stemcellBytes: settings.stemcellBytes,
+        stemcells: { ...settings.stemcells },
+        events: {
+          ...this.metrics.events(),
+          error: (msg, err) => console.error(`agent: ${msg}: ${(err as Error)?.message ?? err}`),
+        },
+      },
+      settings.id.replace(/[^A-Za-z0-9_.-]/g, '-'),
+    );
+    this.membership = new Membership(deps.redis, () => this.info(), {
+      intervalMs: settings.heartbeatMs,
+      ttlMs: settings.heartbeatTtlMs,
+    });
+  }
+
+  static async start(settings: AgentSettings, deps: AgentDeps): Promise<Agent> {
+    const agent = new Agent(settings, deps);
+    await agent.channel.listen();
+    await agent.membership.start();
+    void agent.pool.refill();
+    return agent;
+  }
+
+  async invoke(req: InvokeRequest, version: FunctionVersion): Promise<InvokeResponse> {
+    const t0 = performance.now();
+    const res = await this.pool.invoke(
+      version,
+      { callId: req.callId, method: req.method, path: req.path, query: req.query, headers: req.headers, deadline: req.deadline },
+      Buffer.from(req.body, 'base64'),
+    );
+    this.metrics.invocationSeconds.observe({ function_name: fnLabel(`${version.namespace}/${version.name}`), start: res.start }, (performance.now() - t0) / 1000);
+    return {
+      status: res.status,
+      headers: res.headers,
+      body: res.body.toString('base64'),
+      start: res.start,
+      functionMs: res.functionUs / 1000,
+      agentId: this.settings.id,
+      instanceId: res.instanceId,
+    };
+  }
+
+  ensure(version: FunctionVersion, instances: number): Promise<number> {
+    return this.pool.ensure(version, instances);
+  }
+
+  retire(namespace: string, name: string, keepVersion?: number): Promise<number> {
+    return this.pool.retire(namespace, name, keepVersion);
+  }
+
+  setTarget(t: PoolTarget): void {
+    this.pool.setStemcellTargets(t.stemcells);
+  }
+
+  readLogs(namespace: string, name: string, opts: { tail?: number; since?: string }): Promise<LogLine[]> {
+    return this.logs.read(namespace, name, opts);
+  }
+
+  info(): AgentInfo {
+    const s = this.pool.summary();
+    return {
+      id: this.settings.id,
+      rpc: this.settings.rpc,
+      http: this.settings.http,
+      labels: this.settings.labels,
+      capacity: { memoryBytes: this.settings.memoryBytes, cpus: this.settings.cpus },
+      free: { memoryBytes: Math.max(0, this.settings.memoryBytes - s.usedBytes) },
+      stemcells: s.stemcells,
+      functions: s.functions,
+      startedAt: this.startedAt,
+      heartbeatAt: Date.now(),
+    };
+  }
+
+  /** Clean shutdown: leave placement first, then tear every container down. */
+  async stop(): Promise<void> {
+    await this.membership.stop().catch(() => {});
+    await this.pool.close();
+    await this.channel.close();
+    this.logs.close();
+  }
+}

@@ -1,0 +1,235 @@
+import { chmodSync, closeSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { FloeError, type FunctionVersion, type RuntimeName } from '@floe/contracts';
+import { type Container, defaultSpec, makePipe, type OciConfig, type Runtime } from '@floe/runtime';
+import type { ChannelServer } from './channel-server.js';
+import type { ExitReason, InstanceBackend } from './instance.js';
+import type { InstanceChannel } from './instance-channel.js';
+import type { LogStore } from './log-store.js';
+import { bootstrapDir } from './native-build.js';
+import type { LaunchOptions, Launcher } from './pool.js';
+import type { FunctionSources, HostMounts, RootfsProvider } from './ports.js';
+
+/** Base image per runtime; `image` functions bring their own. */
+export const RUNTIME_IMAGES: Record<Exclude<RuntimeName, 'image'>, string> = {
+  node: 'floe/node:latest',
+  python: 'floe/python:latest',
+  exec: 'floe/busybox:latest',
+};
+
+const NODE_BIN = '/usr/bin/node';
+const PYTHON_BIN = '/usr/bin/python3.11';
+const SECRETS_DIR = '/var/openfaas/secrets';
+
+export interface ContainerLauncherOptions {
+  runtime: Runtime;
+  rootfs: RootfsProvider;
+  mounts: HostMounts;
+  channel: ChannelServer;
+  logs: LogStore;
+  sources: FunctionSources;
+  /** Per-instance host dirs live here: `<instancesDir>/<id>/{rootfs,code,secrets}`. */
+  instancesDir: string;
+  watchdogPath: string;
+  /** Writable layer cap of every container (tmpfs upper). */
+  writableBytes: number;
+  startTimeoutMs: number;
+  /** In-container path of the node binary, as laid out by the node base image. */
+  nodeBin?: string;
+}
+
+/**
+ * Builds real containers for the pool: a rootfs from the layer store, the runtime's
+ * bootstrap as the payload of floe-init, the agent's socket read-only at /run/floe, and a
+ * shared mount point at /code onto which a function's code is bound at specialization,
+ * propagating into the already running (frozen) container.
+ */
+export class ContainerLauncher implements Launcher {
+  private readonly containers = new Map<string, Container>();
+
+  constructor(private readonly o: ContainerLauncherOptions) {}
+
+  private dirOf(id: string) {
+    const base = path.join(this.o.instancesDir, id);
+    return { base, rootfs: path.join(base, 'rootfs'), code: path.join(base, 'code'), secrets: path.join(base, 'secrets') };
+  }
+
+  async launch(opts: LaunchOptions): Promise<{ backend: InstanceBackend; channel: InstanceChannel }> {
+    const d = this.dirOf(opts.id);
+    const cleanup: Array<() => unknown> = [];
+    try {
+      for (const p of [d.rootfs, d.code, d.secrets]) mkdirSync(p, { recursive: true });
+      cleanup.push(() => rmSync(d.base, { recursive: true, force: true }));
+      chmodSync(d.secrets, 0o755);
+      this.o.mounts.makeSharedPoint(d.code);
+      cleanup.push(() => this.o.mounts.detach(d.code));
+
+      const imageRef = opts.runtime === 'image' ? (opts.version?.image ?? '') : RUNTIME_IMAGES[opts.runtime];
+      if (opts.runtime === 'image') await this.o.rootfs.ensureImage(imageRef, opts.version?.imageArchive);
+      const rootfsMounts = await this.o.rootfs.rootfs(opts.id, imageRef, this.o.writableBytes);
+      cleanup.push(() => this.o.rootfs.release(opts.id));
+
+      const config = await this.spec(opts, d);
+      const out = makePipe();
+      const err = makePipe();
+      const channelReady = this.o.channel.expect(opts.id, this.o.startTimeoutMs);
+      channelReady.catch(() => {});
+      let container: Container;
+      try {
+        container = await this.o.runtime.run(opts.id, config, { rootfsMounts, stdio: { stdout: out.write, stderr: err.write } });
+      } finally {
+        // The child holds its own copies now; ours would keep the pipes open forever.
+        closeQuietly(out.write);
+        closeQuietly(err.write);
+      }
+      cleanup.push(() => this.o.runtime.delete(opts.id));
+      this.containers.set(opts.id, container);
+      const meta = { function: opts.version?.name ?? `(${opts.runtime} stemcell)`, namespace: opts.version?.namespace ?? '-', instance: opts.id };
+      const stdout = new net.Socket({ fd: out.read, readable: true, writable: false });
+      const stderr = new net.Socket({ fd: err.read, readable: true, writable: false });
+      this.o.logs.capture(stdout, meta, 'stdout');
+      this.o.logs.capture(stderr, meta, 'stderr');
+
+      const exited = container.wait() as Promise<ExitReason>;
+      // A runtime that dies before it connects fails the start at once, with its exit reason.
+      const channel = await Promise.race([
+        channelReady,
+        exited.then((e) => {
+          throw new FloeError('STARTUP', `instance ${opts.id}: runtime exited before connecting (${JSON.stringify(e)})`, { fault: 'platform' });
+        }),
+      ]);
+      return { backend: this.backend(opts.id, container, exited), channel };
+    } catch (e) {
+      this.o.channel.cancel(opts.id, e as Error);
+      for (const undo of cleanup.reverse()) {
+        try {
+          await undo();
+        } catch {}
+      }
+      this.containers.delete(opts.id);
+      throw e;
+    }
+  }
+
+  private async spec(opts: LaunchOptions, d: ReturnType<ContainerLauncher['dirOf']>): Promise<OciConfig> {
+    const env = [
+      'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+      'HOME=/tmp',
+      `FLOE_INSTANCE_TOKEN=${opts.id}`,
+      'FLOE_AGENT_SOCK=/run/floe/agent.sock',
+    ];
+    let args: string[];
+    let cwd = '/';
+    switch (opts.runtime) {
+      case 'node':
+        args = [this.o.nodeBin ?? NODE_BIN, '/floe/node-bootstrap.cjs'];
+        env.push('NODE_ENV=production');
+        break;
+      case 'python':
+        args = [PYTHON_BIN, '-u', '/floe/python-bootstrap.py'];
+        env.push('PYTHONDONTWRITEBYTECODE=1');
+        break;
+      default: {
+        args = ['/floe-bin/floe-watchdog'];
+        const img = opts.runtime === 'image' ? await this.o.rootfs.imageConfig(opts.version?.image ?? '') : undefined;
+        for (const e of img?.env ?? []) if (!e.startsWith('PATH=')) env.push(e);
+        cwd = img?.workingDir || '/';
+      }
+    }
+    const config = defaultSpec({ rootfs: d.rootfs, args, env, cwd, hostname: 'floe' });
+    const memory = opts.memoryBytes;
+    config.linux = {
+      ...config.linux,
+      resources: {
+        memory: { limit: memory },
+        pids: { limit: 512 },
+        ...(opts.version?.cpuMillis ? { cpu: { quota: opts.version.cpuMillis * 100, period: 100_000 } } : {}),
+      },
+    };
+    config.mounts = [
+      ...(config.mounts ?? []),
+      { destination: '/floe', type: 'bind', source: bootstrapDir, options: ['rbind', 'ro', 'nosuid', 'nodev'] },
+      { destination: '/floe-bin/floe-watchdog', type: 'bind', source: this.o.watchdogPath, options: ['bind', 'ro', 'nosuid', 'nodev'] },
+      { destination: '/run/floe', type: 'bind', source: this.o.channel.dir, options: ['bind', 'ro', 'nosuid', 'nodev', 'noexec'] },
+      // rslave: the code bound later onto the host's shared point propagates in here.
+      { destination: '/code', type: 'bind', source: d.code, options: ['rbind', 'ro', 'nosuid', 'nodev', 'rslave'] },
+      { destination: SECRETS_DIR, type: 'bind', source: d.secrets, options: ['bind', 'ro', 'nosuid', 'nodev', 'noexec'] },
+    ];
+    return config;
+  }
+
+  async bind(instanceId: string, version: FunctionVersion) {
+    const d = this.dirOf(instanceId);
+    if (version.codeDigest) {
+      const digest = version.codeDigest;
+      const tree = await this.o.rootfs.codeLayer(digest, () => this.o.sources.code(digest));
+      this.o.mounts.bindReadonly(tree, d.code);
+    }
+    if (version.secrets.length) {
+      const values = await this.o.sources.secrets(version.namespace, version.secrets);
+      for (const [name, value] of Object.entries(values)) writeFileSync(path.join(d.secrets, name), value, { mode: 0o444 });
+    }
+    let handler = version.handler ?? '';
+    if (version.runtime === 'node') handler ||= 'index.js';
+    if (version.runtime === 'python') handler ||= 'handler.handle';
+    if (version.runtime === 'exec') handler = version.handler || version.deployment.envProcess || 'cat';
+    if (version.runtime === 'image') {
+      const img = await this.o.rootfs.imageConfig(version.image);
+      const cmd = [...(img?.entrypoint ?? []), ...(img?.cmd ?? [])].map(shellQuote).join(' ');
+      handler = version.deployment.envProcess || version.handler || cmd || 'cat';
+    }
+    return { handler, env: version.env, codeDir: '/code' };
+  }
+
+  async release(instanceId: string): Promise<void> {
+    const d = this.dirOf(instanceId);
+    this.containers.delete(instanceId);
+    this.o.mounts.detach(d.code);
+    await this.o.rootfs.release(instanceId);
+    rmSync(d.base, { recursive: true, force: true });
+  }
+
+  private backend(id: string, c: Container, exited: Promise<ExitReason>): InstanceBackend {
+    const runtime = this.o.runtime;
+    let limit = 0;
+    return {
+      id,
+      exited,
+      freeze: () => c.freeze(),
+      thaw: () => c.thaw(),
+      async destroy(reason) {
+        if (reason === 'timeout') await c.kill('SIGKILL', { reason: 'timeout' }).catch(() => {});
+        await runtime.delete(id);
+      },
+      async memoryUsage() {
+        const s = await c.stats();
+        return { bytes: s.memoryBytes, peakBytes: s.memoryPeakBytes, nrThrottled: s.nrThrottled, oomKills: s.oomKills };
+      },
+      async setMemoryLimit(bytes) {
+        limit = bytes === 'max' ? 0 : bytes;
+        await c.setMemoryLimit(bytes);
+      },
+      // A frozen instance's limit drops to what it uses, so the kernel reclaims its page
+      // cache now rather than under pressure; the limit comes back before the thaw.
+      async reclaim() {
+        const s = await c.stats();
+        const target = Math.max(Math.ceil(s.memoryBytes / 1048576) * 1048576, 8 * 1048576);
+        if (limit && target < limit) await c.setMemoryLimit(target).catch(() => {});
+      },
+      async restore() {
+        if (limit) await c.setMemoryLimit(limit);
+      },
+    };
+  }
+}
+
+function closeQuietly(fd: number) {
+  try {
+    closeSync(fd);
+  } catch {}
+}
+
+function shellQuote(s: string): string {
+  return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
+}

@@ -1,0 +1,42 @@
+import type { Mount } from '@floe/contracts';
+
+/** What the launcher needs of the layer store (backed by libs/overlay-snapshots). */
+export interface RootfsProvider {
+  /** Mounts for a new container rootfs of `imageRef`, with a size-capped writable layer. */
+  rootfs(containerId: string, imageRef: string, sizeLimitBytes: number): Promise<Mount[]>;
+  /** Host path of a read-only code tree for an archive digest; `fetch` gives the archive when absent. */
+  codeLayer(digest: string, fetch: () => Promise<Buffer>): Promise<string>;
+  /** Imports a docker-save/OCI tar under `ref` unless present. */
+  ensureImage(ref: string, archivePath?: string): Promise<void>;
+  imageConfig(ref: string): Promise<ImageRunConfig | undefined>;
+  /** Forgets the container's writable layer and lease. */
+  release(containerId: string): Promise<void>;
+}
+
+export interface ImageRunConfig {
+  entrypoint?: string[];
+  cmd?: string[];
+  env?: string[];
+  workingDir?: string;
+  user?: string;
+  labels?: Record<string, string>;
+}
+
+/**
+ * Host-side mounts the agent makes for an instance: a shared mount point whose later
+ * mounts propagate into the running container (that is how a frozen stemcell gets a
+ * function's code without restarting), and read-only binds onto it.
+ */
+export interface HostMounts {
+  /** Makes `dir` a mount point of its own in a shared peer group. */
+  makeSharedPoint(dir: string): void;
+  bindReadonly(src: string, dst: string): void;
+  /** Lazily detaches whatever is mounted at `path` (MNT_DETACH); no error if nothing is. */
+  detach(path: string): void;
+}
+
+/** Where the agent gets secrets and code for a version. */
+export interface FunctionSources {
+  code(digest: string): Promise<Buffer>;
+  secrets(namespace: string, names: string[]): Promise<Record<string, string>>;
+}
