@@ -74,7 +74,8 @@ export class LayerBuilder {
         this.add({ name: cur, type: 'symlink', linkname: link });
         const rest = parts.slice(i + 1).join('/');
         const target = path.resolve(path.dirname(cur), link);
-        return this.hostPath(rest ? `${target}/${rest}` : target, filter, depth + 1);
+        this.hostPath(rest ? `${target}/${rest}` : target, filter, depth + 1);
+        return;
       }
       if (i < parts.length - 1) continue;
       if (st.isDirectory()) {

@@ -17,7 +17,11 @@ import { classifyWhiteout, type FsOp, type FsOps, OVERLAY_OPAQUE_XATTR, PythonFs
 export interface UnpackOptions {
   limits?: ArchiveLimits;
   fsOps?: FsOps;
-  /** Keep archive uid/gid (image layers) or make everything root-owned (code archives). */
+  /**
+   * Keep archive uid/gid and modes (image layers), or make everything root-owned with modes
+   * 0755 (dirs, executables) / 0644 (code archives: readable by any container user, no setuid).
+   * Code archives also keep `.wh.` names literally and may not contain device nodes.
+   */
   ownership?: 'preserve' | 'root';
 }
 
@@ -187,12 +191,20 @@ export class Extractor {
     return this.ownership === 'root' ? [0, 0] : [e.uid, e.gid];
   }
 
+  private modeOf(e: TarEntry): number {
+    if (this.ownership === 'preserve') return e.mode;
+    return e.type === 'dir' || e.mode & 0o111 ? 0o755 : 0o644;
+  }
+
   async entry(e: TarEntry, reader: TarReader, src: { position: number }): Promise<void> {
     const rel = safeEntryPath(e.name);
     this.guard.entry(e.name, e.size);
     const slash = rel.lastIndexOf('/');
     const dir = slash === -1 ? '' : rel.slice(0, slash);
-    const wh = classifyWhiteout(slash === -1 ? rel : rel.slice(slash + 1));
+    const wh: ReturnType<typeof classifyWhiteout> =
+      this.ownership === 'root'
+        ? { kind: 'none' }
+        : classifyWhiteout(slash === -1 ? rel : rel.slice(slash + 1));
     if (wh.kind === 'opaque') {
       this.ensureParents(e.name, `${rel}`);
       this.pushOp(dir, {
@@ -232,7 +244,7 @@ export class Extractor {
         if (!this.known.has(rel)) fs.mkdirSync(p, { mode: 0o700 });
         this.known.set(rel, 'dir');
         fs.lchownSync(p, uid, gid);
-        fs.chmodSync(p, e.mode);
+        fs.chmodSync(p, this.modeOf(e));
         this.dirTimes.push([rel, e.mtime]);
         break;
       case 'file': {
@@ -248,7 +260,7 @@ export class Extractor {
             this.guard.ratio(e.name, src.position);
           }
           fs.fchownSync(fd, uid, gid);
-          fs.fchmodSync(fd, e.mode); // after chown, which clears setuid/setgid
+          fs.fchmodSync(fd, this.modeOf(e)); // after chown, which clears setuid/setgid
           fs.futimesSync(fd, e.mtime, e.mtime);
         } finally {
           fs.closeSync(fd);
@@ -283,11 +295,13 @@ export class Extractor {
         break;
       }
       default:
+        if (this.ownership === 'root')
+          throw archiveError(e.name, `${e.type} nodes are not allowed in code archives`);
         this.pushOp(rel, {
           op: 'mknod',
           path: p,
           kind: e.type,
-          mode: e.mode,
+          mode: this.modeOf(e),
           major: e.devmajor,
           minor: e.devminor,
           uid,

@@ -19,6 +19,8 @@ export interface TarWriteEntry {
   body?: Buffer;
   /** Stream the body from this host path; `size` must be its exact length. */
   bodyPath?: string;
+  /** Stream the body from here; `size` must be its exact length. */
+  bodyStream?: AsyncIterable<Buffer>;
   size?: number;
 }
 
@@ -73,7 +75,21 @@ export class TarWriter {
   constructor(private readonly out: Writable) {}
 
   private async write(b: Buffer): Promise<void> {
-    if (!this.out.write(b)) await once(this.out, 'drain');
+    if (this.out.destroyed) throw new Error('tar writer: output closed');
+    if (this.out.write(b)) return;
+    // A consumer that fails destroys the stream: 'drain' then never comes, 'close' does.
+    await new Promise<void>((resolve, reject) => {
+      const drain = () => {
+        this.out.off('close', close);
+        resolve();
+      };
+      const close = () => {
+        this.out.off('drain', drain);
+        reject(new Error('tar writer: output closed'));
+      };
+      this.out.once('drain', drain);
+      this.out.once('close', close);
+    });
   }
 
   async add(e: TarWriteEntry): Promise<void> {
@@ -94,15 +110,17 @@ export class TarWriter {
     await this.write(header(name.slice(0, 100), FLAGS[e.type], e, size, linkname.slice(0, 100)));
     if (e.type !== 'file') return;
     if (e.body) return this.writeBody(e.body);
-    if (e.bodyPath) {
-      let n = 0;
-      for await (const c of createReadStream(e.bodyPath, { highWaterMark: 1 << 20 })) {
-        n += (c as Buffer).length;
-        await this.write(c as Buffer);
-      }
-      if (n !== size) throw new Error(`tar writer: ${e.bodyPath} changed size while archiving`);
-      await this.pad(size);
+    const src =
+      e.bodyStream ?? (e.bodyPath ? createReadStream(e.bodyPath, { highWaterMark: 1 << 20 }) : undefined);
+    if (!src) return this.pad(0);
+    let n = 0;
+    for await (const c of src) {
+      n += (c as Buffer).length;
+      if (n > size) throw new Error(`tar writer: ${e.name} is longer than its declared ${size} bytes`);
+      await this.write(c as Buffer);
     }
+    if (n !== size) throw new Error(`tar writer: ${e.name} is ${n} bytes, declared ${size}`);
+    await this.pad(size);
   }
 
   private async writeBody(b: Buffer): Promise<void> {
