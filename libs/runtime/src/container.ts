@@ -74,12 +74,13 @@ export class ContainerImpl extends EventEmitter implements Container {
   statusPipe?: StatusPipe;
   program?: OpProgram;
   pid = 0;
+  /** Set by the runtime to persist the running state after `start()`. */
+  onStarted?: () => void;
 
   constructor(
     readonly id: string,
     private readonly sys: Syscalls,
     readonly cgroup: ContainerCgroup,
-    private readonly onStopped: (c: ContainerImpl) => void,
   ) {
     super();
     this.machine = new ContainerStateMachine(id);
@@ -132,7 +133,13 @@ export class ContainerImpl extends EventEmitter implements Container {
       throw new FailedPreconditionError(`container ${this.id}: cannot start from ${this.status}`);
     this.release(1);
     await this.awaitExec();
-    this.machine.transition('running');
+    this.markRunning();
+    this.onStarted?.();
+  }
+
+  /** The payload may already have exited (and the reaper moved us to stopped) by now. */
+  markRunning(): void {
+    if (this.status === 'created') this.machine.transition('running');
   }
 
   /** Waits for the status pipe to hit EOF (execveat succeeded) or a failure record. */
@@ -199,9 +206,9 @@ export class ContainerImpl extends EventEmitter implements Container {
     this.pidfd = -1;
     closeFd(this.syncFd);
     this.syncFd = -1;
-    this.statusPipe?.close();
+    // The status pipe is left to its reader: it hits EOF on its own now that the child is
+    // gone, and closing it here would lose a failure record or strand an awaitExec().
     if (this.status !== 'stopped' && this.status !== 'deleted') this.machine.transition('stopped');
-    this.onStopped(this);
     this.resolveExit(status);
     this.emit('exit', status);
   }

@@ -117,10 +117,10 @@ export class Runtime {
         throw err;
       }
       undo.push(() => this.store.remove(id));
-      const cg = new ContainerCgroup(this.cgroups, this.parent, rel, this.driver, this.freezer);
+      const cg = new ContainerCgroup(this.cgroups, this.parent, rel, this.driver, this.freezer, resources);
       undo.push(() => cg.destroy());
       cg.create(resources);
-      const c = new ContainerImpl(id, this.sys, cg, (x) => this.persist(x));
+      const c = new ContainerImpl(id, this.sys, cg);
       const cloneFd = cg.openCloneFd();
       let child: ReturnType<Syscalls['spawn']>;
       try {
@@ -132,6 +132,7 @@ export class Runtime {
       this.containers.set(id, c);
       undo.push(async () => {
         this.containers.delete(id);
+        c.statusPipe?.close();
         if (c.pidfd >= 0) {
           try {
             this.sys.pidfdSendSignal(c.pidfd, SIGKILL);
@@ -141,23 +142,27 @@ export class Runtime {
       });
       this.reaper.watch(child.pidfd, (e) => c.onExit(e));
 
-      // Two-phase spawn: the child blocks on OP_WAIT until its id maps and v1 cgroups are set.
+      // Two-phase spawn: in a user namespace the child first waits for its id maps. It then
+      // sets up its mounts while we attach it to the v1 hierarchies and persist the state
+      // (overlapping both costs), and execs only after the start byte, sent after attaching.
       if (plan.namespaces.has('user')) {
         writeFile(`/proc/${child.pid}/uid_map`, mapText(config.linux!.uidMappings!), 'write uid_map');
         writeFile(`/proc/${child.pid}/gid_map`, mapText(config.linux!.gidMappings!), 'write gid_map');
+        c.release(1);
       }
       for (const f of cg.attachFiles()) writeFile(f, String(child.pid), 'attach to cgroup');
-      c.release(autoStart ? 2 : 1);
+      if (autoStart) c.release(1);
+      this.persist(c, rootfs, autoStart ? 'running' : 'created');
+      c.onStarted = () => this.persist(c, rootfs, 'running');
       const ev = await c.statusPipe!.next();
       if (ev.kind === 'failed') throw c.opError(ev.index, ev.errno);
       if (ev.kind === 'eof')
         throw new StartupError(`create container ${id}: init died during setup`, 'platform');
-      c.machine.transition('created');
+      if (c.status === 'creating') c.machine.transition('created');
       if (autoStart) {
         await c.awaitExec();
-        c.machine.transition('running');
+        c.markRunning();
       }
-      this.persist(c, rootfs);
       return c;
     } catch (err) {
       for (const u of undo.reverse()) {
@@ -169,16 +174,18 @@ export class Runtime {
     }
   }
 
-  private persist(c: ContainerImpl, rootfs?: string): void {
-    const prev = this.store.read(c.id);
-    if (!prev && !rootfs) return;
+  /**
+   * Persists what a restarted process needs. Written once per create; `stopped` and `paused`
+   * are derived on load from the pid's start time and the freezer, so exits cost no write.
+   */
+  private persist(c: ContainerImpl, rootfs: string, status: 'created' | 'running' = 'created'): void {
     const s: PersistedState = {
       id: c.id,
       pid: c.pid,
-      startTime: prev?.startTime ?? procStartTime(c.pid) ?? 0,
-      status: c.status === 'paused' ? 'running' : c.status,
-      rootfs: rootfs ?? prev!.rootfs,
-      created: prev?.created ?? new Date().toISOString(),
+      startTime: procStartTime(c.pid) ?? 0,
+      status,
+      rootfs,
+      created: new Date().toISOString(),
       cgroup: { parent: this.parent, rel: c.cgroup.rel, driver: c.cgroup.mode, freezer: this.freezer },
       ownerPid: process.pid,
     };
@@ -240,6 +247,7 @@ export class Runtime {
         } catch {}
         await c.wait();
       }
+      c.statusPipe?.close();
       await c.cgroup.destroy();
       this.store.remove(id);
       if (c.status !== 'deleted') c.machine.transition('deleted');

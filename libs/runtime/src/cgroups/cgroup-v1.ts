@@ -12,8 +12,14 @@ export class CgroupV1 implements CgroupBackend {
   private readonly dirs: Record<string, string> = {};
   private readonly roots: Record<string, string> = {};
 
-  constructor(mounts: Record<string, string>, parent: string, rel: string) {
-    for (const c of V1_CONTROLLERS) {
+  /** `controllers` limits which hierarchies the container joins (default: all of V1_CONTROLLERS). */
+  constructor(
+    mounts: Record<string, string>,
+    parent: string,
+    rel: string,
+    controllers: readonly string[] = V1_CONTROLLERS,
+  ) {
+    for (const c of controllers) {
       const m = mounts[c];
       if (!m) continue;
       this.roots[c] = path.join(m, parent);
@@ -51,6 +57,7 @@ export class CgroupV1 implements CgroupBackend {
     const mem = this.dirs.memory;
     const cpu = this.dirs.cpu ? parseKeyed(readFile(`${this.dirs.cpu}/cpu.stat`)) : {};
     const usageNs = this.dirs.cpuacct ? Number(readFile(`${this.dirs.cpuacct}/cpuacct.usage`)) : 0;
+    // cpu.stat of v1 has no usage; cpuacct may be absent when the unified cgroup reports it.
     return {
       memoryBytes: mem ? Number(readFile(`${mem}/memory.usage_in_bytes`)) : 0,
       memoryPeakBytes: mem ? Number(readFile(`${mem}/memory.max_usage_in_bytes`)) : 0,

@@ -63,6 +63,10 @@ export class CgroupV2 implements CgroupBackend {
     if (r.pidsLimit !== undefined) writeFile(`${d}/pids.max`, r.pidsLimit < 0 ? 'max' : String(r.pidsLimit));
   }
 
+  cpuUsageUsec(): number {
+    return parseKeyed(readFile(`${this.dir}/cpu.stat`)).usage_usec ?? 0;
+  }
+
   procsFiles(): string[] {
     return [`${this.dir}/cgroup.procs`];
   }

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import { FailedPreconditionError } from '@floe/contracts';
 import { FreezerV1, FreezerV2 } from '../freezer.js';
 import { toSyscallError } from '../sys/fs-errors.js';
-import { CgroupV1 } from './cgroup-v1.js';
+import { CgroupV1, V1_CONTROLLERS } from './cgroup-v1.js';
 import { CgroupV2 } from './cgroup-v2.js';
 import type { CgroupBackend, CgroupInfo, CgroupResources, CgroupStats, Freezer } from './types.js';
 
@@ -25,6 +25,7 @@ export class ContainerCgroup {
     readonly rel: string,
     driver: CgroupDriver = 'auto',
     private readonly freezerChoice: FreezerChoice = 'auto',
+    resources?: CgroupResources,
   ) {
     const mode = driver === 'auto' ? info.mode : driver;
     this.mode = mode;
@@ -83,7 +84,12 @@ export class ContainerCgroup {
   }
 
   stats(): CgroupStats {
-    return this.resources.stats();
+    const s = this.resources.stats();
+    if (this.unified && this.unified !== this.resources) {
+      // The unified cgroup's core cpu.stat has usage_usec even without the cpu controller.
+      s.cpuUsageUsec = this.unified.cpuUsageUsec();
+    }
+    return s;
   }
 
   pids(): number[] {
@@ -118,4 +124,24 @@ export class ContainerCgroup {
     this.unified?.destroy();
     if (this.resources !== this.unified) this.resources.destroy();
   }
+}
+
+/**
+ * v1 hierarchies a container joins. Each costs a mkdir and a cgroup.procs write per spawn,
+ * so only what is needed: memory always (limits, OOM counter, usage); cpu and pids when
+ * limited; cpuacct and freezer only when no unified cgroup provides usage and freezing.
+ * `resources` undefined (delete of a persisted container) means every hierarchy.
+ */
+export function v1Controllers(
+  r: CgroupResources | undefined,
+  unified: boolean,
+  freezer: FreezerChoice,
+): string[] {
+  if (!r) return [...V1_CONTROLLERS];
+  const out = ['memory'];
+  if (r.cpuQuota !== undefined || r.cpuPeriod !== undefined || r.cpuShares !== undefined) out.push('cpu');
+  if (r.pidsLimit !== undefined) out.push('pids');
+  if (!unified) out.push('cpuacct');
+  if (!unified || freezer === 'v1') out.push('freezer');
+  return out;
 }

@@ -76,10 +76,10 @@ function isDir(p: string): boolean {
 
 /**
  * Turns a validated config into the child's op program. Order matters:
- * wait for the parent (id maps, v1 cgroups) → become root of the userns → own cgroup ns →
- * make / a slave so nothing propagates to the host → rootfs mounts → config mounts →
- * pivot_root → masked/readonly paths → process setup → READY → wait for start → no_new_privs
- * → seccomp (last, so the setup ops are not filtered) → execveat(floe-init).
+ * (userns: wait for id maps, become root) → make / a slave so nothing propagates to the
+ * host → rootfs mounts → config mounts → pivot_root → masked/readonly paths → process setup
+ * → READY → wait for start (v1 cgroups attached by then) → own cgroup ns → drop privileges →
+ * no_new_privs → seccomp (last, so the setup ops are not filtered) → execveat(floe-init).
  */
 export function planSpawn(input: PlanInput): SpawnPlan {
   const { config: c, opts } = input;
@@ -91,14 +91,12 @@ export function planSpawn(input: PlanInput): SpawnPlan {
   if (net !== 'none' && typeof net === 'object') throw new Error('network netnsPath is not supported');
   const rootfs = path.resolve(c.root.path);
 
-  p.add(Op.WAIT, [], { syscall: 'read', what: 'wait for parent setup' });
   if (ns.has('user')) {
+    // Nothing works in a user namespace before the parent wrote uid_map/gid_map.
+    p.add(Op.WAIT, [], { syscall: 'read', what: 'wait for id maps' });
     p.add(Op.SETRESGID, [0], { syscall: 'setresgid', what: 'become root in user namespace' });
     p.add(Op.SETRESUID, [0], { syscall: 'setresuid', what: 'become root in user namespace' });
   }
-  // Unshared only after the parent placed us in our cgroups, so the namespace root is ours.
-  if (ns.has('cgroup'))
-    p.add(Op.UNSHARE, [CLONE.NEWCGROUP], { syscall: 'unshare', what: 'cgroup namespace' });
 
   if (ns.has('mount')) {
     const prop = PROPAGATION[c.linux?.rootfsPropagation ?? 'rslave']! | MS.REC;
@@ -191,7 +189,11 @@ export function planSpawn(input: PlanInput): SpawnPlan {
   p.add(Op.CLOEXEC_FROM, [3], { syscall: 'close_range' });
   p.add(Op.SETSID, [], { syscall: 'setsid' });
   p.add(Op.READY, [], { syscall: 'write', what: 'report ready' });
+  // The parent writes v1 cgroup.procs while we set up, and releases this wait only after.
   p.add(Op.WAIT, [], { syscall: 'read', what: 'wait for start' });
+  // Unshared only now that the parent placed us in every cgroup, so the namespace root is ours.
+  if (ns.has('cgroup'))
+    p.add(Op.UNSHARE, [CLONE.NEWCGROUP], { syscall: 'unshare', what: 'cgroup namespace' });
 
   const nnp = c.process.noNewPrivileges ?? false;
   // Without no_new_privs, installing a filter needs CAP_SYS_ADMIN: do it before dropping caps.

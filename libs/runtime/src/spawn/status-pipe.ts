@@ -50,6 +50,8 @@ export class StatusPipe {
 
   close(): void {
     this.socket.destroy();
+    this.eof = true;
+    this.waiter?.();
   }
 }
 
