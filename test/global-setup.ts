@@ -1,0 +1,48 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { TestProject } from 'vitest/node';
+// The same launcher `npm start` uses, so the e2e suite runs the platform a user runs.
+import { startPlatform } from '../scripts/lib/platform.mjs';
+import { startRedis } from '../scripts/lib/redis.mjs';
+import { stateDir } from '../scripts/lib/setup.mjs';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    floe: {
+      url: string;
+      user: string;
+      password: string;
+      stateDir: string;
+      redisUrl: string;
+      agentHttp: string[];
+    };
+  }
+}
+
+export default async function setup(project: TestProject) {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'floe-e2e-'));
+  // Its own Redis: e2e specs share nothing with a platform a developer may be running.
+  const redis = await startRedis({ dir: path.join(dir, 'redis') });
+  const platform = await startPlatform({
+    stateDir: dir,
+    redisUrl: redis.url,
+    // Base layers are content-addressed and shared: reuse the ones setup built.
+    layerDir: path.join(stateDir(), 'snapshots'),
+    quiet: process.env.FLOE_E2E_VERBOSE !== '1',
+    env: { FLOE_ADMIN_PASSWORD: 'e2e-secret-password', FLOE_STEMCELLS: '1', FLOE_PAUSE_GRACE_MS: '50' },
+  });
+  project.provide('floe', {
+    url: platform.url,
+    user: 'admin',
+    password: 'e2e-secret-password',
+    stateDir: dir,
+    redisUrl: redis.url,
+    agentHttp: platform.agents.map((a: { http: number }) => `http://127.0.0.1:${a.http}`),
+  });
+  return async () => {
+    await platform.stop();
+    redis.child.kill('SIGTERM');
+    rmSync(dir, { recursive: true, force: true });
+  };
+}
