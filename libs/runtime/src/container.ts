@@ -8,6 +8,7 @@ import { ContainerStateMachine, type ContainerStatus, can } from './container-st
 import { CLD_DUMPED, CLD_EXITED, CLD_KILLED, type RawExit } from './reaper.js';
 import type { OpProgram } from './spawn/op-program.js';
 import { closeFd, type StatusPipe } from './spawn/status-pipe.js';
+import { toSyscallError } from './sys/fs-errors.js';
 import type { Syscalls } from './sys/syscalls.js';
 
 /** How a container's init ended. */
@@ -104,16 +105,12 @@ export class ContainerImpl extends EventEmitter implements Container {
 
   /** Releases one OP_WAIT per byte. */
   release(count: number): void {
-    const b = Buffer.alloc(count, 1);
     try {
-      writeAll(this.syncFd, b);
+      writeAll(this.syncFd, Buffer.alloc(count, 1));
     } catch (err) {
-      throw new SyscallError(
-        'write',
-        (err as { errno?: number }).errno ?? 32,
-        undefined,
-        `release container ${this.id}`,
-      );
+      // EPIPE: the child already failed or died; its status pipe says why.
+      if ((err as NodeJS.ErrnoException).code === 'EPIPE') return;
+      throw toSyscallError(err, 'write', undefined, `release container ${this.id}`);
     }
   }
 

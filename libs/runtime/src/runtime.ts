@@ -150,7 +150,12 @@ export class Runtime {
         writeFile(`/proc/${child.pid}/gid_map`, mapText(config.linux!.gidMappings!), 'write gid_map');
         c.release(1);
       }
-      for (const f of cg.attachFiles()) writeFile(f, String(child.pid), 'attach to cgroup');
+      try {
+        for (const f of cg.attachFiles()) writeFile(f, String(child.pid), 'attach to cgroup');
+      } catch (err) {
+        // ESRCH: the child already failed a setup op; the status pipe below says which.
+        if ((err as { errno?: number }).errno !== 3) throw err;
+      }
       if (autoStart) c.release(1);
       this.persist(c, rootfs, autoStart ? 'running' : 'created');
       c.onStarted = () => this.persist(c, rootfs, 'running');
