@@ -8,6 +8,7 @@ import {
   LayerStore as Store,
 } from './layer-store.js';
 import { digestLayer } from './layer-unpack.js';
+import { Mutex } from './mutex.js';
 import { readImageArchive } from './oci-import.js';
 
 /** The parts of an OCI image config (`config` object) callers run a container from. */
@@ -75,6 +76,8 @@ function mismatch(what: string, want: string, got: string): InvalidArgumentError
  * is the commit point: a crash before it leaves only unreferenced content for GC.
  */
 export class ImageStore {
+  private readonly lock = new Mutex();
+
   private constructor(
     readonly layers: LayerStore,
     private readonly indexFile: string,
@@ -104,6 +107,15 @@ export class ImageStore {
 
   /** The one import path: archives and locally built base images both come through here. */
   async importSource(src: ImageSource): Promise<Image> {
+    return this.lock.run(() => this.importLocked(src));
+  }
+
+  /** Run `fn` with imports held off (GC uses this). */
+  exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    return this.lock.run(fn);
+  }
+
+  private async importLocked(src: ImageSource): Promise<Image> {
     const ref = src.ref ? normalizeRef(src.ref) : undefined;
     const gotConfig = sha256(src.config.bytes);
     if (gotConfig !== src.config.digest) throw mismatch('config', src.config.digest, gotConfig);
@@ -235,6 +247,15 @@ export class ImageStore {
       for (const l of img.layers) layers.add(l);
     }
     return { blobs, layers };
+  }
+
+  /** The image a stored manifest describes, or undefined if `digest` is not a stored manifest. */
+  tryManifest(digest: string): Image | undefined {
+    try {
+      return this.load(digest);
+    } catch {
+      return undefined;
+    }
   }
 
   private load(manifestDigest: string, ref?: string): Image {

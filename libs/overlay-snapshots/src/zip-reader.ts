@@ -105,8 +105,14 @@ export class ZipReader {
           const len = extra.readUInt16LE(x + 2);
           if (id === 1) {
             let q = x + 4;
-            if (usize === 0xffffffff) (usize = Number(extra.readBigUInt64LE(q))), (q += 8);
-            if (compressedSize === 0xffffffff) (compressedSize = Number(extra.readBigUInt64LE(q))), (q += 8);
+            if (usize === 0xffffffff) {
+              usize = Number(extra.readBigUInt64LE(q));
+              q += 8;
+            }
+            if (compressedSize === 0xffffffff) {
+              compressedSize = Number(extra.readBigUInt64LE(q));
+              q += 8;
+            }
             if (localOffset === 0xffffffff) localOffset = Number(extra.readBigUInt64LE(q));
           }
           x += 4 + len;

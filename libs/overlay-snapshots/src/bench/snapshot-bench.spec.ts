@@ -1,0 +1,79 @@
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ImageStore } from '../image-store.js';
+import { OverlaySnapshotter } from '../overlay-snapshotter.js';
+import { mountsUnder, performMounts } from '../testing/mount-cli.js';
+import { skopeoCopy, writeOciLayout } from '../testing/oci-fixture.js';
+import { tarBuffer } from '../testing/tar-fixture.js';
+import { measureImport, measureSnapshotCycle } from './snapshot-bench.js';
+
+const fmt = (p: { p50: number; p90: number; p99: number }) =>
+  `p50 ${p.p50.toFixed(3)} ms, p90 ${p.p90.toFixed(3)} ms, p99 ${p.p99.toFixed(3)} ms`;
+
+describe('snapshot bench', () => {
+  let root = '';
+  afterEach(() => {
+    if (root) {
+      expect(mountsUnder(root)).toEqual([]);
+      fs.rmSync(root, { recursive: true, force: true });
+    }
+    root = '';
+  });
+
+  it('measures prepare(+mount+umount) of a 3-layer rootfs and import throughput', async () => {
+    root = fs.mkdtempSync(path.join(os.tmpdir(), 'floe-bench-'));
+    const images = await ImageStore.open(path.join(root, 'store'));
+    const snaps = await OverlaySnapshotter.open(path.join(root, 'store'), { layers: images.layers });
+    const layers = await Promise.all(
+      [0, 1, 2].map((i) =>
+        tarBuffer(
+          Array.from({ length: 200 }, (_, j) => ({
+            name: `l${i}/d${j % 10}/f${j}`,
+            type: 'file' as const,
+            body: randomBytes(64 * 1024),
+          })),
+        ),
+      ),
+    );
+    writeOciLayout(path.join(root, 'layout'), { layers, gzip: true });
+    skopeoCopy(`oci:${root}/layout:latest`, `oci-archive:${root}/img.tar:latest`);
+    const imp = await measureImport(images, `${root}/img.tar`, 'bench/img:1');
+    const img = (await images.resolve('bench/img:1'))!;
+    const parent = (await snaps.ensureChain(img.layers))!;
+
+    const prepOnly = await measureSnapshotCycle({
+      snapshotter: snaps,
+      parent,
+      workDir: root,
+      iterations: 300,
+    });
+    const capped = await measureSnapshotCycle({
+      snapshotter: snaps,
+      parent,
+      workDir: root,
+      iterations: 300,
+      sizeLimitBytes: 64 << 20,
+    });
+    const withMount = await measureSnapshotCycle({
+      snapshotter: snaps,
+      parent,
+      workDir: root,
+      iterations: 30,
+      warmup: 3,
+      sizeLimitBytes: 64 << 20,
+      mount: (m, rootfs) => performMounts(m, rootfs),
+    });
+    console.log(
+      [
+        `import: ${(imp.bytes / 1e6).toFixed(1)} MB gzip archive in ${imp.ms.toFixed(0)} ms = ${imp.mbPerSec.toFixed(0)} MB/s (archive bytes)`,
+        `prepare (on-disk upper), 3 layers: ${fmt(prepOnly.prepare)}; remove ${fmt(prepOnly.remove)}`,
+        `prepare (tmpfs-capped upper), 3 layers: ${fmt(capped.prepare)}`,
+        `prepare+mount+umount via mount(8) (spawn-bound): ${fmt(withMount.cycle!)}; mount ${fmt(withMount.mount!)}`,
+      ].join('\n'),
+    );
+    expect(capped.prepare.p50).toBeLessThan(5);
+  });
+});
