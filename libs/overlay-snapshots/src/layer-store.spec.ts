@@ -178,3 +178,43 @@ describe(LayerStore.name, () => {
     expect(fs.readdirSync(`${root}/tmp`)).toEqual([]);
   });
 });
+
+describe('LayerStore errors', () => {
+  it('reports a filesystem failure as a SyscallError naming the call', async () => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'floe-layers-'));
+    try {
+      const store = await LayerStore.open(root, { durable: false });
+      const tar = await tarBuffer([{ name: '.', type: 'file', body: Buffer.from('x') }]);
+      await expect(store.importTar(chunksOf(tar))).rejects.toThrow(/layer root must be a directory/);
+      // Inject ENOSPC into one mkdir: the error must name the call and the path.
+      const orig = fs.mkdirSync;
+      const spy = (p: fs.PathLike, o?: fs.MakeDirectoryOptions) => {
+        if (String(p).endsWith('/fs/a')) {
+          const e = Object.assign(new Error('ENOSPC: no space left on device'), {
+            errno: -28,
+            code: 'ENOSPC',
+            syscall: 'mkdir',
+            path: String(p),
+          });
+          throw e;
+        }
+        return orig(p, o);
+      };
+      (fs as { mkdirSync: unknown }).mkdirSync = spy;
+      try {
+        const t2 = await tarBuffer([{ name: 'a/b', type: 'file', body: Buffer.from('x') }]);
+        await expect(store.importTar(chunksOf(t2))).rejects.toMatchObject({
+          code: 'SYSCALL',
+          syscall: 'mkdir',
+          errno: 28,
+          message: expect.stringMatching(/^unpack layer: mkdir `.*\/fs\/a`: ENOSPC/),
+        });
+      } finally {
+        (fs as { mkdirSync: unknown }).mkdirSync = orig;
+      }
+      expect(fs.readdirSync(`${root}/tmp`)).toEqual([]);
+    } finally {
+      fs.rmSync(root, { recursive: true, force: true });
+    }
+  });
+});

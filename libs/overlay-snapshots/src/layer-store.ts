@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import { InvalidArgumentError, NotFoundError } from '@floe/contracts';
+import { FloeError, InvalidArgumentError, NotFoundError, SyscallError } from '@floe/contracts';
 import type { ArchiveLimits } from './archive-guard.js';
 import { readJson, writeFileAtomic } from './atomic-file.js';
 import { diskUsage } from './disk-usage.js';
@@ -112,7 +112,7 @@ export class LayerStore {
       return { ...r, dir };
     } catch (e) {
       fs.rmSync(dir, { recursive: true, force: true });
-      throw e;
+      throw asFloeError(e, 'unpack layer');
     }
   }
 
@@ -197,4 +197,16 @@ export class LayerStore {
   removeBlob(digest: string): void {
     fs.rmSync(`${this.root}/blobs/sha256/${digestHex(digest)}`, { force: true });
   }
+}
+
+/** Node's errno errors (ENOSPC, EIO...) as SyscallError naming the call and path. */
+export function asFloeError(e: unknown, what: string): unknown {
+  if (e instanceof FloeError) return e;
+  const n = e as NodeJS.ErrnoException;
+  if (typeof n?.errno === 'number' && n.syscall) {
+    const err = new SyscallError(n.syscall, Math.abs(n.errno), n.path, what);
+    (err as { cause?: unknown }).cause = e;
+    return err;
+  }
+  return e;
 }

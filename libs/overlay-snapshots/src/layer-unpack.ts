@@ -199,6 +199,8 @@ export class Extractor {
   async entry(e: TarEntry, reader: TarReader, src: { position: number }): Promise<void> {
     const rel = safeEntryPath(e.name);
     this.guard.entry(e.name, e.size);
+    if (rel === '' && e.type !== 'dir')
+      throw archiveError(e.name, `the layer root must be a directory, not a ${e.type}`);
     const slash = rel.lastIndexOf('/');
     const dir = slash === -1 ? '' : rel.slice(0, slash);
     const wh: ReturnType<typeof classifyWhiteout> =

@@ -67,6 +67,29 @@ describe('overlay layers (seed)', () => {
     expect(fs.readFileSync(`${layers.path(diffID)}/file.txt`, 'utf8')).toBe('x');
   });
 
+  it('OCI whiteouts and opaque dirs in an upper image layer hide lower content when mounted', async () => {
+    root = fs.mkdtempSync(path.join(os.tmpdir(), 'floe-seed-'));
+    const layers = await LayerStore.open(root, { durable: false });
+    const snaps = await OverlaySnapshotter.open(root, { layers });
+    const lower = await tarBuffer([
+      { name: 'etc/motd', type: 'file', body: Buffer.from('old') },
+      { name: 'etc/keep', type: 'file', body: Buffer.from('k') },
+      { name: 'var/cache/stale', type: 'file', body: Buffer.from('s') },
+    ]);
+    const upper = await tarBuffer([
+      { name: 'etc/.wh.motd', type: 'file', body: Buffer.alloc(0) },
+      { name: 'var/cache/.wh..wh..opq', type: 'file', body: Buffer.alloc(0) },
+      { name: 'var/cache/fresh', type: 'file', body: Buffer.from('f') },
+    ]);
+    const ids = [
+      (await layers.importTar(chunksOf(lower))).diffID,
+      (await layers.importTar(chunksOf(upper))).diffID,
+    ];
+    const rootfs = mount(await snaps.view('v', await snaps.ensureChain(ids)), 'v');
+    expect(fs.readdirSync(`${rootfs}/etc`)).toEqual(['keep']);
+    expect(fs.readdirSync(`${rootfs}/var/cache`)).toEqual(['fresh']);
+  });
+
   it('N containers on one image add only their own changes to disk use', async () => {
     const N = 10;
     const image = Array.from({ length: 20 }, (_, i) => ({
