@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Writable } from 'node:stream';
-import { FailedPreconditionError } from '@floe/contracts';
+import { FailedPreconditionError, FloeError } from '@floe/contracts';
 import type { ImageConfig, ImageStore } from './image-store.js';
 import { type TarWriteEntry, TarWriter } from './tar-writer.js';
 
@@ -211,7 +211,14 @@ export async function ensureBaseImages(
       continue;
     }
     const layer = new LayerBuilder();
-    spec.build(layer);
+    try {
+      spec.build(layer);
+    } catch (e) {
+      // A host without python3.11 (say) should say which image and why, not just ENOENT.
+      throw new FloeError('FAILED_PRECONDITION', `build base image ${spec.ref}: ${(e as Error).message}`, {
+        cause: e,
+      });
+    }
     const dir = store.layers.tempDir('base');
     try {
       const tar = `${dir}/layer.tar`;

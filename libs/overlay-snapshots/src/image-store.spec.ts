@@ -59,6 +59,18 @@ describe(ImageStore.name, () => {
     });
   }
 
+  it('descends a multi-platform index to the linux/amd64 manifest', async () => {
+    const store = await open();
+    const layout = path.join(root, 'layout');
+    const want = writeOciLayout(layout, { layers: [await layerA()], config, platformIndex: true });
+    const archive = path.join(root, 'multi.tar');
+    const { execFileSync } = await import('node:child_process');
+    execFileSync('tar', ['-C', layout, '-cf', archive, '.']);
+    const img = await store.importArchive(archive, 'multi:1');
+    expect(img.manifestDigest).toBe(want);
+    expect(img.config.Cmd).toEqual(['--serve']);
+  });
+
   it('imports a docker-archive tar written by skopeo', async () => {
     const store = await open();
     const layout = path.join(root, 'layout');

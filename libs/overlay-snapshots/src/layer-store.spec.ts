@@ -134,6 +134,15 @@ describe(LayerStore.name, () => {
     });
   });
 
+  it('sweeps only temp entries of dead processes on open', async () => {
+    const { root } = await open();
+    fs.mkdirSync(`${root}/tmp/layer-${process.pid}-live`);
+    fs.mkdirSync(`${root}/tmp/layer-2147483646-dead`);
+    fs.mkdirSync(`${root}/tmp/junk`);
+    await LayerStore.open(root);
+    expect(fs.readdirSync(`${root}/tmp`)).toEqual([`layer-${process.pid}-live`]);
+  });
+
   it('after kill -9 mid-import, reopening shows no partial layer and no leftovers', async () => {
     const { root } = await open();
     const child = path.join(root, 'child.mjs');

@@ -6,6 +6,7 @@ import type { ArchiveLimits } from './archive-guard.js';
 import { readJson, writeFileAtomic } from './atomic-file.js';
 import { diskUsage } from './disk-usage.js';
 import { type UnpackOptions, type UnpackResult, unpackLayer } from './layer-unpack.js';
+import { sweepStaleTemp, tempName } from './stale-temp.js';
 import { type FsOps, PythonFsOps } from './whiteout.js';
 
 export interface LayerStoreOptions {
@@ -47,7 +48,8 @@ export function digestHex(d: string, field = 'digest'): string {
  *
  * Lifecycle: a layer is unpacked under `tmp/`, checked, then renamed into `layers/` in one
  * step, so a partial layer is never visible. `open()` deletes whatever a crashed import left
- * in `tmp/`. Removal renames out of `layers/` first, then deletes. One process owns a root.
+ * in `tmp/` (entries of dead pids only). Removal renames out of `layers/` first, then deletes.
+ * Several processes may import into one root; GC and removal assume one owner.
  */
 export class LayerStore {
   private constructor(
@@ -58,8 +60,7 @@ export class LayerStore {
   static async open(root: string, opts: LayerStoreOptions = {}): Promise<LayerStore> {
     for (const d of ['layers', 'tmp', 'blobs/sha256']) fs.mkdirSync(`${root}/${d}`, { recursive: true });
     // Leftovers of a crash mid-import or mid-removal: never referenced, safe to drop.
-    for (const n of fs.readdirSync(`${root}/tmp`))
-      fs.rmSync(`${root}/tmp/${n}`, { recursive: true, force: true });
+    sweepStaleTemp(`${root}/tmp`);
     for (const d of [root, `${root}/blobs/sha256`]) {
       for (const n of fs.readdirSync(d)) if (n.endsWith('.tmp')) fs.rmSync(`${d}/${n}`, { force: true });
     }
@@ -72,7 +73,7 @@ export class LayerStore {
 
   /** A fresh private directory under `tmp/` (same filesystem, so rename works). */
   tempDir(prefix: string): string {
-    const d = `${this.root}/tmp/${prefix}-${randomBytes(6).toString('hex')}`;
+    const d = `${this.root}/tmp/${tempName(prefix, randomBytes(6).toString('hex'))}`;
     fs.mkdirSync(d, { mode: 0o700 });
     return d;
   }
@@ -166,7 +167,7 @@ export class LayerStore {
   remove(diffID: string): void {
     const dir = `${this.root}/layers/${digestHex(diffID, 'diffID')}`;
     if (!fs.existsSync(dir)) throw new NotFoundError(`remove layer ${diffID}: not found`);
-    const trash = `${this.root}/tmp/rm-${randomBytes(6).toString('hex')}`;
+    const trash = `${this.root}/tmp/${tempName('rm', randomBytes(6).toString('hex'))}`;
     fs.renameSync(dir, trash);
     fs.rmSync(trash, { recursive: true, force: true });
   }

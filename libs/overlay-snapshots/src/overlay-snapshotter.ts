@@ -11,6 +11,7 @@ import { readJson, writeFileAtomic } from './atomic-file.js';
 import { diskUsage } from './disk-usage.js';
 import type { LayerStore } from './layer-store.js';
 import type { PrepareOptions, SnapshotInfo, SnapshotKind, Snapshotter, Usage } from './snapshotter.js';
+import { sweepStaleTemp, tempName } from './stale-temp.js';
 
 /** On-disk record of one snapshot: `snapshots/<id>/meta.json`. */
 interface Meta {
@@ -75,7 +76,7 @@ export class OverlaySnapshotter implements Snapshotter {
     if (/[:,]/.test(root)) throw new InvalidArgumentError('root', `'${root}' may not contain ':' or ','`);
     const s = new OverlaySnapshotter(root, opts);
     fs.mkdirSync(s.tmp, { recursive: true });
-    for (const n of fs.readdirSync(s.tmp)) fs.rmSync(`${s.tmp}/${n}`, { recursive: true, force: true });
+    sweepStaleTemp(s.tmp);
     for (const id of fs.readdirSync(s.dir)) {
       if (id === '.tmp') continue;
       const m = readJson<Meta>(`${s.dir}/${id}/meta.json`);
@@ -130,7 +131,7 @@ export class OverlaySnapshotter implements Snapshotter {
 
   /** Build in `.tmp/`, publish with one rename. */
   private create(m: Meta, dirs: string[]): void {
-    const stage = `${this.tmp}/${m.id}`;
+    const stage = `${this.tmp}/${tempName('new', m.id)}`;
     fs.mkdirSync(stage, { mode: 0o700 });
     for (const d of dirs) fs.mkdirSync(`${stage}/${d}`, { mode: 0o755 });
     // No fsync: an active snapshot does not outlive a host crash in any useful way (its
@@ -247,7 +248,7 @@ export class OverlaySnapshotter implements Snapshotter {
         }
       }
     }
-    const trash = `${this.tmp}/rm-${m.id}`;
+    const trash = `${this.tmp}/${tempName('rm', m.id)}`;
     // Unpublish (metadata goes with the rename), then delete the directories.
     fs.renameSync(`${this.dir}/${m.id}`, trash);
     this.byName.delete(key);

@@ -14,6 +14,8 @@ export interface FixtureImage {
   gzip?: boolean;
   /** Corrupt the config's diff_ids entry for this layer index. */
   wrongDiffID?: number;
+  /** Wrap the manifest in a multi-platform image index (with an arm64 decoy). */
+  platformIndex?: boolean;
 }
 
 /** Test support: an OCI image-layout directory, blobs and all. Returns the manifest digest. */
@@ -51,18 +53,29 @@ export function writeOciLayout(dir: string, img: FixtureImage, refName = 'latest
       }),
     ),
   );
+  let top = { mediaType: 'application/vnd.oci.image.manifest.v1+json', ...manifest };
+  if (img.platformIndex) {
+    const decoy = `sha256:${sha(Buffer.from('not stored'))}`;
+    const index = put(
+      Buffer.from(
+        JSON.stringify({
+          schemaVersion: 2,
+          mediaType: 'application/vnd.oci.image.index.v1+json',
+          manifests: [
+            { ...top, digest: decoy, platform: { os: 'linux', architecture: 'arm64' } },
+            { ...top, platform: { os: 'linux', architecture: 'amd64' } },
+          ],
+        }),
+      ),
+    );
+    top = { mediaType: 'application/vnd.oci.image.index.v1+json', ...index };
+  }
   fs.writeFileSync(path.join(dir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
   fs.writeFileSync(
     path.join(dir, 'index.json'),
     JSON.stringify({
       schemaVersion: 2,
-      manifests: [
-        {
-          mediaType: 'application/vnd.oci.image.manifest.v1+json',
-          ...manifest,
-          annotations: { 'org.opencontainers.image.ref.name': refName },
-        },
-      ],
+      manifests: [{ ...top, annotations: { 'org.opencontainers.image.ref.name': refName } }],
     }),
   );
   return manifest.digest;
