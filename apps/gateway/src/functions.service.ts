@@ -1,0 +1,103 @@
+import {
+  ANNOTATION_IMAGE_ARCHIVE,
+  type FunctionDeployment,
+  type FunctionRef,
+  type FunctionStatus,
+  type FunctionVersionSummary,
+  InvalidArgumentError,
+  type RollbackRequest,
+  type ScaleRequest,
+  SchedulerPatterns,
+} from '@floe/contracts';
+import { Inject, Injectable } from '@nestjs/common';
+import type { GatewayConfig } from './config.js';
+import { validateDeployment } from './deployment-validator.js';
+import { ImageRefs } from './image-refs.js';
+import { SchedulerClient } from './scheduler.client.js';
+import { GATEWAY_CONFIG } from './tokens.js';
+
+/** Function management: validation here, storage and scheduling in the scheduler. */
+@Injectable()
+export class FunctionsService {
+  constructor(
+    @Inject(GATEWAY_CONFIG) private readonly config: GatewayConfig,
+    @Inject(SchedulerClient) private readonly scheduler: SchedulerClient,
+    @Inject(ImageRefs) private readonly images: ImageRefs,
+  ) {}
+
+  deploy(body: unknown): Promise<unknown> {
+    return this.scheduler.call(SchedulerPatterns.deploy, this.withArchive(validateDeployment(body)));
+  }
+
+  update(body: unknown): Promise<unknown> {
+    return this.scheduler.call(SchedulerPatterns.update, this.withArchive(validateDeployment(body)));
+  }
+
+  async remove(body: unknown, namespace?: string): Promise<void> {
+    const b = (body ?? {}) as { functionName?: unknown; namespace?: unknown };
+    if (typeof b.functionName !== 'string' || b.functionName === '')
+      throw new InvalidArgumentError('functionName', 'required');
+    const ns = typeof b.namespace === 'string' && b.namespace ? b.namespace : namespace;
+    await this.scheduler.call(SchedulerPatterns.remove, this.ref(b.functionName, ns));
+  }
+
+  list(namespace?: string): Promise<FunctionStatus[]> {
+    return this.scheduler.call(SchedulerPatterns.list, { namespace: this.ns(namespace) });
+  }
+
+  get(name: string, namespace?: string): Promise<FunctionStatus> {
+    return this.scheduler.call(SchedulerPatterns.get, this.ref(name, namespace));
+  }
+
+  async scale(name: string, body: unknown, namespace?: string): Promise<void> {
+    const b = (body ?? {}) as { replicas?: unknown; namespace?: unknown; serviceName?: unknown };
+    const replicas = b.replicas;
+    if (typeof replicas !== 'number' || !Number.isInteger(replicas) || replicas < 0)
+      throw new InvalidArgumentError('replicas', 'expected a non-negative integer');
+    const ns = typeof b.namespace === 'string' && b.namespace ? b.namespace : namespace;
+    const msg: ScaleRequest = { ...this.ref(name, ns), replicas };
+    await this.scheduler.call(SchedulerPatterns.scale, msg);
+  }
+
+  versions(name: string, namespace?: string): Promise<FunctionVersionSummary[]> {
+    return this.scheduler.call(SchedulerPatterns.versions, this.ref(name, namespace));
+  }
+
+  rollback(name: string, body: unknown, namespace?: string): Promise<unknown> {
+    const version = (body as { version?: unknown } | undefined)?.version;
+    if (typeof version !== 'number' || !Number.isInteger(version) || version < 1)
+      throw new InvalidArgumentError('version', 'expected a version number (>= 1)');
+    const msg: RollbackRequest = { ...this.ref(name, namespace), version };
+    return this.scheduler.call(SchedulerPatterns.rollback, msg);
+  }
+
+  /** Names and replicas of every function, for gateway_service_count. */
+  async replicas(): Promise<Map<string, number>> {
+    const namespaces = new Set(await this.scheduler.call<string[]>(SchedulerPatterns.namespaces, {}));
+    namespaces.add(this.config.defaultNamespace);
+    const out = new Map<string, number>();
+    for (const namespace of namespaces)
+      for (const f of await this.list(namespace))
+        out.set(`${f.name}.${f.namespace ?? namespace}`, f.replicas ?? 0);
+    return out;
+  }
+
+  private ns(namespace: string | undefined): string {
+    return namespace || this.config.defaultNamespace;
+  }
+
+  private ref(name: string, namespace: string | undefined): FunctionRef {
+    return { name, namespace: this.ns(namespace) };
+  }
+
+  /**
+   * The one field the gateway adds to a deployment: for an image uploaded through
+   * POST /floe/images, the archive path agents import it from (annotation
+   * com.floe.image-archive). Everything else goes to the scheduler exactly as sent.
+   */
+  private withArchive(d: FunctionDeployment): FunctionDeployment {
+    const archive = d.image ? this.images.archiveOf(d.image) : undefined;
+    if (!archive || d.annotations?.[ANNOTATION_IMAGE_ARCHIVE]) return d;
+    return { ...d, annotations: { ...d.annotations, [ANNOTATION_IMAGE_ARCHIVE]: archive } };
+  }
+}

@@ -1,0 +1,358 @@
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import https from 'node:https';
+import os from 'node:os';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { EnvReader, SchedulerPatterns } from '@floe/contracts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../src/config.js';
+import { type Gateway, startGateway } from '../src/gateway.js';
+import { startFakeScheduler } from './fake-scheduler.js';
+import { client } from './https-client.js';
+
+let gw: Gateway;
+let fake: Awaited<ReturnType<typeof startFakeScheduler>>;
+let api: ReturnType<typeof client>;
+let stateDir: string;
+let auth: string;
+
+beforeAll(async () => {
+  stateDir = mkdtempSync(path.join(os.tmpdir(), 'floe-gw-'));
+  fake = await startFakeScheduler();
+  const config = loadConfig(
+    new EnvReader({
+      FLOE_STATE_DIR: stateDir,
+      FLOE_GATEWAY_HOST: '127.0.0.1',
+      FLOE_GATEWAY_PORT: '0',
+      FLOE_GATEWAY_HTTP_PORT: '0',
+      FLOE_SCHEDULER_RPC: `127.0.0.1:${fake.port}`,
+      FLOE_MAX_BODY_BYTES: '1Mi',
+      FLOE_MAX_IMAGE_BYTES: '60Mi',
+      FLOE_LOGS_POLL_MS: '100',
+    }),
+  );
+  gw = await startGateway(config, { logger: false });
+  api = client(`https://localhost:${gw.httpsPort}`, gw.tls.cert);
+  auth = `${gw.admin.user}:${gw.admin.password}`;
+});
+
+afterAll(async () => {
+  api?.close();
+  await gw?.close();
+  await fake?.stop();
+  rmSync(stateDir, { recursive: true, force: true });
+});
+
+describe('gateway over HTTPS', () => {
+  it('generates a self-signed cert and admin credentials on first start, mode 0600', () => {
+    expect(gw.tls.generated).toBe(true);
+    expect(gw.tls.fingerprint).toMatch(/^([0-9A-F]{2}:){31}[0-9A-F]{2}$/);
+    const file = path.join(stateDir, 'gateway/admin-credentials');
+    expect(readFileSync(file, 'utf8').trim()).toBe(auth);
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+  });
+
+  it('refuses TLS 1.1', async () => {
+    const err = await new Promise<Error | undefined>((resolve) => {
+      const req = https.get(
+        {
+          host: '127.0.0.1',
+          port: gw.httpsPort,
+          path: '/healthz',
+          rejectUnauthorized: false,
+          maxVersion: 'TLSv1.1',
+          minVersion: 'TLSv1',
+        },
+        () => resolve(undefined),
+      );
+      req.on('error', resolve);
+    });
+    expect(err).toBeDefined();
+  });
+
+  it('answers /healthz 200 with an agent, 503 naming what is missing without', async () => {
+    expect((await api.send('GET', '/healthz')).status).toBe(200);
+    fake.state.agents = 0;
+    const r = await api.send('GET', '/healthz');
+    fake.state.agents = 1;
+    expect(r.status).toBe(503);
+    expect(r.json().missing).toEqual(['agents: none registered']);
+  });
+
+  it('deploys 202 and lists exactly what was sent (absent stays absent)', async () => {
+    const d = { service: 'echo', image: 'floe/echo:1', labels: { team: 'a' } };
+    const r = await api.send('POST', '/system/functions', {
+      auth,
+      body: JSON.stringify(d),
+      headers: { 'content-type': 'application/json' },
+    });
+    expect(r.status).toBe(202);
+    expect(fake.state.seen(SchedulerPatterns.deploy).at(-1)).toEqual(d);
+    const list = await api.send('GET', '/system/functions', { auth });
+    expect(list.status).toBe(200);
+    const fn = list.json().find((f: { name: string }) => f.name === 'echo');
+    expect(fn).toMatchObject({ ...d, name: 'echo', namespace: 'openfaas-fn', replicas: 1 });
+    expect(fn).not.toHaveProperty('envVars');
+    expect(fn).not.toHaveProperty('annotations');
+  });
+
+  it('parses a deployment sent without a content type, as some OpenFaaS clients do', async () => {
+    const r = await api.send('POST', '/system/functions', {
+      auth,
+      body: JSON.stringify({ service: 'echo2', image: 'x' }),
+    });
+    expect(r.status).toBe(202);
+  });
+
+  it('answers 400 naming the field of an invalid deployment', async () => {
+    const r = await api.send('POST', '/system/functions', {
+      auth,
+      body: JSON.stringify({ service: 'ok', image: 'x', limits: { memory: 'lots' } }),
+      headers: { 'content-type': 'application/json' },
+    });
+    expect(r.status).toBe(400);
+    expect(r.json().error).toMatchObject({ code: 'INVALID_ARGUMENT', field: 'limits.memory', fault: 'user' });
+  });
+
+  it('deletes 202, and 404 with a JSON body for an unknown function', async () => {
+    await api.send('POST', '/system/functions', {
+      auth,
+      body: JSON.stringify({ service: 'gone', image: 'x' }),
+    });
+    const body = JSON.stringify({ functionName: 'gone' });
+    expect(
+      (
+        await api.send('DELETE', '/system/functions', {
+          auth,
+          body,
+          headers: { 'content-type': 'application/json' },
+        })
+      ).status,
+    ).toBe(202);
+    const again = await api.send('DELETE', '/system/functions', {
+      auth,
+      body,
+      headers: { 'content-type': 'application/json' },
+    });
+    expect(again.status).toBe(404);
+    expect(again.json().error.code).toBe('NOT_FOUND');
+  });
+
+  it('answers 401 with WWW-Authenticate without credentials and slows repeated failures', async () => {
+    const none = await api.send('GET', '/system/functions');
+    expect(none.status).toBe(401);
+    expect(none.headers['www-authenticate']).toBe('Basic realm="floe"');
+    expect(none.json().error.code).toBe('UNAUTHENTICATED');
+    const times: number[] = [];
+    for (let i = 0; i < 4; i++)
+      times.push((await api.send('GET', '/system/info', { auth: 'admin:wrong' })).ms);
+    // Failures 1-3 (the credential-less one included) are free; the 4th waits 100 ms, the 5th 200 ms.
+    expect(times[2]!).toBeGreaterThanOrEqual(100);
+    expect(times[3]!).toBeGreaterThanOrEqual(200);
+    const ok = await api.send('GET', '/system/info', { auth });
+    expect(ok.status).toBe(200);
+    expect(ok.json().provider.provider).toBe('floe');
+    // Success reset the client: the next failure is immediate again.
+    expect((await api.send('GET', '/system/info', { auth: 'admin:wrong' })).ms).toBeLessThan(100);
+    await api.send('GET', '/system/info', { auth });
+  });
+
+  it('invokes: status, headers and a binary body pass through, stamped by the gateway', async () => {
+    const body = Buffer.from([0, 1, 2, 255, 254, 0, 10, 13]);
+    const r = await api.send('POST', '/function/echo/sub/path?q=1', {
+      body,
+      headers: { 'content-type': 'application/x-bin', 'x-want-status': '201', 'x-call-id': 'my-call' },
+    });
+    expect(r.status).toBe(201);
+    expect(r.body.equals(body)).toBe(true);
+    expect(r.headers['content-type']).toBe('application/x-bin');
+    expect(r.headers['x-echo-path']).toBe('/sub/path');
+    expect(r.headers['x-call-id']).toBe('my-call');
+    expect(r.headers['x-floe-start']).toBe('warm');
+    expect(r.headers['x-duration-seconds']).toMatch(/^\d+\.\d{6}$/);
+    expect(r.headers['x-start-time']).toMatch(/^\d{19}$/);
+    expect(fake.state.lastInvoke).toMatchObject({
+      function: 'echo',
+      namespace: 'openfaas-fn',
+      method: 'POST',
+      query: 'q=1',
+    });
+    expect(fake.state.lastInvoke!.headers['x-call-id']).toBe('my-call');
+  });
+
+  it('passes a JSON body through unparsed and generates a call id', async () => {
+    const raw = '{"a": 1,   "b":[2]}';
+    const r = await api.send('PUT', '/function/echo.openfaas-fn', {
+      body: raw,
+      headers: { 'content-type': 'application/json' },
+    });
+    expect(r.status).toBe(200);
+    expect(r.text()).toBe(raw);
+    expect(r.headers['x-call-id']).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it('answers 404 for an unknown function', async () => {
+    const r = await api.send('GET', '/function/nope');
+    expect(r.status).toBe(404);
+    expect(r.json().error).toMatchObject({ code: 'NOT_FOUND', fault: 'user' });
+  });
+
+  it('answers 413 for a body over FLOE_MAX_BODY_BYTES', async () => {
+    const r = await api.send('POST', '/function/echo', { body: Buffer.alloc(1024 * 1024 + 1) });
+    expect(r.status).toBe(413);
+    expect(r.json().error.code).toBe('PAYLOAD_TOO_LARGE');
+  });
+
+  it('maps overload to 429 + Retry-After, timeout to 504, a crash to 502 saying whose fault', async () => {
+    const busy = await api.send('GET', '/function/busy');
+    expect(busy.status).toBe(429);
+    expect(busy.headers['retry-after']).toBe('2');
+    const slow = await api.send('GET', '/function/slow');
+    expect(slow.status).toBe(504);
+    const crash = await api.send('GET', '/function/crash');
+    expect(crash.status).toBe(502);
+    expect(crash.json().error).toEqual({
+      code: 'FUNCTION_FAILED',
+      message: 'function crashed: OOMKilled (limit 128Mi)',
+      fault: 'user',
+    });
+  });
+
+  it('queues async calls: 202 with X-Call-Id, callback URL passed on', async () => {
+    const r = await api.send('POST', '/async-function/echo/x', {
+      body: 'later',
+      headers: { 'x-callback-url': 'http://127.0.0.1:9/cb' },
+    });
+    expect(r.status).toBe(202);
+    expect(r.headers['x-call-id']).toBeTruthy();
+    const msg = fake.state.seen(SchedulerPatterns.enqueue).at(-1) as {
+      request: { body: string; path: string };
+      callbackUrl: string;
+    };
+    expect(msg.callbackUrl).toBe('http://127.0.0.1:9/cb');
+    expect(Buffer.from(msg.request.body, 'base64').toString()).toBe('later');
+    const bad = await api.send('POST', '/async-function/echo', { headers: { 'x-callback-url': 'ftp://x' } });
+    expect(bad.status).toBe(400);
+    expect(bad.json().error.field).toBe('X-Callback-Url');
+  });
+
+  it('streams a 50 MB image upload to disk without buffering it', async () => {
+    const chunk = Buffer.alloc(1024 * 1024);
+    for (let i = 0; i < chunk.length; i++) chunk[i] = (i * 31) & 0xff;
+    const hash = createHash('sha256');
+    for (let i = 0; i < 50; i++) hash.update(chunk);
+    const want = hash.digest('hex');
+    const base = process.memoryUsage().arrayBuffers;
+    let peak = base;
+    const sampler = setInterval(() => {
+      peak = Math.max(peak, process.memoryUsage().arrayBuffers);
+    }, 5);
+    const body = Readable.from(
+      (function* () {
+        for (let i = 0; i < 50; i++) yield chunk;
+      })(),
+    );
+    const r = await api.send('POST', '/floe/images?ref=floe/demo:1', {
+      auth,
+      body,
+      headers: { 'content-type': 'application/x-tar', 'content-length': String(50 * chunk.length) },
+    });
+    clearInterval(sampler);
+    expect(r.status).toBe(201);
+    const up = r.json();
+    expect(up).toMatchObject({ ref: 'floe/demo:1', sha256: want, bytes: 50 * chunk.length });
+    expect(up.archive).toBe(path.join(stateDir, 'gateway/uploads', `${want}.tar`));
+    expect(statSync(up.archive).size).toBe(50 * chunk.length);
+    // Client and server share this process; the whole tar in memory would add ~50 MB.
+    expect(peak - base).toBeLessThan(30 * 1024 * 1024);
+    // A deploy with that ref gets the archive path as annotation com.floe.image-archive.
+    await api.send('POST', '/system/functions', {
+      auth,
+      body: JSON.stringify({ service: 'demo', image: 'floe/demo:1' }),
+    });
+    const sent = fake.state.seen(SchedulerPatterns.deploy).at(-1) as { annotations: Record<string, string> };
+    expect(sent.annotations['com.floe.image-archive']).toBe(up.archive);
+  });
+
+  it('streams logs as NDJSON and keeps following', async () => {
+    fake.state.logs.push({
+      name: 'echo',
+      namespace: 'openfaas-fn',
+      instance: 'i-1',
+      timestamp: '2026-01-01T00:00:00.000Z',
+      text: 'one',
+    });
+    const once = await api.send('GET', '/system/logs?name=echo&tail=10', { auth });
+    expect(once.status).toBe(200);
+    expect(once.headers['content-type']).toContain('application/x-ndjson');
+    expect(
+      once
+        .text()
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l).text),
+    ).toEqual(['one']);
+    const followed = await new Promise<string>((resolve, reject) => {
+      const req = https.get(
+        {
+          host: 'localhost',
+          port: gw.httpsPort,
+          path: '/system/logs?name=echo&follow=true',
+          ca: gw.tls.cert,
+          headers: { authorization: `Basic ${Buffer.from(auth).toString('base64')}` },
+        },
+        (res) => {
+          let text = '';
+          res.on('data', (c) => {
+            text += c;
+            if (text.includes('two')) {
+              req.destroy();
+              resolve(text);
+            }
+          });
+        },
+      );
+      req.on('error', reject);
+      setTimeout(
+        () =>
+          fake.state.logs.push({
+            name: 'echo',
+            namespace: 'openfaas-fn',
+            instance: 'i-1',
+            timestamp: '2026-01-01T00:00:01.000Z',
+            text: 'two',
+          }),
+        150,
+      );
+    });
+    expect(
+      followed
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l).text),
+    ).toEqual(['one', 'two']);
+    const unknown = await api.send('GET', '/system/logs?name=nope', { auth });
+    expect(unknown.status).toBe(404);
+  });
+
+  it('serves /metrics with the OpenFaaS names on HTTPS and on the loopback HTTP listener', async () => {
+    for (const c of [api, client(`http://127.0.0.1:${gw.httpPort}`)]) {
+      const r = await c.send('GET', '/metrics');
+      expect(r.status).toBe(200);
+      const text = r.text();
+      for (const name of [
+        'gateway_function_invocation_total{function_name="echo.openfaas-fn",code="201"}',
+        'gateway_functions_seconds_bucket',
+        'gateway_function_invocation_started{function_name="echo.openfaas-fn"}',
+        'gateway_service_count{function_name="echo.openfaas-fn"} 1',
+        'http_requests_total{code="200",method="GET",path="/healthz"}',
+        'http_request_duration_seconds_bucket',
+        'floe_gateway_invoke_overhead_seconds_bucket{le="0.001",start="warm"}',
+        'floe_gateway_auth_failures_total',
+      ])
+        expect(text).toContain(name);
+      expect(text).not.toContain('path="/function/echo');
+    }
+  });
+});
