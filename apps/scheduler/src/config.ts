@@ -1,18 +1,13 @@
 import { EnvReader, stateDir } from '@floe/contracts';
+import type { SchedulerSettings } from '@floe/scheduler-core';
 
 /** The scheduler's whole configuration, validated once at start. */
-export interface SchedulerConfig {
-  id: string;
+export interface SchedulerConfig extends SchedulerSettings {
   redisUrl: string;
+  /** Per-command timeout, so a hung Redis answers UNAVAILABLE instead of hanging callers. */
+  redisCommandTimeoutMs: number;
   rpc: { host: string; port: number };
   http: { host: string; port: number };
-  stateDir: string;
-  agentTimeoutMs: number;
-  queueWaitMs: number;
-  idleScaleToZeroMs: number;
-  asyncMaxAttempts: number;
-  asyncWorkers: number;
-  stemcellsPerRuntime: number;
 }
 
 export function loadConfig(env = new EnvReader()): SchedulerConfig {
@@ -20,14 +15,24 @@ export function loadConfig(env = new EnvReader()): SchedulerConfig {
   return {
     id: env.string('FLOE_SCHEDULER_ID', `scheduler-${process.pid}`),
     redisUrl: env.string('REDIS_URL', 'redis://127.0.0.1:6379'),
+    redisPrefix: env.string('FLOE_REDIS_PREFIX', 'floe'),
+    redisCommandTimeoutMs: env.int('FLOE_REDIS_COMMAND_TIMEOUT_MS', 1000, { min: 50 }),
     rpc,
     http: env.address('FLOE_SCHEDULER_HTTP', '127.0.0.1:7002'),
     stateDir: stateDir(),
     agentTimeoutMs: env.int('FLOE_AGENT_TIMEOUT_MS', 5000, { min: 500 }),
     queueWaitMs: env.int('FLOE_QUEUE_WAIT_MS', 2000, { min: 0 }),
+    queueMax: env.int('FLOE_QUEUE_MAX', 1000, { min: 0 }),
     idleScaleToZeroMs: env.int('FLOE_SCALE_TO_ZERO_MS', 600_000, { min: 1000 }),
     asyncMaxAttempts: env.int('FLOE_ASYNC_MAX_ATTEMPTS', 5, { min: 1, max: 100 }),
     asyncWorkers: env.int('FLOE_ASYNC_WORKERS', 4, { min: 1, max: 256 }),
+    asyncClaimIdleMs: env.int('FLOE_ASYNC_CLAIM_IDLE_MS', 30_000, { min: 500 }),
+    asyncBackoffBaseMs: env.int('FLOE_ASYNC_BACKOFF_MS', 500, { min: 1 }),
+    asyncBackoffMaxMs: env.int('FLOE_ASYNC_BACKOFF_MAX_MS', 30_000, { min: 1 }),
     stemcellsPerRuntime: env.int('FLOE_STEMCELLS', 2, { min: 0, max: 64 }),
+    agentPollMs: env.int('FLOE_AGENT_POLL_MS', 500, { min: 50 }),
+    leaderTtlMs: env.int('FLOE_LEADER_TTL_MS', 5000, { min: 300 }),
+    reconcileMs: env.int('FLOE_RECONCILE_MS', 1000, { min: 50 }),
+    version: env.string('FLOE_VERSION', '0.1.0'),
   };
 }

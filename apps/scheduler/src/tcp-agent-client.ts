@@ -1,0 +1,109 @@
+import {
+  type AgentEnsureRequest,
+  type AgentInfo,
+  type AgentInvokeRequest,
+  type AgentLogsRequest,
+  type AgentLogsResponse,
+  AgentPatterns,
+  type AgentRetireRequest,
+  FloeError,
+  type InvokeResponse,
+  isSerializedError,
+  type PoolTarget,
+  reviveError,
+} from '@floe/contracts';
+import { type AgentClient, type AgentClientFactory, UnavailableError } from '@floe/scheduler-core';
+import { ClientTCP } from '@nestjs/microservices';
+import { firstValueFrom, TimeoutError, timeout } from 'rxjs';
+
+/** Agent RPC over Nest TCP; one connection per agent, reconnected by Nest on the next call. */
+class TcpAgentClient implements AgentClient {
+  constructor(
+    readonly rpc: string,
+    private readonly agentId: string,
+    private readonly client: ClientTCP,
+    private readonly controlTimeoutMs: number,
+  ) {}
+
+  invoke(req: AgentInvokeRequest, timeoutMs: number): Promise<InvokeResponse> {
+    return this.call(AgentPatterns.invoke, req, timeoutMs);
+  }
+  async ensure(req: AgentEnsureRequest): Promise<void> {
+    await this.call(AgentPatterns.ensure, req, this.controlTimeoutMs * 6);
+  }
+  async retire(req: AgentRetireRequest): Promise<void> {
+    await this.call(AgentPatterns.retire, req, this.controlTimeoutMs * 2);
+  }
+  async target(req: PoolTarget): Promise<void> {
+    await this.call(AgentPatterns.target, req, this.controlTimeoutMs);
+  }
+  logs(req: AgentLogsRequest): Promise<AgentLogsResponse> {
+    return this.call(AgentPatterns.logs, req, this.controlTimeoutMs);
+  }
+  status(): Promise<AgentInfo> {
+    return this.call(AgentPatterns.status, {}, this.controlTimeoutMs);
+  }
+
+  close(): void {
+    this.client.close();
+  }
+
+  private async call<T>(pattern: string, payload: unknown, ms: number): Promise<T> {
+    try {
+      // defaultIfEmpty is not wanted: an agent answering nothing is a contract bug, seen as INTERNAL.
+      return await firstValueFrom(this.client.send<T>(pattern, payload).pipe(timeout({ first: ms })));
+    } catch (err) {
+      throw this.toFloeError(pattern, err, ms);
+    }
+  }
+
+  private toFloeError(pattern: string, err: unknown, ms: number): FloeError {
+    if (err instanceof FloeError) return err;
+    const what = `${pattern} on agent ${this.agentId} (${this.rpc})`;
+    if (err instanceof TimeoutError) {
+      return new UnavailableError(`${what}: no answer in ${ms} ms`, {
+        details: { connection: true, agentId: this.agentId },
+      });
+    }
+    if (isSerializedError(err) && typeof err.code === 'string' && err.code !== ('error' as string)) {
+      return reviveError({ ...err, fault: err.fault ?? 'platform', details: err.details ?? {} });
+    }
+    const e = err as { code?: string; message?: string };
+    if (e?.code && /^E[A-Z]+/.test(e.code)) {
+      return new UnavailableError(`${what}: ${e.code}`, {
+        cause: err,
+        details: { connection: true, agentId: this.agentId },
+      });
+    }
+    return new FloeError('INTERNAL', `${what}: ${e?.message ?? String(err)}`, { cause: err });
+  }
+}
+
+export class TcpAgentClientFactory implements AgentClientFactory {
+  private readonly clients = new Map<string, TcpAgentClient>();
+
+  constructor(private readonly controlTimeoutMs: number) {}
+
+  get(agent: AgentInfo): AgentClient {
+    const cached = this.clients.get(agent.id);
+    if (cached && cached.rpc === agent.rpc) return cached;
+    cached?.close();
+    const m = /^(.*):(\d+)$/.exec(agent.rpc);
+    const client = new ClientTCP({ host: m?.[1] ?? '127.0.0.1', port: Number(m?.[2] ?? 0) });
+    // ClientTCP reports socket errors through the pending call; this keeps them off the event loop.
+    client.on?.('error', () => {});
+    const c = new TcpAgentClient(agent.rpc, agent.id, client, this.controlTimeoutMs);
+    this.clients.set(agent.id, c);
+    return c;
+  }
+
+  drop(agentId: string): void {
+    this.clients.get(agentId)?.close();
+    this.clients.delete(agentId);
+  }
+
+  closeAll(): void {
+    for (const c of this.clients.values()) c.close();
+    this.clients.clear();
+  }
+}

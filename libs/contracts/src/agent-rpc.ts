@@ -1,0 +1,53 @@
+/**
+ * Payloads of the AgentPatterns calls the scheduler makes, so that scheduler and node-agent
+ * code against one shape. Errors cross as SerializedError (revive with `reviveError`):
+ * RESOURCE_EXHAUSTED when the agent is full, DEADLINE_EXCEEDED on a function timeout,
+ * FUNCTION_FAILED for a crash or OOM kill, UNAVAILABLE when the agent is going away.
+ */
+import type { FunctionVersion } from './function.js';
+import type { InvokeRequest } from './invoke.js';
+
+/** agent.invoke; answers InvokeResponse. */
+export interface AgentInvokeRequest {
+  request: InvokeRequest;
+  version: FunctionVersion;
+}
+
+/**
+ * agent.ensure: keep at least `instances` instances of this version on the agent (a target
+ * count for that agent, not an increment), pre-warmed and frozen. Idempotent.
+ */
+export interface AgentEnsureRequest {
+  version: FunctionVersion;
+  instances: number;
+}
+
+/** agent.retire: destroy the function's instances, all of them or those not of `keepVersion`. */
+export interface AgentRetireRequest {
+  namespace: string;
+  name: string;
+  keepVersion?: number;
+}
+
+/** agent.logs; answers AgentLogsResponse. */
+export interface AgentLogsRequest {
+  namespace: string;
+  name: string;
+  tail?: number;
+  /** RFC 3339; only lines strictly after it. */
+  since?: string;
+}
+
+/** One log line as an agent stores it (the gateway-facing LogLine is built from it). */
+export interface AgentLogLine {
+  ts: string;
+  instance: string;
+  stream: 'stdout' | 'stderr';
+  text: string;
+  function: string;
+  namespace: string;
+}
+
+export interface AgentLogsResponse {
+  lines: AgentLogLine[];
+}

@@ -1,0 +1,32 @@
+import type {
+  AgentEnsureRequest,
+  AgentInfo,
+  AgentInvokeRequest,
+  AgentLogsRequest,
+  AgentLogsResponse,
+  AgentRetireRequest,
+  InvokeResponse,
+  PoolTarget,
+} from '@floe/contracts';
+
+/**
+ * The scheduler's view of one node-agent's RPC (AgentPatterns). Implementations reject
+ * with a FloeError: the agent's own error revived (RESOURCE_EXHAUSTED, DEADLINE_EXCEEDED,
+ * FUNCTION_FAILED...) or UNAVAILABLE with `details.connection: true` when the agent could
+ * not be reached or did not answer in time; only those are retried on another agent.
+ */
+export interface AgentClient {
+  invoke(req: AgentInvokeRequest, timeoutMs: number): Promise<InvokeResponse>;
+  ensure(req: AgentEnsureRequest): Promise<void>;
+  retire(req: AgentRetireRequest): Promise<void>;
+  target(req: PoolTarget): Promise<void>;
+  logs(req: AgentLogsRequest): Promise<AgentLogsResponse>;
+  status(): Promise<AgentInfo>;
+}
+
+/** Hands out one cached client per agent (by id and rpc address); `drop` closes it. */
+export interface AgentClientFactory {
+  get(agent: AgentInfo): AgentClient;
+  drop(agentId: string): void;
+  closeAll(): void;
+}

@@ -1,0 +1,172 @@
+import type { AgentInfo, FunctionVersion, RuntimeName } from '@floe/contracts';
+import type { AgentClientFactory } from './agent-client.js';
+import type { AgentDirectory } from './agent-directory.js';
+import type { FunctionCache } from './function-cache.js';
+import type { FunctionEntry, FunctionRegistry } from './function-registry.js';
+import { fnKey } from './keys.js';
+import type { LoadTracker } from './load-tracker.js';
+import { metrics } from './metrics.js';
+
+export interface PoolSettings {
+  /** Stemcells each agent keeps per code runtime. */
+  stemcellsPerRuntime: number;
+  /** A function with no call for this long (and no min scale) is retired everywhere. */
+  scaleToZeroMs: number;
+}
+
+export type Log = (msg: string) => void;
+
+/** What the autoscaler decided for one function; returned for tests and logs. */
+export interface ScaleDecision {
+  key: string;
+  instances: number;
+  desired: number;
+  action: 'none' | 'scale-out' | 'scale-to-zero';
+}
+
+const CODE_RUNTIMES: RuntimeName[] = ['node', 'python', 'exec'];
+
+/**
+ * The leader's pool manager. Each `reconcile` compares, per function, the instances the
+ * agents report with the desired count: at least min scale and fn.scale's replicas, plus
+ * enough for the demand (in-flight + queued calls over maxConcurrency per instance), at
+ * most max scale. Short: ensure more on the agents with the most free memory (agent.ensure
+ * takes a per-agent target, so repeating a decision before the next heartbeat is harmless).
+ * Idle for scaleToZeroMs with no floor: retire everywhere. Partial scale-in is left to the
+ * agents' own keep-alive, since agent.retire only removes all instances or old versions.
+ */
+export class Autoscaler {
+  private readonly versions = new Map<string, number>();
+
+  constructor(
+    private readonly cache: FunctionCache,
+    private readonly directory: AgentDirectory,
+    private readonly clients: AgentClientFactory,
+    private readonly tracker: LoadTracker,
+    private readonly registry: FunctionRegistry,
+    private readonly settings: PoolSettings,
+    private readonly log: Log = () => {},
+  ) {}
+
+  /** Stemcell targets for one agent (sent when it appears or a new leader takes over). */
+  async sendTarget(agent: AgentInfo): Promise<void> {
+    const stemcells: Partial<Record<RuntimeName, number>> = {};
+    for (const r of CODE_RUNTIMES) stemcells[r] = this.settings.stemcellsPerRuntime;
+    await this.clients.get(agent).target({ stemcells });
+  }
+
+  async reconcile(now = Date.now()): Promise<ScaleDecision[]> {
+    const entries = this.cache.all();
+    const stats = await this.lastCalls(entries).catch(() => new Map<string, number>());
+    const agents = this.directory.agents();
+    const decisions: ScaleDecision[] = [];
+    for (const entry of entries) {
+      const d = await this.reconcileOne(
+        entry,
+        agents,
+        stats.get(fnKey(entry.record.namespace, entry.record.name)) ?? 0,
+        now,
+      );
+      decisions.push(d);
+    }
+    return decisions;
+  }
+
+  /** Retires instances of versions other than the active one, once per version change. */
+  async retireOldVersions(entry: FunctionEntry): Promise<void> {
+    const key = fnKey(entry.record.namespace, entry.record.name);
+    if (this.versions.get(key) === entry.version.version) return;
+    this.versions.set(key, entry.version.version);
+    await this.onEveryAgent(key, (a) =>
+      this.clients.get(a).retire({
+        namespace: entry.record.namespace,
+        name: entry.record.name,
+        keepVersion: entry.version.version,
+      }),
+    );
+  }
+
+  /** Retires a removed function everywhere. */
+  async retireAll(namespace: string, name: string): Promise<void> {
+    const key = fnKey(namespace, name);
+    this.versions.delete(key);
+    this.tracker.forget(key);
+    metrics.replicas.remove({ function_name: key });
+    await this.onEveryAgent(undefined, (a) => this.clients.get(a).retire({ namespace, name }));
+  }
+
+  private async reconcileOne(
+    entry: FunctionEntry,
+    agents: AgentInfo[],
+    lastCall: number,
+    now: number,
+  ): Promise<ScaleDecision> {
+    const v = entry.version;
+    const key = fnKey(v.namespace, v.name);
+    let instances = 0;
+    let reported = 0;
+    for (const a of agents) {
+      instances += a.functions[key]?.instances ?? 0;
+      reported += a.functions[key]?.inflight ?? 0;
+    }
+    metrics.replicas.set({ function_name: key }, instances);
+    await this.retireOldVersions(entry).catch((e) => this.log(`retire old versions of ${key}: ${e.message}`));
+    const demand = Math.max(reported, this.tracker.total(key)) + this.tracker.waitingFor(key);
+    const floor = Math.max(v.minScale, entry.record.replicas ?? 0);
+    const desired = Math.min(v.maxScale, Math.max(floor, Math.ceil(demand / v.maxConcurrency)));
+    const last = Math.max(lastCall, this.tracker.lastActivity(key));
+    if (desired > instances) {
+      await this.scaleOut(v, desired - instances, agents);
+      return { key, instances, desired, action: 'scale-out' };
+    }
+    if (instances > 0 && floor === 0 && demand === 0 && now - last >= this.settings.scaleToZeroMs) {
+      this.log(`scale ${key} to zero after ${now - last} ms idle`);
+      await this.onEveryAgent(key, (a) =>
+        this.clients.get(a).retire({ namespace: v.namespace, name: v.name }),
+      );
+      return { key, instances, desired: 0, action: 'scale-to-zero' };
+    }
+    return { key, instances, desired, action: 'none' };
+  }
+
+  private async scaleOut(v: FunctionVersion, extra: number, agents: AgentInfo[]): Promise<void> {
+    const key = fnKey(v.namespace, v.name);
+    const free = new Map(agents.map((a) => [a.id, a.free.memoryBytes]));
+    const target = new Map(agents.map((a) => [a.id, a.functions[key]?.instances ?? 0]));
+    for (let i = 0; i < extra; i++) {
+      // One instance at a time onto the agent with the most free memory, so instances spread.
+      const best = agents
+        .filter((a) => (free.get(a.id) ?? 0) >= v.memoryBytes)
+        .sort((x, y) => (free.get(y.id) ?? 0) - (free.get(x.id) ?? 0))[0];
+      if (!best) break;
+      free.set(best.id, (free.get(best.id) ?? 0) - v.memoryBytes);
+      target.set(best.id, (target.get(best.id) ?? 0) + 1);
+    }
+    await Promise.all(
+      agents
+        .filter((a) => (target.get(a.id) ?? 0) > (a.functions[key]?.instances ?? 0))
+        .map((a) =>
+          this.clients
+            .get(a)
+            .ensure({ version: v, instances: target.get(a.id) ?? 0 })
+            .catch((e) => this.log(`ensure ${key} on ${a.id}: ${e.message}`)),
+        ),
+    );
+  }
+
+  private async onEveryAgent(key: string | undefined, fn: (a: AgentInfo) => Promise<void>): Promise<void> {
+    const agents = this.directory.all().filter((a) => key === undefined || a.functions[key]);
+    await Promise.all(agents.map((a) => fn(a).catch((e) => this.log(`agent ${a.id}: ${e.message}`))));
+  }
+
+  private async lastCalls(entries: FunctionEntry[]): Promise<Map<string, number>> {
+    const byNs = new Map<string, string[]>();
+    for (const e of entries)
+      byNs.set(e.record.namespace, [...(byNs.get(e.record.namespace) ?? []), e.record.name]);
+    const out = new Map<string, number>();
+    for (const [ns, names] of byNs) {
+      for (const [name, s] of await this.registry.stats(ns, names)) out.set(fnKey(ns, name), s.last);
+    }
+    return out;
+  }
+}

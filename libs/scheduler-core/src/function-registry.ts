@@ -1,0 +1,238 @@
+import {
+  AlreadyExistsError,
+  DEFAULT_NAMESPACE,
+  type FunctionDeployment,
+  type FunctionVersion,
+  type FunctionVersionSummary,
+  InvalidArgumentError,
+  NotFoundError,
+  validateDeployment,
+} from '@floe/contracts';
+import type { Redis } from 'ioredis';
+import { redisOp } from './errors.js';
+import { buildVersion, sha256 } from './function-version.js';
+import { fnKey, type SchedulerKeys } from './keys.js';
+import type { SecretStore } from './secret-store.js';
+
+/** One function's mutable head, in the hash `fn:<ns>` under its name. Versions are immutable. */
+export interface FunctionRecord {
+  name: string;
+  namespace: string;
+  active: number;
+  latest: number;
+  createdAt: string;
+  /** Replicas asked for through fn.scale; the autoscaler never goes below it. */
+  replicas?: number;
+}
+
+/** A function as the cache and the API see it: its head and its active version. */
+export interface FunctionEntry {
+  record: FunctionRecord;
+  version: FunctionVersion;
+}
+
+const SEQ = 'seq';
+
+/**
+ * The function registry in Redis: namespaces, functions and their immutable versions.
+ * Each write publishes `ns/name` on the `changed` channel so every replica's cache drops it.
+ * Everything lives in Redis, so any replica (or a restarted one) serves the same state.
+ */
+export class FunctionRegistry {
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: SchedulerKeys,
+    private readonly secrets: SecretStore,
+  ) {}
+
+  /** Creates (`create`, ALREADY_EXISTS if present) or updates (`update`, NOT_FOUND if absent). */
+  async deploy(input: unknown, mode: 'create' | 'update'): Promise<FunctionVersion> {
+    const pre = validateDeployment(input);
+    const namespace = pre.namespace ?? DEFAULT_NAMESPACE;
+    const dep = validateDeployment(input, {
+      existingSecrets: pre.secrets ? await this.secrets.names(namespace) : [],
+    });
+    const name = dep.service;
+    return redisOp(`fn ${mode} ${namespace}/${name}`, async () => {
+      const existing = await this.record(namespace, name);
+      if (mode === 'create' && existing)
+        throw new AlreadyExistsError(`function ${namespace}/${name} already exists`);
+      if (mode === 'update' && !existing) throw new NotFoundError(`function ${namespace}/${name} not found`);
+      const codeDigest = dep.code ? await this.storeCode(dep, namespace) : undefined;
+      const n = await this.redis.hincrby(this.keys.versions(namespace, name), SEQ, 1);
+      const version = buildVersion(dep, { version: n, createdAt: new Date().toISOString(), codeDigest });
+      const record: FunctionRecord = {
+        name,
+        namespace,
+        active: n,
+        latest: n,
+        createdAt: existing?.createdAt ?? version.createdAt,
+      };
+      if (existing?.replicas !== undefined) record.replicas = existing.replicas;
+      await this.redis
+        .multi()
+        .hset(this.keys.versions(namespace, name), String(n), JSON.stringify(version))
+        .hset(this.keys.functions(namespace), name, JSON.stringify(record))
+        .sadd(this.keys.namespaces, namespace)
+        .publish(this.keys.changed, fnKey(namespace, name))
+        .exec();
+      return version;
+    });
+  }
+
+  private async storeCode(dep: FunctionDeployment, namespace: string): Promise<string> {
+    const blob = Buffer.from(dep.code ?? '', 'base64');
+    if (blob.length === 0) throw new InvalidArgumentError('code', 'empty archive');
+    const digest = sha256(blob);
+    await this.redis
+      .multi()
+      .set(this.keys.code(digest), blob)
+      .sadd(this.keys.codeRefs(digest), fnKey(namespace, dep.service))
+      .exec();
+    return digest;
+  }
+
+  async get(namespace: string, name: string): Promise<FunctionEntry> {
+    const entry = await this.find(namespace, name);
+    if (!entry) throw new NotFoundError(`function ${namespace}/${name} not found`);
+    return entry;
+  }
+
+  /** The function and its active version, or undefined; the cache loads through this. */
+  find(namespace: string, name: string): Promise<FunctionEntry | undefined> {
+    return redisOp(`fn get ${namespace}/${name}`, async () => {
+      const record = await this.record(namespace, name);
+      if (!record) return undefined;
+      const raw = await this.redis.hget(this.keys.versions(namespace, name), String(record.active));
+      return raw ? { record, version: JSON.parse(raw) as FunctionVersion } : undefined;
+    });
+  }
+
+  list(namespace: string): Promise<FunctionEntry[]> {
+    return redisOp(`fn list ${namespace}`, async () => {
+      const all = await this.redis.hgetall(this.keys.functions(namespace));
+      const records = Object.values(all).map((r) => JSON.parse(r) as FunctionRecord);
+      if (records.length === 0) return [];
+      const pipe = this.redis.pipeline();
+      for (const r of records) pipe.hget(this.keys.versions(namespace, r.name), String(r.active));
+      const res = (await pipe.exec()) ?? [];
+      const out: FunctionEntry[] = [];
+      records.forEach((record, i) => {
+        const raw = res[i]?.[1] as string | null;
+        if (raw) out.push({ record, version: JSON.parse(raw) });
+      });
+      return out.sort((a, b) => a.record.name.localeCompare(b.record.name));
+    });
+  }
+
+  /** Every function of every namespace (cache warm-up, leader reconcile). */
+  async listAll(): Promise<FunctionEntry[]> {
+    const out: FunctionEntry[] = [];
+    for (const ns of await this.namespaces()) out.push(...(await this.list(ns)));
+    return out;
+  }
+
+  async namespaces(): Promise<string[]> {
+    const set = await redisOp('ns list', () => this.redis.smembers(this.keys.namespaces));
+    return [...new Set([DEFAULT_NAMESPACE, ...set])].sort();
+  }
+
+  async versions(namespace: string, name: string): Promise<FunctionVersionSummary[]> {
+    const { record } = await this.get(namespace, name);
+    const all = await redisOp('fn versions', () => this.redis.hgetall(this.keys.versions(namespace, name)));
+    return Object.entries(all)
+      .filter(([k]) => k !== SEQ)
+      .map(([, raw]) => JSON.parse(raw) as FunctionVersion)
+      .sort((a, b) => a.version - b.version)
+      .map((v) => ({
+        version: v.version,
+        createdAt: v.createdAt,
+        active: v.version === record.active,
+        image: v.image || undefined,
+        runtime: v.runtime,
+      }));
+  }
+
+  async rollback(namespace: string, name: string, version: number): Promise<FunctionVersion> {
+    const { record } = await this.get(namespace, name);
+    return redisOp(`fn rollback ${namespace}/${name}`, async () => {
+      const raw = await this.redis.hget(this.keys.versions(namespace, name), String(version));
+      if (!raw) throw new NotFoundError(`function ${namespace}/${name} version ${version} not found`);
+      await this.writeRecord({ ...record, active: version });
+      return JSON.parse(raw) as FunctionVersion;
+    });
+  }
+
+  async setReplicas(namespace: string, name: string, replicas: number): Promise<FunctionEntry> {
+    if (!Number.isInteger(replicas) || replicas < 0) {
+      throw new InvalidArgumentError('replicas', 'expected a non-negative integer');
+    }
+    const entry = await this.get(namespace, name);
+    const record = { ...entry.record, replicas };
+    await redisOp(`fn scale ${namespace}/${name}`, () => this.writeRecord(record));
+    return { ...entry, record };
+  }
+
+  /** Deletes the function, all its versions, its stats and code blobs nobody else uses. */
+  async remove(namespace: string, name: string): Promise<void> {
+    await this.get(namespace, name);
+    await redisOp(`fn remove ${namespace}/${name}`, async () => {
+      const all = await this.redis.hgetall(this.keys.versions(namespace, name));
+      const digests = new Set(
+        Object.entries(all)
+          .filter(([k]) => k !== SEQ)
+          .map(([, raw]) => (JSON.parse(raw) as FunctionVersion).codeDigest)
+          .filter((d): d is string => !!d),
+      );
+      await this.redis
+        .multi()
+        .hdel(this.keys.functions(namespace), name)
+        .del(this.keys.versions(namespace, name), this.keys.stats(namespace, name))
+        .publish(this.keys.changed, fnKey(namespace, name))
+        .exec();
+      for (const d of digests) {
+        await this.redis.srem(this.keys.codeRefs(d), fnKey(namespace, name));
+        if ((await this.redis.scard(this.keys.codeRefs(d))) === 0) await this.redis.del(this.keys.code(d));
+      }
+    });
+  }
+
+  /** Invocation counts summed across replicas: `{ count, last }` per function. */
+  async stats(namespace: string, names: string[]): Promise<Map<string, { count: number; last: number }>> {
+    const pipe = this.redis.pipeline();
+    for (const n of names) pipe.hmget(this.keys.stats(namespace, n), 'count', 'last');
+    const res = (await redisOp('fn stats', () => pipe.exec())) ?? [];
+    const out = new Map<string, { count: number; last: number }>();
+    names.forEach((n, i) => {
+      const [count, last] = (res[i]?.[1] as (string | null)[]) ?? [];
+      out.set(n, { count: Number(count ?? 0), last: Number(last ?? 0) });
+    });
+    return out;
+  }
+
+  /** Adds this replica's invocation counts since the last flush. */
+  async addStats(deltas: Map<string, { count: number; last: number }>): Promise<void> {
+    if (deltas.size === 0) return;
+    const pipe = this.redis.pipeline();
+    for (const [key, d] of deltas) {
+      const [ns, name] = key.split('/') as [string, string];
+      pipe.hincrby(this.keys.stats(ns, name), 'count', d.count);
+      // `last` only moves forward; a max over replicas without a script race is not needed here.
+      pipe.hset(this.keys.stats(ns, name), 'last', d.last);
+    }
+    await redisOp('fn stats flush', () => pipe.exec());
+  }
+
+  private async record(namespace: string, name: string): Promise<FunctionRecord | undefined> {
+    const raw = await this.redis.hget(this.keys.functions(namespace), name);
+    return raw ? (JSON.parse(raw) as FunctionRecord) : undefined;
+  }
+
+  private async writeRecord(record: FunctionRecord): Promise<void> {
+    await this.redis
+      .multi()
+      .hset(this.keys.functions(record.namespace), record.name, JSON.stringify(record))
+      .publish(this.keys.changed, fnKey(record.namespace, record.name))
+      .exec();
+  }
+}

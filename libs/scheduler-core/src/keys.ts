@@ -1,0 +1,19 @@
+import { redisKeys } from '@floe/contracts';
+
+/** The shared Redis keys plus the few only the scheduler reads and writes. */
+export function schedulerKeys(prefix = 'floe') {
+  return {
+    ...redisKeys(prefix),
+    prefix,
+    /** Hash `count`, `last` (epoch ms): invocations summed over scheduler replicas. */
+    stats: (ns: string, name: string) => `${prefix}:fnstats:${ns}:${name}`,
+    /** Set of `ns/name` using a code blob, so removing a function frees blobs nobody else uses. */
+    codeRefs: (sha: string) => `${prefix}:coderefs:${sha}`,
+  };
+}
+
+export type SchedulerKeys = ReturnType<typeof schedulerKeys>;
+
+export function fnKey(namespace: string, name: string): string {
+  return `${namespace}/${name}`;
+}

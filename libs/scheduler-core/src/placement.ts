@@ -1,0 +1,53 @@
+import type { AgentInfo, FunctionVersion } from '@floe/contracts';
+
+/** Why an agent was chosen, in placement order; also the `result` label of placement metrics. */
+export type PlacementTier = 'warm' | 'stemcell' | 'cold';
+
+export interface Candidate {
+  agent: AgentInfo;
+  tier: PlacementTier;
+}
+
+/**
+ * Orders the agents that can take one more call of `version`, best first:
+ * 1. agents with an idle or paused instance (spare concurrency: instances × maxConcurrency
+ *    minus in-flight, taking the larger of the agent's last report and our own count);
+ * 2. agents with a stemcell of the runtime, while the function is below its max scale;
+ * 3. agents whose free memory fits the function, most free first, same cap.
+ * An empty answer means "queue the call". Pure: the caller passes this replica's in-flight
+ * counts, so it can be table-tested.
+ */
+export function rankAgents(
+  version: FunctionVersion,
+  agents: readonly AgentInfo[],
+  inflightOn: (agentId: string) => number,
+): Candidate[] {
+  const key = `${version.namespace}/${version.name}`;
+  const warm: { agent: AgentInfo; spare: number }[] = [];
+  const stemcell: AgentInfo[] = [];
+  const cold: AgentInfo[] = [];
+  let instances = 0;
+  for (const a of agents) instances += a.functions[key]?.instances ?? 0;
+  const mayGrow = instances < version.maxScale;
+  for (const a of agents) {
+    const f = a.functions[key];
+    const busy = Math.max(f?.inflight ?? 0, inflightOn(a.id));
+    const spare = (f?.instances ?? 0) * version.maxConcurrency - busy;
+    if (f && f.instances > 0 && spare > 0) {
+      warm.push({ agent: a, spare });
+      continue;
+    }
+    if (!mayGrow || a.free.memoryBytes < version.memoryBytes) continue;
+    if ((a.stemcells[version.runtime] ?? 0) > 0) stemcell.push(a);
+    else cold.push(a);
+  }
+  warm.sort((x, y) => y.spare - x.spare);
+  const byFree = (x: AgentInfo, y: AgentInfo) => y.free.memoryBytes - x.free.memoryBytes;
+  stemcell.sort(byFree);
+  cold.sort(byFree);
+  return [
+    ...warm.map((w) => ({ agent: w.agent, tier: 'warm' as const })),
+    ...stemcell.map((agent) => ({ agent, tier: 'stemcell' as const })),
+    ...cold.map((agent) => ({ agent, tier: 'cold' as const })),
+  ];
+}

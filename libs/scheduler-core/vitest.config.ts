@@ -1,0 +1,3 @@
+import { floeVitest } from '../../vitest.shared.js';
+
+export default floeVitest(import.meta.dirname);
