@@ -236,6 +236,16 @@ export class ImageStore {
     this.saveIndex(idx);
   }
 
+  /** Forget an image and every ref to it; its content goes at the next GC. */
+  async remove(manifestDigest: string): Promise<void> {
+    const idx = this.index();
+    if (!idx.images.includes(manifestDigest))
+      throw new NotFoundError(`remove image ${manifestDigest}: not found`);
+    idx.images = idx.images.filter((d) => d !== manifestDigest);
+    for (const [r, d] of Object.entries(idx.refs)) if (d === manifestDigest) delete idx.refs[r];
+    this.saveIndex(idx);
+  }
+
   /** Manifests GC must keep, and the layers and blobs they reach. */
   roots(): { blobs: Set<string>; layers: Set<string> } {
     const blobs = new Set<string>();

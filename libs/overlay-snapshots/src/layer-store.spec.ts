@@ -84,6 +84,14 @@ describe(LayerStore.name, () => {
     expect(fs.readdirSync(`${root}/tmp`)).toEqual([]);
   });
 
+  it('rejects a corrupt gzip layer as an invalid argument', async () => {
+    const { root, store } = await open();
+    const gz = gzipSync(await tarBuffer([{ name: 'a', type: 'file', body: Buffer.alloc(10_000, 1) }]));
+    gz[gz.length >> 1] ^= 0xff;
+    await expect(store.importTar(chunksOf(gz))).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    expect(fs.readdirSync(`${root}/tmp`)).toEqual([]);
+  });
+
   describe('archive safety', () => {
     const hostile: [string, Parameters<typeof tarBuffer>[0], RegExp][] = [
       ['dot-dot', [{ name: '../evil', type: 'file', body: Buffer.from('x') }], /'\.\.\/evil'.*'\.\.'/],

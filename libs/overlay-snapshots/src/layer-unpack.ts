@@ -69,7 +69,15 @@ function decode(raw: AsyncIterable<Buffer>) {
       const src = Readable.from(rest);
       src.on('error', (e) => gz.destroy(e));
       src.pipe(gz);
-      yield* gz as AsyncIterable<Buffer>;
+      try {
+        yield* gz as AsyncIterable<Buffer>;
+      } catch (e) {
+        // zlib's own errors say nothing about which input; name it as a bad layer.
+        if ((e as NodeJS.ErrnoException).code?.startsWith('Z_')) {
+          throw new InvalidArgumentError('layer', `corrupt gzip stream: ${(e as Error).message}`);
+        }
+        throw e;
+      }
     } else {
       yield* rest;
     }

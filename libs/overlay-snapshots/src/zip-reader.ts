@@ -178,6 +178,11 @@ export class ZipReader {
         crc = crc32(c, crc);
         yield c;
       }
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code?.startsWith('Z_')) {
+        throw archiveError(e.name, `corrupt deflate data: ${(err as Error).message}`);
+      }
+      throw err;
     } finally {
       raw.destroy();
     }
