@@ -20,16 +20,32 @@ const RECORD = 16;
  * socket is ref'd only while something is watched, so an idle runtime lets Node exit.
  */
 export class Reaper {
+  /** The shim has one reaper thread and one record pipe per process: share its reader. */
+  private static readonly byFd = new Map<number, Reaper>();
+
+  static shared(sys: Syscalls): Reaper {
+    const fd = sys.reaperStart();
+    let r = Reaper.byFd.get(fd);
+    if (!r) {
+      r = new Reaper(sys, fd);
+      Reaper.byFd.set(fd, r);
+    }
+    return r;
+  }
+
   private socket?: net.Socket;
   private pending: Buffer = Buffer.alloc(0);
   private readonly watchers = new Map<number, (e: RawExit) => void>();
   private nextToken = 1;
 
-  constructor(private readonly sys: Syscalls) {}
+  private constructor(
+    private readonly sys: Syscalls,
+    private readonly fd: number,
+  ) {}
 
   watch(pidfd: number, onExit: (e: RawExit) => void): void {
     if (!this.socket) {
-      const fd = this.sys.reaperStart();
+      const fd = this.fd;
       this.socket = new net.Socket({ fd, readable: true, writable: false });
       this.socket.on('data', (d) => this.onData(d));
       this.socket.unref();

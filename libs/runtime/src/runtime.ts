@@ -55,7 +55,7 @@ export class Runtime {
   constructor(opts: RuntimeOptions) {
     this.store = new StateStore(opts.stateDir);
     this.sys = opts.syscalls ?? new NativeSyscalls();
-    this.reaper = new Reaper(this.sys);
+    this.reaper = Reaper.shared(this.sys);
     this.parent = opts.cgroupParent ?? 'floe';
     if (this.parent.split('/').includes('..'))
       throw new InvalidArgumentError('cgroupParent', 'must not contain ..');

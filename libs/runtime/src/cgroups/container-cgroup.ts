@@ -36,9 +36,14 @@ export class ContainerCgroup {
       this.resources = v2;
       this.unified = v2;
     } else {
-      this.resources = new CgroupV1(info.v1Mounts, parent, rel);
-      if (mode === 'hybrid' && info.unifiedPath)
-        this.unified = new CgroupV2(info.unifiedPath, parent, rel, false);
+      const unified = mode === 'hybrid' ? info.unifiedPath : undefined;
+      this.resources = new CgroupV1(
+        info.v1Mounts,
+        parent,
+        rel,
+        v1Controllers(resources, !!unified, freezerChoice),
+      );
+      if (unified) this.unified = new CgroupV2(unified, parent, rel, false);
     }
     if (freezerChoice === 'v2' && !this.unified)
       throw new FailedPreconditionError('freezer v2: no unified cgroup for this container');
@@ -104,6 +109,8 @@ export class ContainerCgroup {
       } catch (err) {
         if ((err as { errno?: number }).errno !== 2) throw err;
       }
+      // A v1-frozen task does not act on SIGKILL until thawed.
+      if (this.freezerImpl?.version === 'v1' && this.freezerImpl.isFrozen()) await this.freezerImpl.thaw();
       return;
     }
     const f = this.freezer;

@@ -89,7 +89,11 @@ export function capture(): { fd: number; text: () => Promise<string>; closeWrite
     if (!closed) fs.closeSync(p.write);
     closed = true;
   };
-  return { fd: p.write, text: () => (closeWrite(), done), closeWrite };
+  const text = () => {
+    closeWrite();
+    return done;
+  };
+  return { fd: p.write, text, closeWrite };
 }
 
 export function hasV2Controllers(): boolean {
