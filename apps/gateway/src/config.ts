@@ -18,7 +18,7 @@ export interface GatewayConfig {
   maxDeployBytes: number;
   /** Largest image tar accepted by POST /floe/images. */
   maxImageBytes: number;
-  /** How long the gateway waits on the scheduler for one call before answering 504. */
+  /** Upper bound on waiting for the scheduler per call (504 past it); function timeouts are the scheduler's to enforce. */
   invokeTimeoutMs: number;
   /** Timeout of management RPCs (deploy, list, ...). */
   rpcTimeoutMs: number;
@@ -51,7 +51,7 @@ export function loadConfig(env = new EnvReader()): GatewayConfig {
     maxBodyBytes: env.bytes('FLOE_MAX_BODY_BYTES', 10 * 1024 ** 2),
     maxDeployBytes: env.bytes('FLOE_MAX_DEPLOY_BYTES', 64 * 1024 ** 2),
     maxImageBytes: env.bytes('FLOE_MAX_IMAGE_BYTES', 2 * 1024 ** 3),
-    invokeTimeoutMs: env.int('FLOE_INVOKE_TIMEOUT_MS', 60_000, { min: 100 }),
+    invokeTimeoutMs: env.int('FLOE_INVOKE_TIMEOUT_MS', 300_000, { min: 100 }),
     rpcTimeoutMs: env.int('FLOE_RPC_TIMEOUT_MS', 10_000, { min: 100 }),
     maxInflight: env.int('FLOE_GATEWAY_MAX_INFLIGHT', 4096, { min: 1 }),
     logsPollMs: env.int('FLOE_LOGS_POLL_MS', 500, { min: 50 }),

@@ -8,10 +8,10 @@ import {
   type RollbackRequest,
   type ScaleRequest,
   SchedulerPatterns,
+  validateDeployment,
 } from '@floe/contracts';
 import { Inject, Injectable } from '@nestjs/common';
 import type { GatewayConfig } from './config.js';
-import { validateDeployment } from './deployment-validator.js';
 import { ImageRefs } from './image-refs.js';
 import { SchedulerClient } from './scheduler.client.js';
 import { GATEWAY_CONFIG } from './tokens.js';

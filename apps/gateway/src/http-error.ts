@@ -77,8 +77,8 @@ function fromFloe(e: FloeError): HttpError {
   let status = STATUS_BY_CODE[e.code] ?? 500;
   const headers: Record<string, string> = {};
   const httpStatus = e.details.httpStatus;
-  // The scheduler rejects a missing/wrong X-Api-Key as FAILED_PRECONDITION with httpStatus 401/403.
-  if (e.code === 'FAILED_PRECONDITION' && (httpStatus === 401 || httpStatus === 403)) status = httpStatus;
+  // The scheduler rejects a missing/wrong X-Api-Key (FAILED_PRECONDITION) with details.httpStatus 401/403.
+  if (httpStatus === 401 || httpStatus === 403) status = httpStatus;
   if (status === 429 || status === 503) headers['retry-after'] = retryAfter(e.details.retryAfterSeconds);
   const field = typeof e.details.field === 'string' ? e.details.field : undefined;
   let message = e.message;

@@ -52,7 +52,9 @@ export class InvokeHandler {
     try {
       const res = await this.scheduler.call<InvokeResponse>(
         SchedulerPatterns.invoke,
-        invokeRequest(req, target, callId, startNs, Date.now() + this.config.invokeTimeoutMs),
+        // No deadline: the scheduler derives it from the function's own timeout (com.floe.timeout);
+        // the gateway's timeout is only an upper bound for a scheduler that never answers.
+        invokeRequest(req, target, callId, startNs),
         this.config.invokeTimeoutMs,
       );
       const seconds = (performance.now() - t0) / 1000;
