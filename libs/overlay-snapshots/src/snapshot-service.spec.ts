@@ -45,6 +45,9 @@ describe(SnapshotService.name, () => {
     expect(fs.readFileSync(`${rootfs}/app.js`, 'utf8')).toBe('ok');
     expect(() => fs.writeFileSync(`${rootfs}/fill`, Buffer.alloc(2 << 20))).toThrow(/ENOSPC/);
 
+    await expect(svc.rootfsFor('ctr-1', img.layers)).rejects.toMatchObject({ code: 'ALREADY_EXISTS' });
+    expect(await svc.leases.get('container/ctr-1')).toBeDefined(); // the live container keeps its lease
+
     const cm = svc.codeMount(code.diffID);
     expect(cm).toMatchObject({ type: 'bind', target: '/code', source: code.path });
     fs.mkdirSync(`${root}/code-mnt`);

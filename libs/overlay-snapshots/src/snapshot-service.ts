@@ -1,5 +1,5 @@
 import fs from 'node:fs';
-import { InvalidArgumentError, type Mount, NotFoundError } from '@floe/contracts';
+import { AlreadyExistsError, InvalidArgumentError, type Mount, NotFoundError } from '@floe/contracts';
 import type { ArchiveLimits } from './archive-guard.js';
 import { type BaseImageResult, ensureBaseImages } from './base-images.js';
 import { type CodeArchiveFormat, type CodeLayer, importCodeArchive } from './code-archive.js';
@@ -83,6 +83,15 @@ export class SnapshotService {
   ): Promise<Mount[]> {
     if (!/^[A-Za-z0-9_.-]{1,128}$/.test(containerId)) {
       throw new InvalidArgumentError('containerId', `'${containerId}' must be 1-128 of [A-Za-z0-9_.-]`);
+    }
+    // Refuse before leasing: the failure path below releases the lease, which must never be
+    // the lease of the container that already has this id.
+    const exists = await this.snapshotter.stat(containerKey(containerId)).then(
+      () => true,
+      () => false,
+    );
+    if (exists) {
+      throw new AlreadyExistsError(`rootfs for container ${containerId}: already exists`);
     }
     await this.leases.lease(containerLease(containerId), layers);
     try {
