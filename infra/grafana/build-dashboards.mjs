@@ -15,12 +15,28 @@ const q = (expr, legend = '') => ({ expr, legend });
  * A dashboard from rows of panels. Each panel: { title, description?, unit?, type?, w?, targets: q[] }.
  * Panels flow left to right, 24 columns wide, 8 rows high.
  */
-function dashboard({ uid, title, description, tags, rows, templating = [], refresh = '10s', time = 'now-1h' }) {
+function dashboard({
+  uid,
+  title,
+  description,
+  tags,
+  rows,
+  templating = [],
+  refresh = '10s',
+  time = 'now-1h',
+}) {
   const panels = [];
   let id = 1;
   let y = 0;
   for (const row of rows) {
-    panels.push({ type: 'row', id: id++, title: row.title, collapsed: false, gridPos: { h: 1, w: 24, x: 0, y }, panels: [] });
+    panels.push({
+      type: 'row',
+      id: id++,
+      title: row.title,
+      collapsed: false,
+      gridPos: { h: 1, w: 24, x: 0, y },
+      panels: [],
+    });
     y += 1;
     let x = 0;
     for (const p of row.panels) {
@@ -63,13 +79,23 @@ function panel(p, id, gridPos) {
     description: p.description ?? '',
     datasource: DS,
     gridPos,
-    fieldConfig: { defaults: { unit: p.unit ?? 'short', ...(p.min !== undefined ? { min: p.min } : {}) }, overrides: [] },
+    fieldConfig: {
+      defaults: { unit: p.unit ?? 'short', ...(p.min !== undefined ? { min: p.min } : {}) },
+      overrides: [],
+    },
     options:
       type === 'stat'
-        ? { reduceOptions: { calcs: ['lastNotNull'], fields: '', values: false }, colorMode: 'value', graphMode: 'area' }
+        ? {
+            reduceOptions: { calcs: ['lastNotNull'], fields: '', values: false },
+            colorMode: 'value',
+            graphMode: 'area',
+          }
         : type === 'table'
           ? { showHeader: true }
-          : { legend: { displayMode: 'list', placement: 'bottom', showLegend: true }, tooltip: { mode: 'multi', sort: 'desc' } },
+          : {
+              legend: { displayMode: 'list', placement: 'bottom', showLegend: true },
+              tooltip: { mode: 'multi', sort: 'desc' },
+            },
     targets: p.targets.map((t, i) => ({
       datasource: DS,
       refId: String.fromCharCode(65 + i),
@@ -95,7 +121,8 @@ const quantiles = (metric, by, selector = '', qs = [0.5, 0.95, 0.99]) =>
 const overview = dashboard({
   uid: 'floe-overview',
   title: 'Floe overview',
-  description: 'Invocations, latency by start kind, the container pool, failures, async queue and agents. Metrics: docs/metrics.md.',
+  description:
+    'Invocations, latency by start kind, the container pool, failures, async queue and agents. Metrics: docs/metrics.md.',
   tags: ['floe'],
   rows: [
     {
@@ -104,12 +131,22 @@ const overview = dashboard({
         {
           title: 'Invocation rate by function and code',
           unit: 'reqps',
-          targets: [q('sum by (function_name, code) (rate(gateway_function_invocation_total[$__rate_interval]))', '{{function_name}} {{code}}')],
+          targets: [
+            q(
+              'sum by (function_name, code) (rate(gateway_function_invocation_total[$__rate_interval]))',
+              '{{function_name}} {{code}}',
+            ),
+          ],
         },
         {
           title: 'Errors (5xx) by function and code',
           unit: 'reqps',
-          targets: [q('sum by (function_name, code) (rate(gateway_function_invocation_total{code=~"5.."}[$__rate_interval]))', '{{function_name}} {{code}}')],
+          targets: [
+            q(
+              'sum by (function_name, code) (rate(gateway_function_invocation_total{code=~"5.."}[$__rate_interval]))',
+              '{{function_name}} {{code}}',
+            ),
+          ],
         },
         {
           title: 'Error ratio by function',
@@ -130,7 +167,8 @@ const overview = dashboard({
       panels: [
         {
           title: 'Invocation latency by start kind',
-          description: 'Time through the node-agent (thaw, call, response) by how the instance was obtained: warm, prewarm (stemcell) or cold.',
+          description:
+            'Time through the node-agent (thaw, call, response) by how the instance was obtained: warm, prewarm (stemcell) or cold.',
           unit: 's',
           targets: quantiles('floe_agent_invocation_duration_seconds', 'start'),
         },
@@ -142,7 +180,8 @@ const overview = dashboard({
         },
         {
           title: 'Cold-start ratio',
-          description: 'Cold starts over all instance starts (warm + prewarm + cold). 0 when every start was warm or from a stemcell.',
+          description:
+            'Cold starts over all instance starts (warm + prewarm + cold). 0 when every start was warm or from a stemcell.',
           unit: 'percentunit',
           min: 0,
           targets: [
@@ -155,7 +194,12 @@ const overview = dashboard({
         {
           title: 'Starts by kind and runtime',
           unit: 'ops',
-          targets: [q('sum by (kind, runtime) (rate(floe_agent_starts_total[$__rate_interval]))', '{{kind}} {{runtime}}')],
+          targets: [
+            q(
+              'sum by (kind, runtime) (rate(floe_agent_starts_total[$__rate_interval]))',
+              '{{kind}} {{runtime}}',
+            ),
+          ],
         },
       ],
     },
@@ -176,8 +220,14 @@ const overview = dashboard({
           description: 'cgroup freeze until the kernel reports frozen, and thaw.',
           unit: 's',
           targets: [
-            ...quantiles('floe_agent_freeze_duration_seconds', '', '', [0.5, 0.99]).map((t) => ({ ...t, legend: `freeze ${t.legend}` })),
-            ...quantiles('floe_agent_thaw_duration_seconds', '', '', [0.5, 0.99]).map((t) => ({ ...t, legend: `thaw ${t.legend}` })),
+            ...quantiles('floe_agent_freeze_duration_seconds', '', '', [0.5, 0.99]).map((t) => ({
+              ...t,
+              legend: `freeze ${t.legend}`,
+            })),
+            ...quantiles('floe_agent_thaw_duration_seconds', '', '', [0.5, 0.99]).map((t) => ({
+              ...t,
+              legend: `thaw ${t.legend}`,
+            })),
           ],
         },
       ],
@@ -188,16 +238,28 @@ const overview = dashboard({
         {
           title: 'OOM kills by function',
           unit: 'short',
-          targets: [q('sum by (function_name) (increase(floe_agent_function_failures_total{kind="oom"}[$__rate_interval]))', '{{function_name}}')],
+          targets: [
+            q(
+              'sum by (function_name) (increase(floe_agent_function_failures_total{kind="oom"}[$__rate_interval]))',
+              '{{function_name}}',
+            ),
+          ],
         },
         {
           title: 'Instance failures by kind',
-          targets: [q('sum by (kind) (increase(floe_agent_function_failures_total[$__rate_interval]))', '{{kind}}')],
+          targets: [
+            q('sum by (kind) (increase(floe_agent_function_failures_total[$__rate_interval]))', '{{kind}}'),
+          ],
         },
         {
           title: 'CPU throttling by function',
           description: 'CFS periods per second in which live instances of the function were throttled.',
-          targets: [q('sum by (function_name) (rate(floe_agent_function_cpu_throttled_periods[$__rate_interval]))', '{{function_name}}')],
+          targets: [
+            q(
+              'sum by (function_name) (rate(floe_agent_function_cpu_throttled_periods[$__rate_interval]))',
+              '{{function_name}}',
+            ),
+          ],
         },
         {
           title: 'Memory by function',
@@ -211,7 +273,8 @@ const overview = dashboard({
       panels: [
         {
           title: 'Async queue',
-          description: 'Accepted async calls not yet completed, dead letters, and sync calls waiting for capacity.',
+          description:
+            'Accepted async calls not yet completed, dead letters, and sync calls waiting for capacity.',
           targets: [
             q('max(scheduler_async_backlog)', 'async backlog'),
             q('max(scheduler_async_dead_letters)', 'dead letters'),
@@ -221,7 +284,9 @@ const overview = dashboard({
         {
           title: 'Async attempts by outcome',
           unit: 'ops',
-          targets: [q('sum by (outcome) (rate(scheduler_async_attempts_total[$__rate_interval]))', '{{outcome}}')],
+          targets: [
+            q('sum by (outcome) (rate(scheduler_async_attempts_total[$__rate_interval]))', '{{outcome}}'),
+          ],
         },
         {
           title: 'Placements by result',
@@ -240,7 +305,10 @@ const overview = dashboard({
         {
           title: 'Agents',
           description: 'Agents the scheduler knows by state, and agents Prometheus can scrape.',
-          targets: [q('sum by (state) (scheduler_agents)', '{{state}}'), q('sum(up{job="node-agent"})', 'scraped')],
+          targets: [
+            q('sum by (state) (scheduler_agents)', '{{state}}'),
+            q('sum(up{job="node-agent"})', 'scraped'),
+          ],
         },
         {
           title: 'Agent memory capacity and reservations',
@@ -253,7 +321,12 @@ const overview = dashboard({
         {
           title: 'Heartbeats by result',
           unit: 'ops',
-          targets: [q('sum by (instance, result) (rate(floe_agent_heartbeats_total[$__rate_interval]))', '{{instance}} {{result}}')],
+          targets: [
+            q(
+              'sum by (instance, result) (rate(floe_agent_heartbeats_total[$__rate_interval]))',
+              '{{instance}} {{result}}',
+            ),
+          ],
         },
       ],
     },
@@ -266,7 +339,8 @@ const FN = 'function_name="$function"';
 const fnDashboard = dashboard({
   uid: 'floe-function',
   title: 'Floe function',
-  description: 'One function: rate, errors, latency, starts, failures and resources. Pick it in the function variable.',
+  description:
+    'One function: rate, errors, latency, starts, failures and resources. Pick it in the function variable.',
   tags: ['floe'],
   templating: [
     {
@@ -288,7 +362,13 @@ const fnDashboard = dashboard({
     {
       title: 'Traffic',
       panels: [
-        { title: 'Invocations by code', unit: 'reqps', targets: [q(`sum by (code) (rate(gateway_function_invocation_total{${FN}}[$__rate_interval]))`, '{{code}}')] },
+        {
+          title: 'Invocations by code',
+          unit: 'reqps',
+          targets: [
+            q(`sum by (code) (rate(gateway_function_invocation_total{${FN}}[$__rate_interval]))`, '{{code}}'),
+          ],
+        },
         {
           title: 'Error ratio',
           unit: 'percentunit',
@@ -300,28 +380,68 @@ const fnDashboard = dashboard({
             ),
           ],
         },
-        { title: 'Invocations started', unit: 'reqps', targets: [q(`sum(rate(gateway_function_invocation_started{${FN}}[$__rate_interval]))`, 'started')] },
+        {
+          title: 'Invocations started',
+          unit: 'reqps',
+          targets: [q(`sum(rate(gateway_function_invocation_started{${FN}}[$__rate_interval]))`, 'started')],
+        },
       ],
     },
     {
       title: 'Latency',
       panels: [
-        { title: 'End-to-end latency (gateway)', unit: 's', targets: quantiles('gateway_functions_seconds', '', `{${FN}}`) },
-        { title: 'Latency by start kind (agent)', unit: 's', targets: quantiles('floe_agent_invocation_duration_seconds', 'start', `{${FN}}`, [0.5, 0.99]) },
+        {
+          title: 'End-to-end latency (gateway)',
+          unit: 's',
+          targets: quantiles('gateway_functions_seconds', '', `{${FN}}`),
+        },
+        {
+          title: 'Latency by start kind (agent)',
+          unit: 's',
+          targets: quantiles('floe_agent_invocation_duration_seconds', 'start', `{${FN}}`, [0.5, 0.99]),
+        },
         {
           title: 'Calls by start kind',
           unit: 'ops',
-          targets: [q(`sum by (start) (rate(floe_agent_invocation_duration_seconds_count{${FN}}[$__rate_interval]))`, '{{start}}')],
+          targets: [
+            q(
+              `sum by (start) (rate(floe_agent_invocation_duration_seconds_count{${FN}}[$__rate_interval]))`,
+              '{{start}}',
+            ),
+          ],
         },
       ],
     },
     {
       title: 'Instances and resources',
       panels: [
-        { title: 'Replicas', targets: [q(`sum(scheduler_replicas{${FN}})`, 'scheduler'), q(`sum(gateway_service_count{${FN}})`, 'gateway')] },
-        { title: 'Memory', unit: 'bytes', targets: [q(`sum by (instance) (floe_agent_function_memory_bytes{${FN}})`, '{{instance}}')] },
-        { title: 'CPU throttled periods per second', targets: [q(`sum(rate(floe_agent_function_cpu_throttled_periods{${FN}}[$__rate_interval]))`, 'throttled')] },
-        { title: 'Failures by kind', targets: [q(`sum by (kind) (increase(floe_agent_function_failures_total{${FN}}[$__rate_interval]))`, '{{kind}}')] },
+        {
+          title: 'Replicas',
+          targets: [
+            q(`sum(scheduler_replicas{${FN}})`, 'scheduler'),
+            q(`sum(gateway_service_count{${FN}})`, 'gateway'),
+          ],
+        },
+        {
+          title: 'Memory',
+          unit: 'bytes',
+          targets: [q(`sum by (instance) (floe_agent_function_memory_bytes{${FN}})`, '{{instance}}')],
+        },
+        {
+          title: 'CPU throttled periods per second',
+          targets: [
+            q(`sum(rate(floe_agent_function_cpu_throttled_periods{${FN}}[$__rate_interval]))`, 'throttled'),
+          ],
+        },
+        {
+          title: 'Failures by kind',
+          targets: [
+            q(
+              `sum by (kind) (increase(floe_agent_function_failures_total{${FN}}[$__rate_interval]))`,
+              '{{kind}}',
+            ),
+          ],
+        },
       ],
     },
   ],
@@ -335,30 +455,64 @@ const fnDashboard = dashboard({
 const openfaas = dashboard({
   uid: 'openfaas',
   title: 'OpenFaaS',
-  description: 'The public OpenFaaS Grafana dashboard, queries unchanged, served by Floe\'s OpenFaaS-compatible gateway metrics.',
+  description:
+    "The public OpenFaaS Grafana dashboard, queries unchanged, served by Floe's OpenFaaS-compatible gateway metrics.",
   tags: ['openfaas', 'floe'],
   refresh: '5s',
   rows: [
     {
       title: 'Functions',
       panels: [
-        { title: 'Total Functions', type: 'stat', w: 4, targets: [q('sum(group by (function_name) (sum(gateway_service_count{}) without (timestamp)))')] },
-        { title: 'Total requests - 200 OK', w: 8, targets: [q('scalar( sum( gateway_function_invocation_total {  code="200"} ))')] },
-        { title: 'Functions list', type: 'table', w: 12, targets: [q('sum(gateway_service_count{}) without (timestamp)', '{{function_name}}')] },
+        {
+          title: 'Total Functions',
+          type: 'stat',
+          w: 4,
+          targets: [q('sum(group by (function_name) (sum(gateway_service_count{}) without (timestamp)))')],
+        },
+        {
+          title: 'Total requests - 200 OK',
+          w: 8,
+          targets: [q('scalar( sum( gateway_function_invocation_total {  code="200"} ))')],
+        },
+        {
+          title: 'Functions list',
+          type: 'table',
+          w: 12,
+          targets: [q('sum(gateway_service_count{}) without (timestamp)', '{{function_name}}')],
+        },
       ],
     },
     {
       title: 'Traffic',
       panels: [
-        { title: 'Function rate', targets: [q('rate ( gateway_function_invocation_total [20s])', '{{ function_name }} {{code}}')] },
+        {
+          title: 'Function rate',
+          targets: [q('rate ( gateway_function_invocation_total [20s])', '{{ function_name }} {{code}}')],
+        },
         { title: 'Replica scaling', targets: [q('gateway_service_count', '{{function_name}} ')] },
       ],
     },
     {
       title: 'Duration',
       panels: [
-        { title: 'Execution duration (s)', targets: [q('(rate(gateway_functions_seconds_sum[20s]) / rate(gateway_functions_seconds_count[20s]))', '{{function_name}} ')] },
-        { title: 'Successful requests per second', targets: [q('sum(rate(gateway_function_invocation_total{code="200"}[20s])) by (function_name)', '{{function_name}}')] },
+        {
+          title: 'Execution duration (s)',
+          targets: [
+            q(
+              '(rate(gateway_functions_seconds_sum[20s]) / rate(gateway_functions_seconds_count[20s]))',
+              '{{function_name}} ',
+            ),
+          ],
+        },
+        {
+          title: 'Successful requests per second',
+          targets: [
+            q(
+              'sum(rate(gateway_function_invocation_total{code="200"}[20s])) by (function_name)',
+              '{{function_name}}',
+            ),
+          ],
+        },
       ],
     },
   ],

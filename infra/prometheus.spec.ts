@@ -1,0 +1,516 @@
+import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import https from 'node:https';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+// The launcher `npm start` and the e2e suite use, so Prometheus scrapes the platform users run.
+import { startPlatform } from '../scripts/lib/platform.mjs';
+import { freePort, startRedis } from '../scripts/lib/redis.mjs';
+import { root, stateDir } from '../scripts/lib/setup.mjs';
+
+const here = import.meta.dirname;
+const PROMETHEUS = '/usr/bin/prometheus';
+const PROMTOOL = '/usr/bin/promtool';
+const TEMPLATE = path.join(here, 'prometheus/prometheus.yml');
+const ALERTS = path.join(here, 'prometheus/alerts.yml');
+const DASHBOARDS = path.join(here, 'grafana/dashboards');
+
+interface PanelQuery {
+  dashboard: string;
+  panel: string;
+  refId: string;
+  expr: string;
+}
+
+function requireBinary(bin: string) {
+  // Loud, never a silent skip: these checks are the point of the spec.
+  if (!existsSync(bin))
+    throw new Error(`${bin} is missing: apt-get install -y prometheus (scripts/lib/setup.mjs APT_TEST)`);
+}
+
+function loadDashboards(): Record<string, any> {
+  const out: Record<string, any> = {};
+  for (const f of readdirSync(DASHBOARDS).filter((f) => f.endsWith('.json')))
+    out[f] = JSON.parse(readFileSync(path.join(DASHBOARDS, f), 'utf8'));
+  return out;
+}
+
+function panelsOf(d: any): any[] {
+  return (d.panels ?? []).flatMap((p: any) => (p.type === 'row' ? (p.panels ?? []) : [p]));
+}
+
+function queriesOf(file: string, d: any): PanelQuery[] {
+  return panelsOf(d).flatMap((p) =>
+    (p.targets ?? []).map((t: any) => ({ dashboard: file, panel: p.title, refId: t.refId, expr: t.expr })),
+  );
+}
+
+/** Grafana's variables as the test platform has them. */
+function substitute(expr: string, fn: string): string {
+  return expr
+    .replaceAll('$__rate_interval', '1m')
+    .replaceAll('$__interval', '15s')
+    .replaceAll('$__range', '5m')
+    .replace(/\$\{function\}/g, fn)
+    .replaceAll('$function', fn);
+}
+
+function alertRules(): { name: string; expr: string }[] {
+  // The rule file is YAML; promtool is the parser of record, so ask it to print the rules as JSON-ish?
+  // It cannot, so read `alert:`/`expr:` pairs: every rule here has a one-line or `|` block expr.
+  const lines = readFileSync(ALERTS, 'utf8').split('\n');
+  const rules: { name: string; expr: string }[] = [];
+  for (let i = 0; i < lines.length; i++) {
+    const alert = lines[i].match(/^\s*- alert:\s*(\S+)/);
+    if (!alert) continue;
+    const exprLine = lines.slice(i + 1).findIndex((l) => /^\s*expr:/.test(l));
+    const j = i + 1 + exprLine;
+    const inline = lines[j].replace(/^\s*expr:\s*/, '');
+    let expr = inline;
+    if (inline === '|') {
+      const indent = lines[j + 1].match(/^\s*/)?.[0].length ?? 0;
+      const body: string[] = [];
+      for (
+        let k = j + 1;
+        k < lines.length && (lines[k].trim() === '' || (lines[k].match(/^\s*/)?.[0].length ?? 0) >= indent);
+        k++
+      )
+        body.push(lines[k].trim());
+      expr = body.join(' ').trim();
+    }
+    rules.push({ name: alert[1], expr });
+  }
+  return rules;
+}
+
+const KEYWORDS = new Set([
+  'and',
+  'or',
+  'unless',
+  'by',
+  'without',
+  'on',
+  'ignoring',
+  'group_left',
+  'group_right',
+  'bool',
+  'offset',
+  'inf',
+  'nan',
+]);
+
+/** Metric names an expression selects: identifiers that are not calls, keywords, labels or durations. */
+function metricNames(expr: string): string[] {
+  let s = expr.replace(/"(?:[^"\\]|\\.)*"/g, '""').replace(/'(?:[^'\\]|\\.)*'/g, "''");
+  s = s.replace(/\{[^}]*\}/g, ' ').replace(/\[[^\]]*\]/g, ' ');
+  s = s.replace(/\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)/g, ' ');
+  const names = new Set<string>();
+  for (const m of s.matchAll(/(?<![\w.:])([a-zA-Z_:][a-zA-Z0-9_:]*)(\s*\()?/g)) {
+    if (m[2] || KEYWORDS.has(m[1].toLowerCase())) continue;
+    names.add(m[1]);
+  }
+  return [...names];
+}
+
+function promtoolCheckRules(file: string): { ok: boolean; output: string } {
+  const r = spawnSync(PROMTOOL, ['check', 'rules', file], { encoding: 'utf8' });
+  return { ok: r.status === 0, output: `${r.stdout}${r.stderr}` };
+}
+
+describe('Prometheus config, alert rules and Grafana dashboards', () => {
+  const dashboards = loadDashboards();
+  const all = Object.entries(dashboards).flatMap(([f, d]) => queriesOf(f, d));
+
+  it('has the three dashboards, each valid JSON with a uid, and every panel target has an expr', () => {
+    expect(Object.keys(dashboards).sort()).toEqual([
+      'floe-function.json',
+      'floe-overview.json',
+      'openfaas.json',
+    ]);
+    for (const [file, d] of Object.entries(dashboards)) {
+      expect(d.uid, file).toBe(file.replace(/\.json$/, ''));
+      const panels = panelsOf(d);
+      expect(panels.length, file).toBeGreaterThan(0);
+      for (const p of panels) {
+        expect(p.targets?.length, `${file}: ${p.title}`).toBeGreaterThan(0);
+        for (const t of p.targets)
+          expect(typeof t.expr === 'string' && t.expr.trim().length > 0, `${file}: ${p.title}`).toBe(true);
+      }
+    }
+    const fnVar = dashboards['floe-function.json'].templating.list.find((v: any) => v.name === 'function');
+    expect(fnVar.definition).toBe('label_values(gateway_function_invocation_total, function_name)');
+  });
+
+  it('promtool accepts the config (with its rule file) and the alert rules', () => {
+    requireBinary(PROMTOOL);
+    const rules = promtoolCheckRules(ALERTS);
+    expect(rules.ok, rules.output).toBe(true);
+    const cfg = spawnSync(PROMTOOL, ['check', 'config', TEMPLATE], { encoding: 'utf8' });
+    expect(cfg.status, `${cfg.stdout}${cfg.stderr}`).toBe(0);
+    for (const f of readdirSync(path.join(here, 'prometheus/agents'))) {
+      const groups = JSON.parse(readFileSync(path.join(here, 'prometheus/agents', f), 'utf8'));
+      for (const g of groups)
+        expect(
+          g.targets.every((t: string) => /^[\w.-]+:\d+$/.test(t)),
+          f,
+        ).toBe(true);
+    }
+  });
+
+  it('promtool parses every dashboard expression', () => {
+    requireBinary(PROMTOOL);
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'floe-promtool-'));
+    try {
+      // Recording rules are the one place promtool parses arbitrary PromQL; JSON strings are YAML.
+      const rules = all.map(
+        (q, i) =>
+          `      - record: dashboard_query_${i}\n        expr: ${JSON.stringify(substitute(q.expr, 'fn.openfaas-fn'))}`,
+      );
+      const file = path.join(dir, 'dashboards.rules.yml');
+      writeFileSync(file, `groups:\n  - name: dashboards\n    rules:\n${rules.join('\n')}\n`);
+      const r = promtoolCheckRules(file);
+      const index = all
+        .map((q, i) => `dashboard_query_${i}: ${q.dashboard} / ${q.panel} [${q.refId}]`)
+        .join('\n');
+      expect(r.ok, `${r.output}\n${index}`).toBe(true);
+      expect(r.output).toContain(`SUCCESS: ${all.length} rules found`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('the OpenFaaS dashboard only uses the gateway_* metrics an OpenFaaS gateway exposes', () => {
+    const used = all.filter((q) => q.dashboard === 'openfaas.json').flatMap((q) => metricNames(q.expr));
+    expect(used.length).toBeGreaterThan(0);
+    expect(used.filter((m) => !m.startsWith('gateway_'))).toEqual([]);
+  });
+
+  it('every metric the dashboards and alerts use is in docs/metrics.md', () => {
+    const catalogue = readFileSync(path.join(root, 'docs/metrics.md'), 'utf8');
+    const used = new Set(
+      [...all.map((q) => q.expr), ...alertRules().map((r) => r.expr)].flatMap(metricNames),
+    );
+    expect(alertRules().length).toBeGreaterThan(10);
+    const listed = (m: string) => catalogue.includes(`\`${m}\``);
+    const missing = [...used].filter(
+      (m) => m !== 'up' && !listed(m) && !listed(m.replace(/_(bucket|sum|count)$/, '')),
+    );
+    expect(missing).toEqual([]);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+
+const tls = new https.Agent({ keepAlive: true, rejectUnauthorized: false });
+
+interface Reply {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  text: string;
+}
+
+function call(
+  url: string,
+  method: string,
+  opts: { body?: string | object; headers?: Record<string, string>; auth?: string } = {},
+): Promise<Reply> {
+  const headers: Record<string, string> = { ...opts.headers };
+  const body =
+    opts.body === undefined
+      ? undefined
+      : typeof opts.body === 'string'
+        ? opts.body
+        : JSON.stringify(opts.body);
+  if (typeof opts.body === 'object') headers['content-type'] = 'application/json';
+  if (opts.auth) headers.authorization = `Basic ${Buffer.from(opts.auth).toString('base64')}`;
+  return new Promise((resolve, reject) => {
+    const req = https.request(url, { method, headers, agent: tls }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () =>
+        resolve({
+          status: res.statusCode ?? 0,
+          headers: res.headers,
+          text: Buffer.concat(chunks).toString('utf8'),
+        }),
+      );
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+function codeArchive(files: Record<string, string>): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'floe-infra-code-'));
+  try {
+    for (const [name, text] of Object.entries(files)) writeFileSync(path.join(dir, name), text);
+    return execFileSync('tar', ['-C', dir, '-cz', '.']).toString('base64');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const ECHO = `module.exports = async (event) => ({
+  statusCode: event.headers['x-want-status'] ? Number(event.headers['x-want-status']) : 200,
+  body: event.rawBody,
+});`;
+const HOG = `module.exports = async (e) => { if (e.body === 'boom') { const a = []; for (;;) a.push(Buffer.alloc(1 << 20, 1)); } return 'ok'; };`;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('dashboards and alerts against a real platform and a real Prometheus', () => {
+  const suffix = Math.random().toString(36).slice(2, 7);
+  const names = {
+    echo: `echo-${suffix}`,
+    oom: `oom-${suffix}`,
+    spread: [1, 2, 3].map((i) => `c${i}-${suffix}`),
+  };
+  const starts: string[] = [];
+  let tmp: string | undefined;
+  let redis: Awaited<ReturnType<typeof startRedis>> | undefined;
+  let platform: Awaited<ReturnType<typeof startPlatform>> | undefined;
+  let prometheus: ChildProcess | undefined;
+  let promUrl = '';
+  let promLog = '';
+  let fnLabel = '';
+
+  async function query(
+    expr: string,
+  ): Promise<{ status: string; error?: string; data?: { resultType: string; result: any[] } }> {
+    const res = await fetch(`${promUrl}/api/v1/query?${new URLSearchParams({ query: expr })}`);
+    return (await res.json()) as any;
+  }
+
+  async function waitForQuery(
+    what: string,
+    expr: string,
+    ok: (result: any[]) => boolean,
+    timeoutMs = 30_000,
+  ) {
+    const end = Date.now() + timeoutMs;
+    for (;;) {
+      const r = await query(expr).catch(() => undefined);
+      if (r?.status === 'success' && ok(r.data?.result ?? [])) return r.data?.result ?? [];
+      if (Date.now() > end)
+        throw new Error(`timed out waiting for ${what} (${expr}); prometheus log: ${promLog}`);
+      await sleep(250);
+    }
+  }
+
+  beforeAll(async () => {
+    requireBinary(PROMETHEUS);
+    for (const app of ['scheduler', 'node-agent', 'gateway'])
+      if (!existsSync(path.join(root, `apps/${app}/dist/main.js`)))
+        throw new Error(`apps/${app}/dist/main.js is missing: build first (npm run build)`);
+    tmp = mkdtempSync(path.join(os.tmpdir(), 'floe-infra-'));
+    redis = await startRedis({ dir: path.join(tmp, 'redis') });
+    platform = await startPlatform({
+      stateDir: path.join(tmp, 'platform'),
+      redisUrl: redis.url,
+      layerDir: path.join(stateDir(), 'snapshots'),
+      quiet: process.env.FLOE_E2E_VERBOSE !== '1',
+      env: { FLOE_ADMIN_PASSWORD: 'x', FLOE_STEMCELLS: '1' },
+    });
+    const p = platform;
+
+    // Prometheus from the shipped template: only addresses, intervals and paths change.
+    const promPort = await freePort();
+    const promDir = path.join(tmp, 'prometheus');
+    mkdirSync(path.join(promDir, 'agents'), { recursive: true });
+    const replacements: [string, string][] = [
+      ['scrape_interval: 15s', 'scrape_interval: 1s'],
+      ['evaluation_interval: 15s', 'evaluation_interval: 1s'],
+      ['"127.0.0.1:9090"', `"127.0.0.1:${promPort}"`],
+      ['"127.0.0.1:8443"', `"127.0.0.1:${p.port}"`],
+      ['"127.0.0.1:7002"', `"127.0.0.1:${p.scheduler.http}"`],
+      ['- alerts.yml', `- ${ALERTS}`],
+      ['- agents/*.json', `- ${path.join(promDir, 'agents')}/*.json`],
+    ];
+    let config = readFileSync(TEMPLATE, 'utf8');
+    for (const [from, to] of replacements) {
+      expect(config, `template no longer contains ${from}`).toContain(from);
+      config = config.replace(from, to);
+    }
+    writeFileSync(path.join(promDir, 'prometheus.yml'), config);
+    writeFileSync(
+      path.join(promDir, 'agents', 'test.json'),
+      JSON.stringify(
+        p.agents.map((a: { id: string; http: number }) => ({
+          targets: [`127.0.0.1:${a.http}`],
+          labels: { agent: a.id },
+        })),
+      ),
+    );
+    promLog = path.join(promDir, 'prometheus.log');
+    const log = openSync(promLog, 'w');
+    prometheus = spawn(
+      PROMETHEUS,
+      [
+        `--config.file=${path.join(promDir, 'prometheus.yml')}`,
+        `--storage.tsdb.path=${path.join(promDir, 'data')}`,
+        `--web.listen-address=127.0.0.1:${promPort}`,
+        '--web.enable-lifecycle',
+      ],
+      { stdio: ['ignore', log, log] },
+    );
+    promUrl = `http://127.0.0.1:${promPort}`;
+    for (let i = 0; ; i++) {
+      if (prometheus.exitCode !== null)
+        throw new Error(`prometheus exited (${prometheus.exitCode}): ${readFileSync(promLog, 'utf8')}`);
+      if (
+        (await fetch(`${promUrl}/-/ready`)
+          .then((r) => r.status)
+          .catch(() => 0)) === 200
+      )
+        break;
+      if (i > 150) throw new Error(`prometheus not ready: ${readFileSync(promLog, 'utf8')}`);
+      await sleep(100);
+    }
+
+    // Drive the platform: warm, prewarm/cold, a 5xx from the function, an OOM kill, an async call, a bad login.
+    const auth = 'admin:x';
+    const deploy = async (service: string, code: string, extra: object = {}) => {
+      const r = await call(`${p.url}/system/functions`, 'POST', {
+        body: {
+          service,
+          runtime: 'node',
+          handler: 'index.js',
+          code: codeArchive({ 'index.js': code }),
+          ...extra,
+        },
+        auth,
+      });
+      if (r.status >= 300) throw new Error(`deploy ${service}: ${r.status} ${r.text}`);
+    };
+    const invoke = async (name: string, body = 'hi', headers: Record<string, string> = {}) => {
+      const r = await call(`${p.url}/function/${name}`, 'POST', { body, headers });
+      const start = r.headers['x-floe-start'];
+      if (typeof start === 'string') starts.push(start);
+      return r;
+    };
+    await deploy(names.echo, ECHO);
+    for (const n of names.spread) await deploy(n, ECHO);
+    await deploy(names.oom, HOG, { limits: { memory: '64Mi' } });
+    for (let i = 0; i < 5; i++) expect((await invoke(names.echo)).status).toBe(200);
+    expect((await invoke(names.echo, 'x', { 'x-want-status': '500' })).status).toBe(500);
+    // One stemcell per runtime: calls to three new functions at once leave at least one cold.
+    const spread = await Promise.all(names.spread.map((n) => invoke(n)));
+    expect(spread.map((r) => r.status)).toEqual([200, 200, 200]);
+    const oom = await invoke(names.oom, 'boom');
+    expect(oom.status, oom.text).toBe(502);
+    expect((await invoke(names.oom, 'fine')).status).toBe(200);
+    expect((await call(`${p.url}/async-function/${names.echo}`, 'POST', { body: 'later' })).status).toBe(202);
+    expect((await call(`${p.url}/system/functions`, 'GET', { auth: 'admin:wrong' })).status).toBe(401);
+
+    // Every target up, the last calls scraped, then a few more scrapes so rate() has two samples.
+    await waitForQuery(
+      'every target up',
+      'up',
+      (r) => r.length >= 3 + p.agents.length && r.every((s) => s.value[1] === '1'),
+    );
+    await waitForQuery(
+      'the OOM kill scraped',
+      'floe_agent_function_failures_total{kind="oom"}',
+      (r) => r.length > 0,
+    );
+    await waitForQuery(
+      'the async call scraped',
+      'scheduler_async_attempts_total',
+      (r) => r.length > 0,
+      15_000,
+    ).catch(() => undefined);
+    const fns = await fetch(
+      `${promUrl}/api/v1/label/function_name/values?match[]=gateway_function_invocation_total`,
+    ).then((r) => r.json() as any);
+    fnLabel = (fns.data as string[]).find((f) => f.startsWith(`${names.echo}.`)) ?? '';
+    await sleep(4000);
+  }, 170_000);
+
+  afterAll(async () => {
+    // Each step on its own: a failure in one must not leave the others running.
+    if (prometheus && prometheus.exitCode === null) {
+      const exited = new Promise((r) => prometheus?.once('exit', r));
+      prometheus.kill('SIGTERM');
+      await Promise.race([exited, sleep(5000)]);
+      if (prometheus.exitCode === null) prometheus.kill('SIGKILL');
+    }
+    await platform?.stop().catch(() => {});
+    redis?.child.kill('SIGTERM');
+    if (tmp) rmSync(tmp, { recursive: true, force: true });
+  }, 60_000);
+
+  it('scrapes every service: gateway over HTTPS, scheduler, node-agents from file_sd', async () => {
+    const up = await query('up');
+    const jobs = Object.fromEntries((up.data?.result ?? []).map((s) => [s.metric.job, s.value[1]]));
+    expect(jobs).toEqual({ prometheus: '1', gateway: '1', scheduler: '1', 'node-agent': '1' });
+  });
+
+  it('drove warm and cold starts', () => {
+    expect(starts).toContain('warm');
+    expect(starts).toContain('cold');
+  });
+
+  it('offers the function variable its values (label_values of gateway_function_invocation_total)', () => {
+    expect(fnLabel).toBe(`${names.echo}.openfaas-fn`);
+  });
+
+  it('Prometheus parses every dashboard expression', async () => {
+    const failed: string[] = [];
+    for (const q of all())
+      if ((await query(substitute(q.expr, fnLabel))).status !== 'success')
+        failed.push(`${q.dashboard} / ${q.panel} [${q.refId}]`);
+    expect(failed).toEqual([]);
+  });
+
+  it('every Floe overview panel returns data', async () => {
+    const empty: string[] = [];
+    for (const q of all().filter((q) => q.dashboard === 'floe-overview.json')) {
+      const r = await query(substitute(q.expr, fnLabel));
+      if (r.status !== 'success' || (r.data?.result ?? []).length === 0)
+        empty.push(`${q.panel} [${q.refId}]: ${q.expr}`);
+    }
+    expect(empty).toEqual([]);
+  });
+
+  it('every OpenFaaS dashboard panel returns data, queries unchanged', async () => {
+    const empty: string[] = [];
+    for (const q of all().filter((q) => q.dashboard === 'openfaas.json')) {
+      const r = await query(q.expr);
+      if (r.status !== 'success' || (r.data?.result ?? []).length === 0) empty.push(`${q.panel}: ${q.expr}`);
+    }
+    expect(empty).toEqual([]);
+  });
+
+  it('evaluates every alert rule without error, in a query and in the rule manager', async () => {
+    const failed: string[] = [];
+    for (const rule of alertRules()) {
+      const r = await query(rule.expr);
+      if (r.status !== 'success') failed.push(`${rule.name}: ${r.error}`);
+    }
+    expect(failed).toEqual([]);
+    const rules = (await fetch(`${promUrl}/api/v1/rules`).then((r) => r.json())) as any;
+    const loaded = rules.data.groups.flatMap((g: any) => g.rules);
+    expect(loaded.map((r: any) => r.name).sort()).toEqual(
+      alertRules()
+        .map((r) => r.name)
+        .sort(),
+    );
+    expect(
+      loaded.filter((r: any) => r.health !== 'ok').map((r: any) => `${r.name}: ${r.health} ${r.lastError}`),
+    ).toEqual([]);
+  });
+
+  function all(): PanelQuery[] {
+    return Object.entries(loadDashboards()).flatMap(([f, d]) => queriesOf(f, d));
+  }
+});
