@@ -92,6 +92,31 @@ describe(LayerStore.name, () => {
     expect(fs.readdirSync(`${root}/tmp`)).toEqual([]);
   });
 
+  it('closes the input file when a layer is rejected mid-stream', async () => {
+    const { root, store } = await open();
+    const file = path.join(root, 'bad.tar');
+    fs.writeFileSync(
+      file,
+      await tarBuffer([
+        { name: '../evil', type: 'file', body: Buffer.from('x') },
+        { name: 'pad', type: 'file', body: Buffer.alloc(8 << 20) },
+      ]),
+    );
+    const fds = () =>
+      fs.readdirSync('/proc/self/fd').filter((f) => {
+        try {
+          return fs.readlinkSync(`/proc/self/fd/${f}`) === file;
+        } catch {
+          return false;
+        }
+      }).length;
+    await expect(store.importTar(fs.createReadStream(file))).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+    });
+    await new Promise((r) => setTimeout(r, 20));
+    expect(fds()).toBe(0);
+  });
+
   describe('archive safety', () => {
     const hostile: [string, Parameters<typeof tarBuffer>[0], RegExp][] = [
       ['dot-dot', [{ name: '../evil', type: 'file', body: Buffer.from('x') }], /'\.\.\/evil'.*'\.\.'/],

@@ -53,6 +53,7 @@ function decode(raw: AsyncIterable<Buffer>) {
   const blob = { n: 0 };
   const tarHash = createHash('sha256');
   const tar = { n: 0 };
+  let gz: ReturnType<typeof createGunzip> | undefined;
   const stream = (async function* () {
     const it = tap(raw, blobHash, blob)[Symbol.asyncIterator]();
     const first = await it.next();
@@ -65,12 +66,13 @@ function decode(raw: AsyncIterable<Buffer>) {
       throw new InvalidArgumentError('layer', 'zstd-compressed layers are not supported');
     }
     if (GZIP.every((b, i) => head[i] === b)) {
-      const gz = createGunzip();
+      const z = createGunzip();
+      gz = z;
       const src = Readable.from(rest);
-      src.on('error', (e) => gz.destroy(e));
-      src.pipe(gz);
+      src.on('error', (e) => z.destroy(e));
+      src.pipe(z);
       try {
-        yield* gz as AsyncIterable<Buffer>;
+        yield* z as AsyncIterable<Buffer>;
       } catch (e) {
         // zlib's own errors say nothing about which input; name it as a bad layer.
         if ((e as NodeJS.ErrnoException).code?.startsWith('Z_')) {
@@ -91,6 +93,11 @@ function decode(raw: AsyncIterable<Buffer>) {
       tarSize: tar.n,
     }),
     compressedBytes: () => blob.n,
+    /** Release the input early (on failure): a paused file stream would hold its fd. */
+    close: () => {
+      gz?.destroy();
+      (raw as { destroy?: () => void }).destroy?.();
+    },
   };
 }
 
@@ -114,9 +121,13 @@ export async function unpackLayer(
   const guard = new ArchiveGuard(opts.limits ?? DEFAULT_LIMITS, dec.compressedBytes);
   const x = new Extractor(dest, guard, opts.ownership ?? 'preserve');
   const reader = new TarReader(src);
-  for (let e = await reader.next(); e; e = await reader.next()) await x.entry(e, reader, src);
-  // The diffID covers the whole stream, trailing zero blocks included.
-  while ((await src.readSome(1 << 20)).length > 0);
+  try {
+    for (let e = await reader.next(); e; e = await reader.next()) await x.entry(e, reader, src);
+    // The diffID covers the whole stream, trailing zero blocks included.
+    while ((await src.readSome(1 << 20)).length > 0);
+  } finally {
+    dec.close();
+  }
   await (opts.fsOps ?? new PythonFsOps()).apply(x.pendingOps());
   x.finish();
   const d = dec.done();
@@ -134,7 +145,11 @@ export async function digestLayer(
   raw: AsyncIterable<Buffer>,
 ): Promise<Omit<UnpackResult, 'entries' | 'fileBytes'>> {
   const dec = decode(raw);
-  for await (const _ of dec.stream);
+  try {
+    for await (const _ of dec.stream);
+  } finally {
+    dec.close();
+  }
   const { diffID, blobDigest, blobSize } = dec.done();
   return { diffID, blobDigest, blobSize };
 }
