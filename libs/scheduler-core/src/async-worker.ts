@@ -76,6 +76,8 @@ export class AsyncWorker {
     this.stopped = true;
     for (const t of this.timers) clearInterval(t);
     this.slotFreed?.();
+    // Cuts a pending XREADGROUP BLOCK short; the connection is this worker's alone.
+    this.blocking.disconnect();
     await this.loop;
     await Promise.allSettled(this.running.values());
   }

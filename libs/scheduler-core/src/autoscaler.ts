@@ -114,7 +114,8 @@ export class Autoscaler {
     const demand = Math.max(reported, this.tracker.total(key)) + this.tracker.waitingFor(key);
     const floor = Math.max(v.minScale, entry.record.replicas ?? 0);
     const desired = Math.min(v.maxScale, Math.max(floor, Math.ceil(demand / v.maxConcurrency)));
-    const last = Math.max(lastCall, this.tracker.lastActivity(key));
+    // A fresh version counts as activity, so a deploy's instances are not retired at once.
+    const last = Math.max(lastCall, this.tracker.lastActivity(key), Date.parse(v.createdAt) || 0);
     if (desired > instances) {
       await this.scaleOut(v, desired - instances, agents);
       return { key, instances, desired, action: 'scale-out' };
@@ -134,10 +135,15 @@ export class Autoscaler {
     const free = new Map(agents.map((a) => [a.id, a.free.memoryBytes]));
     const target = new Map(agents.map((a) => [a.id, a.functions[key]?.instances ?? 0]));
     for (let i = 0; i < extra; i++) {
-      // One instance at a time onto the agent with the most free memory, so instances spread.
+      // One instance at a time onto the agent with the fewest of them, then the most free
+      // memory: instances spread, so losing one agent loses few.
       const best = agents
         .filter((a) => (free.get(a.id) ?? 0) >= v.memoryBytes)
-        .sort((x, y) => (free.get(y.id) ?? 0) - (free.get(x.id) ?? 0))[0];
+        .sort(
+          (x, y) =>
+            (target.get(x.id) ?? 0) - (target.get(y.id) ?? 0) ||
+            (free.get(y.id) ?? 0) - (free.get(x.id) ?? 0),
+        )[0];
       if (!best) break;
       free.set(best.id, (free.get(best.id) ?? 0) - v.memoryBytes);
       target.set(best.id, (target.get(best.id) ?? 0) + 1);

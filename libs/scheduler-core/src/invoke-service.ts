@@ -60,11 +60,13 @@ export class InvokeService {
     const key = fnKey(version.namespace, version.name);
     const queueDeadline = Date.now() + this.settings.queueWaitMs;
     const skip = new Set<string>();
-    let retried = false;
+    let unavailable: unknown;
     for (;;) {
       const agents = this.directory.agents().filter((a) => !skip.has(a.id));
       const [best] = rankAgents(version, agents, (id) => this.tracker.on(key, id));
       if (!best) {
+        // Every agent left was found dead: say so, rather than wait and report "full".
+        if (unavailable) throw unavailable;
         await this.waitForCapacity(key, queueDeadline, version);
         // Agents that were full may have room now.
         skip.clear();
@@ -82,8 +84,8 @@ export class InvokeService {
         if (code === 'UNAVAILABLE') {
           // A dead or departing agent: out of placement until it beats again; one retry elsewhere.
           this.directory.suspend(id);
-          if (retried) throw err;
-          retried = true;
+          if (unavailable) throw err;
+          unavailable = err;
           skip.add(id);
           metrics.placements.inc({ result: 'retried' });
           continue;

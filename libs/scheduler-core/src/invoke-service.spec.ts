@@ -1,0 +1,201 @@
+import { FloeError } from '@floe/contracts';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { AgentDirectory } from './agent-directory.js';
+import { UnavailableError } from './errors.js';
+import { FunctionCache } from './function-cache.js';
+import { FunctionRegistry } from './function-registry.js';
+import { InvokeService } from './invoke-service.js';
+import { LoadTracker } from './load-tracker.js';
+import { loadSecretKey, SecretStore } from './secret-store.js';
+import {
+  agentInfo,
+  FakeAgents,
+  invokeRequest,
+  registerAgent,
+  tempDir,
+  testRedis,
+} from './testing/fixtures.js';
+
+const key = 'openfaas-fn/echo';
+
+describe(InvokeService.name, () => {
+  let env: Awaited<ReturnType<typeof testRedis>>;
+  let tmp: ReturnType<typeof tempDir>;
+  let registry: FunctionRegistry;
+  let cache: FunctionCache;
+  let directory: AgentDirectory;
+  let agents: FakeAgents;
+  let tracker: LoadTracker;
+  let service: InvokeService;
+
+  beforeEach(async () => {
+    env = await testRedis();
+    tmp = tempDir();
+    registry = new FunctionRegistry(
+      env.redis,
+      env.keys,
+      new SecretStore(env.redis, env.keys, loadSecretKey(tmp.dir)),
+    );
+    cache = new FunctionCache(registry, env.connect(), env.keys);
+    directory = new AgentDirectory(env.redis, env.keys, { pollMs: 100 });
+    agents = new FakeAgents();
+    tracker = new LoadTracker();
+    service = new InvokeService(cache, directory, agents, tracker, {
+      queueWaitMs: 300,
+      queueMax: 10,
+      agentTimeoutMs: 1000,
+    });
+  });
+  afterEach(async () => {
+    cache?.stop();
+    directory?.stop();
+    await env?.cleanup();
+    tmp?.cleanup();
+  });
+
+  async function deploy(extra: Record<string, unknown> = {}) {
+    await registry.deploy({ service: 'echo', image: 'echo:1', ...extra }, 'create');
+  }
+
+  it('routes to the agent with a warm instance and counts the call', async () => {
+    await deploy();
+    await registerAgent(env.redis, env.keys, agentInfo('cold-agent', { free: { memoryBytes: 9e9 } }));
+    await registerAgent(
+      env.redis,
+      env.keys,
+      agentInfo('warm-agent', { functions: { [key]: { instances: 1, idle: 1, inflight: 0 } } }),
+    );
+    await directory.poll();
+    const res = await service.invoke(invokeRequest('echo'));
+    expect(res.agentId).toBe('warm-agent');
+    expect(Buffer.from(res.body, 'base64').toString()).toBe('hi');
+    expect(agents.of('invoke')[0]?.req.version).toMatchObject({ name: 'echo', version: 1 });
+    expect(agents.of('invoke')[0]?.req.request.deadline).toBeGreaterThan(Date.now());
+    expect(tracker.drainStats().get(key)?.count).toBe(1);
+    expect(tracker.total(key)).toBe(0);
+  });
+
+  it('answers NOT_FOUND for an unknown function', async () => {
+    await expect(service.invoke(invokeRequest('nope'))).rejects.toMatchObject({ code: 'NOT_FOUND' });
+  });
+
+  it('retries once on another agent when the first is unreachable, and suspends the dead one', async () => {
+    await deploy();
+    await registerAgent(env.redis, env.keys, agentInfo('dead', { free: { memoryBytes: 9e9 } }));
+    await registerAgent(env.redis, env.keys, agentInfo('alive', { free: { memoryBytes: 1e9 } }));
+    await directory.poll();
+    agents.handler = async (id, req) => {
+      if (id === 'dead')
+        throw new UnavailableError('connect ECONNREFUSED', { details: { connection: true } });
+      return {
+        status: 200,
+        headers: {},
+        body: req.request.body,
+        start: 'cold',
+        functionMs: 1,
+        agentId: id,
+        instanceId: 'x',
+      };
+    };
+    expect((await service.invoke(invokeRequest('echo'))).agentId).toBe('alive');
+    expect(directory.agents().map((a) => a.id)).toEqual(['alive']);
+    // Both unreachable: one retry, then UNAVAILABLE.
+    agents.handler = async () => {
+      throw new UnavailableError('down', { details: { connection: true } });
+    };
+    await expect(service.invoke(invokeRequest('echo'))).rejects.toMatchObject({ code: 'UNAVAILABLE' });
+  });
+
+  it('queues while the function is at max scale and busy, then RESOURCE_EXHAUSTED with retry-after', async () => {
+    await deploy({ labels: { 'com.openfaas.scale.max': '1' } });
+    await registerAgent(
+      env.redis,
+      env.keys,
+      agentInfo('a', { functions: { [key]: { instances: 1, idle: 0, inflight: 0 } } }),
+    );
+    await directory.poll();
+    let release!: () => void;
+    agents.handler = (id, req) =>
+      new Promise((resolve) => {
+        release = () =>
+          resolve({
+            status: 200,
+            headers: {},
+            body: req.request.body,
+            start: 'warm',
+            functionMs: 1,
+            agentId: id,
+            instanceId: 'i',
+          });
+      });
+    const first = service.invoke(invokeRequest('echo'));
+    await new Promise((r) => setTimeout(r, 20));
+    // Second call waits for the only slot; freeing it within the wait lets it through.
+    const second = service.invoke(invokeRequest('echo'));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(tracker.waitingFor(key)).toBe(1);
+    release();
+    await first;
+    await new Promise((r) => setTimeout(r, 20));
+    release();
+    await expect(second).resolves.toMatchObject({ status: 200 });
+    // Now nobody frees the slot: the waiter gives up after queueWaitMs.
+    const third = service.invoke(invokeRequest('echo'));
+    await new Promise((r) => setTimeout(r, 20));
+    const started = Date.now();
+    const err = await service.invoke(invokeRequest('echo')).catch((e) => e);
+    expect(err).toBeInstanceOf(FloeError);
+    expect(err).toMatchObject({ code: 'RESOURCE_EXHAUSTED', details: { retryAfterSeconds: 1 } });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(250);
+    release();
+    await third;
+  });
+
+  it('tries the next agent when one answers RESOURCE_EXHAUSTED', async () => {
+    await deploy();
+    await registerAgent(env.redis, env.keys, agentInfo('full', { free: { memoryBytes: 9e9 } }));
+    await registerAgent(env.redis, env.keys, agentInfo('roomy', { free: { memoryBytes: 1e9 } }));
+    await directory.poll();
+    agents.handler = async (id, req) => {
+      if (id === 'full') throw new FloeError('RESOURCE_EXHAUSTED', 'agent full');
+      return {
+        status: 200,
+        headers: {},
+        body: req.request.body,
+        start: 'cold',
+        functionMs: 1,
+        agentId: id,
+        instanceId: 'x',
+      };
+    };
+    expect((await service.invoke(invokeRequest('echo'))).agentId).toBe('roomy');
+  });
+
+  it('enforces the api key: 401 without, 403 wrong, stripped when right', async () => {
+    await deploy({ annotations: { 'com.floe.api-key': 'k1' } });
+    await registerAgent(env.redis, env.keys, agentInfo('a'));
+    await directory.poll();
+    await expect(service.invoke(invokeRequest('echo'))).rejects.toMatchObject({
+      details: { httpStatus: 401 },
+    });
+    await expect(
+      service.invoke(invokeRequest('echo', { headers: { 'x-api-key': 'no' } })),
+    ).rejects.toMatchObject({
+      details: { httpStatus: 403 },
+    });
+    await service.invoke(invokeRequest('echo', { headers: { 'X-Api-Key': 'k1', a: 'b' } }));
+    expect(agents.of('invoke').at(-1)?.req.request.headers).toEqual({ a: 'b' });
+  });
+
+  it('sees a new version published by another replica through pub/sub without a Redis read per call', async () => {
+    await deploy();
+    await cache.start();
+    await registerAgent(env.redis, env.keys, agentInfo('a'));
+    await directory.poll();
+    await service.invoke(invokeRequest('echo'));
+    await registry.deploy({ service: 'echo', image: 'echo:2' }, 'update');
+    await expect.poll(() => cache.get('openfaas-fn', 'echo')?.version.version, { timeout: 2000 }).toBe(2);
+    await service.invoke(invokeRequest('echo'));
+    expect(agents.of('invoke').at(-1)?.req.version.image).toBe('echo:2');
+  });
+});
