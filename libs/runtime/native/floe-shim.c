@@ -343,3 +343,12 @@ int floe_pipe(int32_t *out) {
   out[1] = p[1];
   return 0;
 }
+
+/* Host-side mounts for the node-agent (e.g. a shared dir whose submounts propagate in). */
+int floe_mount(const char *src, const char *tgt, const char *type, unsigned long flags, const char *data) {
+  return mount(src, tgt, type, flags, data) < 0 ? -errno : 0;
+}
+
+int floe_umount2(const char *tgt, int flags) {
+  return umount2(tgt, flags) < 0 ? -errno : 0;
+}

@@ -150,6 +150,8 @@ export class Runtime {
         writeFile(`/proc/${child.pid}/gid_map`, mapText(config.linux!.gidMappings!), 'write gid_map');
         c.release(1);
       }
+      // From the parent: a userns child turns non-dumpable and can no longer open its /proc files.
+      if (config.process.oomScoreAdj !== undefined) writeOomScoreAdj(child.pid, config.process.oomScoreAdj);
       try {
         for (const f of cg.attachFiles()) writeFile(f, String(child.pid), 'attach to cgroup');
       } catch (err) {
@@ -308,4 +310,13 @@ function toResources(c: OciConfig): CgroupResources {
     cpuShares: r?.cpu?.shares,
     pidsLimit: r?.pids?.limit,
   };
+}
+
+function writeOomScoreAdj(pid: number, adj: number): void {
+  try {
+    writeFile(`/proc/${pid}/oom_score_adj`, String(adj), 'set oom_score_adj');
+  } catch (err) {
+    // ESRCH: the child already failed a setup op; the status pipe says which.
+    if ((err as { errno?: number }).errno !== 3) throw err;
+  }
 }

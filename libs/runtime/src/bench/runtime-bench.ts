@@ -19,6 +19,8 @@ function pct(xs: number[], p: number): number {
 /** Builds a busybox rootfs in a temp dir (static /bin/busybox with applet symlinks). */
 export function makeBusyboxRootfs(applets = ['sh', 'true', 'sleep', 'cat', 'echo', 'ps']): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'floe-rootfs-'));
+  // mkdtemp makes 0700: unreadable for a non-root payload or a user-namespace root.
+  fs.chmodSync(dir, 0o755);
   fs.mkdirSync(path.join(dir, 'bin'));
   fs.copyFileSync('/bin/busybox', path.join(dir, 'bin/busybox'));
   fs.chmodSync(path.join(dir, 'bin/busybox'), 0o755);

@@ -168,13 +168,6 @@ export function planSpawn(input: PlanInput): SpawnPlan {
   for (const r of c.process.rlimits ?? []) {
     p.add(Op.RLIMIT, [RLIMIT[r.type]!, r.soft, r.hard], { syscall: 'setrlimit', what: r.type });
   }
-  if (c.process.oomScoreAdj !== undefined) {
-    const v = Buffer.from(String(c.process.oomScoreAdj));
-    p.add(Op.WRITE_FILE, [{ str: '/proc/self/oom_score_adj' }, { bytes: v }, v.length], {
-      syscall: 'write',
-      path: '/proc/self/oom_score_adj',
-    });
-  }
 
   const stdio = opts.stdio ?? {};
   let nullMask = 0;

@@ -10,6 +10,8 @@ interface Shim {
   pidfdOpen: (pid: number) => number;
   pidfdSendSignal: (pidfd: number, sig: number) => number;
   pipe: (out: Int32Array) => number;
+  mount: (src: string | null, tgt: string, type: string | null, flags: number, data: string | null) => number;
+  umount2: (tgt: string, flags: number) => number;
 }
 
 let shim: Shim | undefined;
@@ -27,6 +29,10 @@ function load(): Shim {
     pidfdOpen: lib.func('int floe_pidfd_open(int pid)'),
     pidfdSendSignal: lib.func('int floe_pidfd_send_signal(int pidfd, int sig)'),
     pipe: lib.func('int floe_pipe(_Out_ int32_t *out)'),
+    mount: lib.func(
+      'int floe_mount(const char *src, const char *tgt, const char *type, unsigned long flags, const char *data)',
+    ),
+    umount2: lib.func('int floe_umount2(const char *tgt, int flags)'),
   } as unknown as Shim;
   return shim;
 }
@@ -58,6 +64,20 @@ export class NativeSyscalls implements Syscalls {
   }
   pidfdSendSignal(pidfd: number, signal: number): void {
     check(load().pidfdSendSignal(pidfd, signal), 'pidfd_send_signal');
+  }
+  mount(
+    source: string | null,
+    target: string,
+    fstype: string | null,
+    flags: number,
+    data: string | null,
+  ): void {
+    const r = load().mount(source, target, fstype, flags, data);
+    if (r < 0) throw new SyscallError('mount', -r, target);
+  }
+  umount2(target: string, flags: number): void {
+    const r = load().umount2(target, flags);
+    if (r < 0) throw new SyscallError('umount2', -r, target);
   }
   pipe(): [number, number] {
     const out = new Int32Array(2);

@@ -23,4 +23,13 @@ export interface Syscalls {
   pidfdSendSignal(pidfd: number, signal: number): void;
   /** pipe2(O_CLOEXEC): [read, write]. */
   pipe(): [number, number];
+  /** mount(2) in the caller's (host) mount namespace. */
+  mount(
+    source: string | null,
+    target: string,
+    fstype: string | null,
+    flags: number,
+    data: string | null,
+  ): void;
+  umount2(target: string, flags: number): void;
 }
