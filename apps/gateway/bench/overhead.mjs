@@ -1,0 +1,114 @@
+// Measures the gateway's own overhead on a warm invoke: the built gateway (dist/main.js, run
+// `npx tsc -b apps/gateway` first) in its own process, against a fake scheduler that answers
+// `invoke` at once over Nest's TCP framing (`<len>#<json>`), driven by wrk over HTTPS with
+// keep-alive. Usage: node apps/gateway/bench/overhead.mjs [seconds]
+import { execFile, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import https from 'node:https';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+
+const seconds = Number(process.argv[2] ?? 8);
+const here = path.dirname(fileURLToPath(import.meta.url));
+const main = path.join(here, '../dist/main.js');
+const run = promisify(execFile);
+
+/** A scheduler that answers every invoke with the request body, instantly. */
+function fakeScheduler() {
+  const server = net.createServer((sock) => {
+    sock.setNoDelay(true);
+    sock.on('error', () => {}); // the gateway going away at the end is expected
+    let buf = '';
+    sock.setEncoding('utf8');
+    sock.on('data', (d) => {
+      buf += d;
+      for (;;) {
+        const hash = buf.indexOf('#');
+        if (hash === -1) return;
+        const len = Number(buf.slice(0, hash));
+        if (buf.length < hash + 1 + len) return;
+        const packet = JSON.parse(buf.slice(hash + 1, hash + 1 + len));
+        buf = buf.slice(hash + 1 + len);
+        let response;
+        if (packet.pattern === 'agents.list') response = [{ id: 'bench' }];
+        else if (packet.pattern === 'invoke')
+          response = {
+            status: 200,
+            headers: { 'content-type': 'text/plain' },
+            body: packet.data.body,
+            start: 'warm',
+            functionMs: 0,
+            agentId: 'a',
+            instanceId: 'i',
+          };
+        else response = [];
+        const json = JSON.stringify({ id: packet.id, response, isDisposed: true });
+        sock.write(`${json.length}#${json}`);
+      }
+    });
+  });
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
+}
+
+async function freePort() {
+  const s = net.createServer();
+  await new Promise((r) => s.listen(0, '127.0.0.1', r));
+  const { port } = s.address();
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+function get(url) {
+  return new Promise((resolve) => {
+    https
+      .get(url, { rejectUnauthorized: false }, (res) => {
+        res.resume();
+        resolve(res.statusCode);
+      })
+      .on('error', () => resolve(0));
+  });
+}
+
+const fake = await fakeScheduler();
+const port = await freePort();
+const state = mkdtempSync(path.join(os.tmpdir(), 'floe-gw-bench-'));
+const gw = spawn(process.execPath, [main], {
+  env: {
+    ...process.env,
+    FLOE_STATE_DIR: state,
+    FLOE_GATEWAY_HOST: '127.0.0.1',
+    FLOE_GATEWAY_PORT: String(port),
+    FLOE_SCHEDULER_RPC: `127.0.0.1:${fake.address().port}`,
+  },
+  stdio: ['ignore', 'inherit', 'inherit'],
+});
+try {
+  const base = `https://127.0.0.1:${port}`;
+  for (let i = 0; (await get(`${base}/healthz`)) !== 200; i++) {
+    if (i > 100) throw new Error('gateway did not become healthy');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const lua = path.join(state, 'post.lua');
+  writeFileSync(lua, 'wrk.method = "POST"\nwrk.body = "hello"\nwrk.headers["Content-Type"] = "text/plain"\n');
+  const url = `${base}/function/echo`;
+  // Warm up JIT and connections before measuring.
+  await run('wrk', ['-t1', '-c4', '-d2s', '-s', lua, url]);
+  const measure = async (what, target, c, script) => {
+    const args = ['-t1', `-c${c}`, `-d${seconds}s`, '--latency', ...(script ? ['-s', script] : []), target];
+    const { stdout } = await run('wrk', args);
+    const pick = (re) => (re.exec(stdout) ?? [])[1];
+    console.log(
+      `${what} connections=${c}: ${pick(/Requests\/sec:\s+([\d.]+)/)} req/s, p50 ${pick(/\s50%\s+(\S+)/)}, p90 ${pick(/\s90%\s+(\S+)/)}, p99 ${pick(/\s99%\s+(\S+)/)}, errors: ${/Non-2xx|Socket errors/.test(stdout) ? 'yes' : 'none'}`,
+    );
+  };
+  for (const c of [1, 16, 64]) await measure('POST /function/echo (raw Fastify route)', url, c, lua);
+  // Same work (one RPC, small answer) through Nest's router and exception layer, for comparison.
+  for (const c of [1, 16]) await measure('GET /healthz (Nest controller)', `${base}/healthz`, c);
+} finally {
+  gw.kill('SIGTERM');
+  fake.close();
+  rmSync(state, { recursive: true, force: true });
+}
