@@ -104,6 +104,60 @@ describe(ImageStore.name, () => {
     expect(store.layers.list()).toHaveLength(2);
   });
 
+  it('after kill -9 mid-import, reopening shows no image, no layer and no leftovers', async () => {
+    const store = await open();
+    const storeRoot = store.layers.root;
+    const big = (i: number) =>
+      tarBuffer([{ name: `blob${i}`, type: 'file', body: Buffer.alloc(16 << 20, i + 1) }]);
+    const archive = path.join(root, 'big.tar');
+    fs.writeFileSync(
+      archive,
+      await dockerSaveTar([await big(0), await big(1), await big(2)], config, 'big/app:1'),
+    );
+    const child = path.join(root, 'child.mjs');
+    fs.writeFileSync(
+      child,
+      `import { ImageStore } from ${JSON.stringify(path.resolve(import.meta.dirname, 'image-store.ts'))};
+       const s = await ImageStore.open(${JSON.stringify(storeRoot)});
+       await s.importArchive(${JSON.stringify(archive)});
+       console.log('finished');`,
+    );
+    const { spawn } = await import('node:child_process');
+    const proc = spawn(
+      process.execPath,
+      [
+        '--conditions=@floe/source',
+        '--import',
+        path.resolve(import.meta.dirname, 'testing/ts-loader.mjs'),
+        child,
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    let out = '';
+    proc.stdout.on('data', (d) => {
+      out += d;
+    });
+    try {
+      // Kill as soon as the first layer is being staged: all three stage before any commits.
+      const deadline = Date.now() + 20_000;
+      while (!fs.readdirSync(`${storeRoot}/tmp`).some((n) => n.startsWith(`layer-${proc.pid}-`))) {
+        if (Date.now() > deadline || proc.exitCode !== null)
+          throw new Error(`child never staged a layer: ${out}`);
+        await new Promise((r) => setTimeout(r, 2));
+      }
+      proc.kill('SIGKILL');
+      await new Promise((r) => proc.once('exit', r));
+    } finally {
+      proc.kill('SIGKILL');
+    }
+    expect(out).toBe('');
+    const again = await ImageStore.open(storeRoot);
+    expect(await again.resolve('big/app:1')).toBeUndefined();
+    expect(again.layers.list()).toEqual([]);
+    expect(fs.readdirSync(`${storeRoot}/layers`)).toEqual([]);
+    expect(fs.readdirSync(`${storeRoot}/tmp`)).toEqual([]);
+  });
+
   describe('digest verification', () => {
     const expectNothingStored = (store: ImageStore) => {
       expect(store.layers.list()).toEqual([]);
