@@ -1,6 +1,7 @@
 import net from 'node:net';
 import {
   type AgentInfo,
+  AlreadyExistsError,
   DEFAULT_NAMESPACE,
   type EnqueueRequest,
   FloeError,
@@ -21,6 +22,7 @@ import { MessagePattern, type MicroserviceOptions, RpcException, Transport } fro
 /** What the fake saw and holds; tests read and seed it. */
 export class FakeState {
   functions = new Map<string, FunctionDeployment>();
+  secrets = new Map<string, string>();
   calls: { pattern: string; payload: unknown }[] = [];
   logs: LogLine[] = [];
   agents = 1;
@@ -103,11 +105,22 @@ class FakeSchedulerController {
           details: { retryAfterSeconds: 2 },
         }),
       );
+    if (req.function === 'hang') return new Promise<InvokeResponse>(() => {}) as unknown as InvokeResponse;
+    if (req.function === 'keyed') {
+      const given = req.headers['x-api-key'];
+      if (given !== 'k1')
+        throw fail(
+          new FloeError('FAILED_PRECONDITION', `invoke keyed: ${given ? 'wrong' : 'missing'} X-Api-Key`, {
+            fault: 'user',
+            details: { httpStatus: given ? 403 : 401 },
+          }),
+        );
+    }
     if (req.function === 'crash')
       throw fail(
         new FloeError('FUNCTION_FAILED', 'function crashed: OOMKilled (limit 128Mi)', { fault: 'user' }),
       );
-    if (!state.functions.has(key(req.namespace, req.function)))
+    if (req.function !== 'keyed' && !state.functions.has(key(req.namespace, req.function)))
       throw fail(new NotFoundError(`function ${req.function}.${req.namespace} not found`));
     return {
       status: Number(req.headers['x-want-status'] ?? 200),
@@ -121,6 +134,71 @@ class FakeSchedulerController {
       agentId: 'agent-0',
       instanceId: 'i-1',
     };
+  }
+
+  @MessagePattern(SchedulerPatterns.get)
+  get(ref: FunctionRef): FunctionStatus {
+    const d = state.functions.get(key(ref.namespace, ref.name));
+    if (!d) throw fail(new NotFoundError(`function ${ref.name}.${ref.namespace} not found`));
+    const { code: _code, ...rest } = d;
+    return {
+      ...rest,
+      name: d.service,
+      namespace: ref.namespace,
+      replicas: 1,
+      availableReplicas: 1,
+      invocationCount: 0,
+    };
+  }
+
+  @MessagePattern(SchedulerPatterns.scale)
+  scale(msg: unknown) {
+    this.record(SchedulerPatterns.scale, msg);
+    return {};
+  }
+
+  @MessagePattern(SchedulerPatterns.versions)
+  versions(msg: FunctionRef) {
+    this.record(SchedulerPatterns.versions, msg);
+    return [{ version: 1, createdAt: '2026-01-01T00:00:00Z', active: true }];
+  }
+
+  @MessagePattern(SchedulerPatterns.rollback)
+  rollback(msg: unknown) {
+    this.record(SchedulerPatterns.rollback, msg);
+    return {};
+  }
+
+  @MessagePattern(SchedulerPatterns.deadLetters)
+  deadLetters(msg: unknown) {
+    this.record(SchedulerPatterns.deadLetters, msg);
+    return [];
+  }
+
+  @MessagePattern(SchedulerPatterns.secretList)
+  secretList(msg: { namespace: string }) {
+    return [...state.secrets.keys()]
+      .filter((k) => k.startsWith(`${msg.namespace}/`))
+      .map((k) => ({ name: k.split('/')[1], namespace: msg.namespace }));
+  }
+
+  @MessagePattern(SchedulerPatterns.secretPut)
+  secretPut(msg: { name: string; namespace: string; mode: string; value?: string; rawValue?: string }) {
+    this.record(SchedulerPatterns.secretPut, msg);
+    const k = key(msg.namespace, msg.name);
+    if (msg.mode === 'create' && state.secrets.has(k))
+      throw fail(new AlreadyExistsError(`secret ${msg.name} exists`));
+    if (msg.mode === 'update' && !state.secrets.has(k))
+      throw fail(new NotFoundError(`secret ${msg.name} not found`));
+    state.secrets.set(k, msg.value ?? msg.rawValue ?? '');
+    return {};
+  }
+
+  @MessagePattern(SchedulerPatterns.secretRemove)
+  secretRemove(msg: FunctionRef) {
+    if (!state.secrets.delete(key(msg.namespace, msg.name)))
+      throw fail(new NotFoundError(`secret ${msg.name} not found`));
+    return {};
   }
 
   @MessagePattern(SchedulerPatterns.enqueue)

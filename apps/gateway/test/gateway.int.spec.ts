@@ -30,6 +30,7 @@ beforeAll(async () => {
       FLOE_MAX_BODY_BYTES: '1Mi',
       FLOE_MAX_IMAGE_BYTES: '60Mi',
       FLOE_LOGS_POLL_MS: '100',
+      FLOE_INVOKE_TIMEOUT_MS: '1000',
     }),
   );
   gw = await startGateway(config, { logger: false });
@@ -219,6 +220,26 @@ describe('gateway over HTTPS', () => {
     });
   });
 
+  it('answers 504 when the scheduler never answers within FLOE_INVOKE_TIMEOUT_MS', async () => {
+    const r = await api.send('GET', '/function/hang');
+    expect(r.status).toBe(504);
+    expect(r.json().error).toMatchObject({ code: 'DEADLINE_EXCEEDED', fault: 'platform' });
+    expect(r.ms).toBeGreaterThanOrEqual(900);
+  });
+
+  it("maps the scheduler's api-key verdicts to 401 and 403", async () => {
+    expect((await api.send('GET', '/function/keyed')).status).toBe(401);
+    expect((await api.send('GET', '/function/keyed', { headers: { 'x-api-key': 'nope' } })).status).toBe(403);
+    expect((await api.send('GET', '/function/keyed', { headers: { 'x-api-key': 'k1' } })).status).toBe(200);
+  });
+
+  it('answers HEAD on a function without a body', async () => {
+    const r = await api.send('HEAD', '/function/echo');
+    expect(r.status).toBe(200);
+    expect(r.headers['x-call-id']).toBeTruthy();
+    expect(fake.state.lastInvoke!.method).toBe('HEAD');
+  });
+
   it('queues async calls: 202 with X-Call-Id, callback URL passed on', async () => {
     const r = await api.send('POST', '/async-function/echo/x', {
       body: 'later',
@@ -273,6 +294,90 @@ describe('gateway over HTTPS', () => {
     });
     const sent = fake.state.seen(SchedulerPatterns.deploy).at(-1) as { annotations: Record<string, string> };
     expect(sent.annotations['com.floe.image-archive']).toBe(up.archive);
+  });
+
+  it('deploys code as multipart/form-data on POST /floe/functions', async () => {
+    const boundary = 'floe-boundary';
+    const code = Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3]);
+    const body = Buffer.concat([
+      Buffer.from(
+        `--${boundary}\r\nContent-Disposition: form-data; name="deployment"\r\n\r\n` +
+          JSON.stringify({ service: 'mp', runtime: 'node', handler: 'index.js' }) +
+          `\r\n--${boundary}\r\nContent-Disposition: form-data; name="code"; filename="code.tgz"\r\n` +
+          'Content-Type: application/gzip\r\n\r\n',
+      ),
+      code,
+      Buffer.from(`\r\n--${boundary}--\r\n`),
+    ]);
+    const r = await api.send('POST', '/floe/functions', {
+      auth,
+      body,
+      headers: { 'content-type': `multipart/form-data; boundary=${boundary}` },
+    });
+    expect(r.status).toBe(202);
+    expect(fake.state.seen(SchedulerPatterns.deploy).at(-1)).toEqual({
+      service: 'mp',
+      runtime: 'node',
+      handler: 'index.js',
+      code: code.toString('base64'),
+    });
+  });
+
+  it('gets one function, scales 202, lists versions, rolls back and lists dead letters', async () => {
+    const one = await api.send('GET', '/system/function/echo?namespace=openfaas-fn', { auth });
+    expect(one.json()).toMatchObject({ name: 'echo', image: 'floe/echo:1' });
+    expect((await api.send('GET', '/system/function/none', { auth })).status).toBe(404);
+    const json = { 'content-type': 'application/json' };
+    const scale = await api.send('POST', '/system/scale-function/echo', {
+      auth,
+      headers: json,
+      body: JSON.stringify({ serviceName: 'echo', replicas: 3 }),
+    });
+    expect(scale.status).toBe(202);
+    expect(fake.state.seen(SchedulerPatterns.scale).at(-1)).toEqual({
+      name: 'echo',
+      namespace: 'openfaas-fn',
+      replicas: 3,
+    });
+    const bad = await api.send('POST', '/system/scale-function/echo', {
+      auth,
+      headers: json,
+      body: '{"replicas":-1}',
+    });
+    expect(bad.json().error.field).toBe('replicas');
+    const versions = await api.send('GET', '/floe/functions/echo/versions', { auth });
+    expect(versions.json()).toEqual([{ version: 1, createdAt: '2026-01-01T00:00:00Z', active: true }]);
+    const rb = await api.send('POST', '/floe/functions/echo/rollback', {
+      auth,
+      headers: json,
+      body: '{"version":1}',
+    });
+    expect(rb.status).toBe(202);
+    expect(fake.state.seen(SchedulerPatterns.rollback).at(-1)).toEqual({
+      name: 'echo',
+      namespace: 'openfaas-fn',
+      version: 1,
+    });
+    expect((await api.send('GET', '/floe/async/dead-letters?limit=5', { auth })).json()).toEqual([]);
+    expect(fake.state.seen(SchedulerPatterns.deadLetters).at(-1)).toEqual({ limit: 5 });
+    expect((await api.send('GET', '/system/namespaces', { auth })).json()).toEqual(['openfaas-fn']);
+  });
+
+  it('creates 201, lists names only, updates 202, deletes 202 secrets', async () => {
+    const json = { 'content-type': 'application/json' };
+    const put = (method: string, body: object) =>
+      api.send(method, '/system/secrets', { auth, headers: json, body: JSON.stringify(body) });
+    expect((await put('POST', { name: 'db', value: 'pw' })).status).toBe(201);
+    expect((await put('POST', { name: 'db', value: 'pw' })).status).toBe(409);
+    expect((await put('PUT', { name: 'db', rawValue: Buffer.from([0, 1]).toString('base64') })).status).toBe(
+      202,
+    );
+    expect((await put('PUT', { name: 'db' })).json().error.field).toBe('value');
+    expect((await api.send('GET', '/system/secrets', { auth })).json()).toEqual([
+      { name: 'db', namespace: 'openfaas-fn' },
+    ]);
+    expect((await put('DELETE', { name: 'db' })).status).toBe(202);
+    expect((await put('DELETE', { name: 'db' })).status).toBe(404);
   });
 
   it('streams logs as NDJSON and keeps following', async () => {
