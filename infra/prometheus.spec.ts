@@ -12,11 +12,13 @@ import {
 import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 // The launcher `npm start` and the e2e suite use, so Prometheus scrapes the platform users run.
 import { startPlatform } from '../scripts/lib/platform.mjs';
 import { freePort, startRedis } from '../scripts/lib/redis.mjs';
 import { root, stateDir } from '../scripts/lib/setup.mjs';
+import { writeAgentTargets } from './prometheus/agents-sd.mjs';
 
 const here = import.meta.dirname;
 const PROMETHEUS = '/usr/bin/prometheus';
@@ -209,6 +211,41 @@ describe('Prometheus config, alert rules and Grafana dashboards', () => {
   });
 });
 
+describe('agents-sd.mjs (file_sd targets of node-agents from Redis)', () => {
+  let dir: string;
+  let server: Awaited<ReturnType<typeof startRedis>>;
+  let redis: Redis;
+  beforeAll(async () => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'floe-agents-sd-'));
+    server = await startRedis({ dir: path.join(dir, 'redis'), persist: false });
+    redis = new Redis(server.url);
+  });
+  afterAll(async () => {
+    await redis?.quit().catch(() => {});
+    server?.child.kill('SIGTERM');
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('lists live agents, keeps a crashed one (key expired, still a member) and drops one that left', async () => {
+    const file = path.join(dir, 'floe.json');
+    const info = (id: string, http: string) => JSON.stringify({ id, http, rpc: 'x:1' });
+    await redis.sadd('floe:agents', 'a', 'b', 'c');
+    await redis.set('floe:agents:a', info('a', '10.0.0.1:7102'));
+    await redis.set('floe:agents:b', info('b', '10.0.0.2:7102'));
+    await redis.set('floe:agents:c', info('c', '10.0.0.3:7102'));
+    expect(await writeAgentTargets(redis, file)).toBe(true);
+    expect(await writeAgentTargets(redis, file)).toBe(false);
+    await redis.del('floe:agents:b'); // crashed: heartbeat key expired, membership left behind
+    await redis.srem('floe:agents', 'c'); // stopped cleanly
+    await redis.del('floe:agents:c');
+    await writeAgentTargets(redis, file);
+    expect(JSON.parse(readFileSync(file, 'utf8'))).toEqual([
+      { targets: ['10.0.0.1:7102'], labels: { agent: 'a' } },
+      { targets: ['10.0.0.2:7102'], labels: { agent: 'b' } },
+    ]);
+  });
+});
+
 // ---------------------------------------------------------------------------------------------
 
 const tls = new https.Agent({ keepAlive: true, rejectUnauthorized: false });
@@ -342,14 +379,16 @@ describe('dashboards and alerts against a real platform and a real Prometheus', 
       config = config.replace(from, to);
     }
     writeFileSync(path.join(promDir, 'prometheus.yml'), config);
-    writeFileSync(
-      path.join(promDir, 'agents', 'test.json'),
-      JSON.stringify(
-        p.agents.map((a: { id: string; http: number }) => ({
-          targets: [`127.0.0.1:${a.http}`],
-          labels: { agent: a.id },
-        })),
-      ),
+    // The node-agent list comes from Redis, as agents-sd.mjs writes it for a real installation.
+    const client = new Redis(redis.url);
+    try {
+      await writeAgentTargets(client, path.join(promDir, 'agents', 'floe.json'));
+    } finally {
+      await client.quit();
+    }
+    const listed = JSON.parse(readFileSync(path.join(promDir, 'agents', 'floe.json'), 'utf8'));
+    expect(listed.flatMap((g: { targets: string[] }) => g.targets).sort()).toEqual(
+      p.agents.map((a: { http: number }) => `127.0.0.1:${a.http}`).sort(),
     );
     promLog = path.join(promDir, 'prometheus.log');
     const log = openSync(promLog, 'w');
@@ -462,6 +501,14 @@ describe('dashboards and alerts against a real platform and a real Prometheus', 
 
   it('offers the function variable its values (label_values of gateway_function_invocation_total)', () => {
     expect(fnLabel).toBe(`${names.echo}.openfaas-fn`);
+  });
+
+  it('writes function_name as name.namespace in every metric, so one $function matches all', async () => {
+    const r = await query('count by (__name__, function_name) ({function_name!=""})');
+    const bad = (r.data?.result ?? [])
+      .map((s) => `${s.metric.__name__}{function_name="${s.metric.function_name}"}`)
+      .filter((s) => !/function_name="[^"/]+\.[^"/]+"/.test(s));
+    expect(bad).toEqual([]);
   });
 
   it('Prometheus parses every dashboard expression', async () => {
