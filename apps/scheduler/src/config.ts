@@ -19,7 +19,7 @@ export function loadConfig(env = new EnvReader()): SchedulerConfig {
     redisCommandTimeoutMs: env.int('FLOE_REDIS_COMMAND_TIMEOUT_MS', 1000, { min: 50 }),
     rpc,
     http: env.address('FLOE_SCHEDULER_HTTP', '127.0.0.1:7002'),
-    stateDir: stateDir(),
+    stateDir: stateDir({ FLOE_STATE_DIR: env.optional('FLOE_STATE_DIR') }),
     agentTimeoutMs: env.int('FLOE_AGENT_TIMEOUT_MS', 5000, { min: 500 }),
     queueWaitMs: env.int('FLOE_QUEUE_WAIT_MS', 2000, { min: 0 }),
     queueMax: env.int('FLOE_QUEUE_MAX', 1000, { min: 0 }),

@@ -69,8 +69,10 @@ class TcpAgentClient implements AgentClient {
       return reviveError({ ...err, fault: err.fault ?? 'platform', details: err.details ?? {} });
     }
     const e = err as { code?: string; message?: string };
-    if (e?.code && /^E[A-Z]+/.test(e.code)) {
-      return new UnavailableError(`${what}: ${e.code}`, {
+    // Socket errors carry an errno code; Nest reports a socket closed under a pending call
+    // as a bare 'Connection closed' (the agent died mid-call).
+    if ((e?.code && /^E[A-Z]+/.test(e.code)) || /connection closed|socket/i.test(e?.message ?? '')) {
+      return new UnavailableError(`${what}: ${e.code ?? e.message}`, {
         cause: err,
         details: { connection: true, agentId: this.agentId },
       });
