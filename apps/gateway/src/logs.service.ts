@@ -1,6 +1,6 @@
 import { PassThrough } from 'node:stream';
 import { InvalidArgumentError, type LogLine, type LogsReadRequest, SchedulerPatterns } from '@floe/contracts';
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { GatewayConfig } from './config.js';
 import { SchedulerClient } from './scheduler.client.js';
@@ -21,7 +21,10 @@ export interface LogsQuery {
  * goes away. (Lines sharing the last timestamp exactly may be skipped: `since` is exclusive.)
  */
 @Injectable()
-export class LogsService {
+export class LogsService implements OnApplicationShutdown {
+  /** Open follow streams; ended at shutdown so a close doesn't wait on clients that never leave. */
+  private readonly following = new Set<PassThrough>();
+
   constructor(
     @Inject(GATEWAY_CONFIG) private readonly config: GatewayConfig,
     @Inject(SchedulerClient) private readonly scheduler: SchedulerClient,
@@ -39,9 +42,12 @@ export class LogsService {
       return;
     }
     let open = true;
-    req.raw.once('close', () => {
+    const stop = () => {
       open = false;
-    });
+    };
+    req.raw.once('close', stop);
+    out.once('finish', stop);
+    this.following.add(out);
     while (open) {
       await new Promise((r) => setTimeout(r, this.config.logsPollMs));
       if (!open) break;
@@ -56,7 +62,12 @@ export class LogsService {
         // A scheduler hiccup mid-follow: keep the stream and try again on the next tick.
       }
     }
+    this.following.delete(out);
     out.end();
+  }
+
+  onApplicationShutdown(): void {
+    for (const out of this.following) out.end();
   }
 
   private request(q: LogsQuery): LogsReadRequest {
