@@ -330,6 +330,32 @@ const overview = dashboard({
         },
       ],
     },
+    {
+      title: 'Processes',
+      panels: [
+        {
+          title: 'Event loop lag p99',
+          description: 'A Node service whose event loop lags delays every request it handles.',
+          unit: 's',
+          targets: [q('max by (job, instance) (nodejs_eventloop_lag_p99_seconds)', '{{job}} {{instance}}')],
+        },
+        {
+          title: 'Resident memory',
+          unit: 'bytes',
+          targets: [q('sum by (job, instance) (process_resident_memory_bytes)', '{{job}} {{instance}}')],
+        },
+        {
+          title: 'CPU',
+          unit: 'percentunit',
+          targets: [
+            q(
+              'sum by (job, instance) (rate(process_cpu_seconds_total[$__rate_interval]))',
+              '{{job}} {{instance}}',
+            ),
+          ],
+        },
+      ],
+    },
   ],
 });
 
