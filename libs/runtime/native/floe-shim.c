@@ -44,7 +44,7 @@ enum {
   OP_WAIT = 1, OP_READY, OP_MKDIR, OP_MOUNT, OP_UMOUNT, OP_TOUCH, OP_SYMLINK, OP_PIVOT,
   OP_CHDIR, OP_SETHOSTNAME, OP_LO_UP, OP_RLIMIT, OP_WRITE_FILE, OP_SETRESUID, OP_SETRESGID,
   OP_SETGROUPS, OP_PRCTL, OP_BSET_KEEP, OP_CAPSET, OP_AMBIENT, OP_SECCOMP, OP_DUP2,
-  OP_CLOEXEC_FROM, OP_SETSID, OP_EXECVEAT, OP_UNSHARE, OP_OPEN_NULL_STDIO
+  OP_CLOEXEC_FROM, OP_SETSID, OP_EXECVEAT, OP_UNSHARE, OP_OPEN_NULL_STDIO, OP_OPEN_REG, OP_WAIT_REG
 };
 #define OPF_IGNORE_ENOENT 1u
 #define OPF_IGNORE_ALL 2u
@@ -52,6 +52,9 @@ enum {
 #define MAGIC 0x464c4f45u /* "FLOE" */
 
 struct op { uint64_t w[8]; };
+
+/* Child-local fd registers (the child owns a private copy of this array after clone). */
+static int regs[8];
 
 static char *str(char *base, uint64_t off) { return off ? base + off : NULL; }
 
@@ -208,6 +211,21 @@ static int run_program(char *base, int sync_r, int status_w, int *failed) {
                   (int)w[5]);
       break;
     }
+    case OP_OPEN_REG: {
+      int fd = open(str(base, w[1]), (int)w[2] | O_CLOEXEC);
+      if (fd < 0) { r = -1; break; }
+      regs[w[3] & 7] = fd;
+      break;
+    }
+    case OP_WAIT_REG: {
+      /* exec.fifo opened O_RDWR before pivot_root: blocks until `start` writes a byte. */
+      char b;
+      ssize_t n;
+      do n = read(regs[w[1] & 7], &b, 1); while (n < 0 && errno == EINTR);
+      if (n != 1) _exit(126);
+      close(regs[w[1] & 7]);
+      break;
+    }
     default: errno = ENOSYS; r = -1;
     }
     if (r < 0) {
@@ -351,4 +369,8 @@ int floe_mount(const char *src, const char *tgt, const char *type, unsigned long
 
 int floe_umount2(const char *tgt, int flags) {
   return umount2(tgt, flags) < 0 ? -errno : 0;
+}
+
+int floe_mkfifo(const char *path, unsigned mode) {
+  return mkfifo(path, mode) < 0 ? -errno : 0;
 }

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { writeSync as fsWriteSync } from 'node:fs';
+import { closeSync, constants, writeSync as fsWriteSync, openSync } from 'node:fs';
 import os from 'node:os';
 import { FailedPreconditionError, InvalidArgumentError, SyscallError } from '@floe/contracts';
 import type { ContainerCgroup } from './cgroups/container-cgroup.js';
@@ -75,6 +75,8 @@ export class ContainerImpl extends EventEmitter implements Container {
   statusPipe?: StatusPipe;
   program?: OpProgram;
   pid = 0;
+  /** exec.fifo the init waits on when created with `execFifo`. */
+  execFifo?: string;
   /** Set by the runtime to persist the running state after `start()`. */
   onStarted?: () => void;
 
@@ -128,7 +130,8 @@ export class ContainerImpl extends EventEmitter implements Container {
   async start(): Promise<void> {
     if (!can.start(this.status))
       throw new FailedPreconditionError(`container ${this.id}: cannot start from ${this.status}`);
-    this.release(1);
+    if (this.execFifo) writeFifo(this.execFifo);
+    else this.release(1);
     await this.awaitExec();
     this.markRunning();
     this.onStarted?.();
@@ -234,4 +237,19 @@ export class ContainerImpl extends EventEmitter implements Container {
 function writeAll(fd: number, b: Buffer): void {
   let off = 0;
   while (off < b.length) off += fsWriteSync(fd, b, off, b.length - off);
+}
+
+/** Releases a container waiting on its exec.fifo; ENXIO means nobody is waiting on it. */
+export function writeFifo(path: string): void {
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_WRONLY | constants.O_NONBLOCK);
+  } catch (err) {
+    throw toSyscallError(err, 'open', path, 'start container');
+  }
+  try {
+    writeAll(fd, Buffer.from([1]));
+  } finally {
+    closeSync(fd);
+  }
 }

@@ -10,6 +10,7 @@ import { type CgroupDriver, ContainerCgroup, type FreezerChoice } from './cgroup
 import { detectCgroups } from './cgroups/detect.js';
 import type { CgroupInfo, CgroupResources } from './cgroups/types.js';
 import { type Container, ContainerImpl } from './container.js';
+import { DetachedContainer } from './detached-container.js';
 import { Reaper } from './reaper.js';
 import { buildDefaultSeccomp, compileSeccomp } from './seccomp/bpf.js';
 import { planSpawn } from './spawn/plan.js';
@@ -102,7 +103,8 @@ export class Runtime {
     if (this.containers.has(id) || this.store.exists(id))
       throw new AlreadyExistsError(`container ${id} already exists`, { id });
     const seccomp = config.linux?.seccomp ? compileSeccomp(config.linux.seccomp) : buildDefaultSeccomp();
-    const plan = planSpawn({ config, opts, initFd: this.getInitFd(), seccomp });
+    const execFifoPath = opts.execFifo ? path.join(this.store.containerDir(id), 'exec.fifo') : undefined;
+    const plan = planSpawn({ config, opts, initFd: this.getInitFd(), seccomp, execFifoPath });
     const program = plan.program.encode();
     const rel = (config.linux?.cgroupsPath ?? id).replace(/^\/+/, '');
     const resources = toResources(config);
@@ -117,6 +119,7 @@ export class Runtime {
         throw err;
       }
       undo.push(() => this.store.remove(id));
+      if (execFifoPath) this.sys.mkfifo(execFifoPath, 0o600);
       const cg = new ContainerCgroup(this.cgroups, this.parent, rel, this.driver, this.freezer, resources);
       undo.push(() => cg.destroy());
       cg.create(resources);
@@ -161,6 +164,7 @@ export class Runtime {
       if (autoStart) c.release(1);
       this.persist(c, rootfs, autoStart ? 'running' : 'created');
       c.onStarted = () => this.persist(c, rootfs, 'running');
+      c.execFifo = execFifoPath;
       const ev = await c.statusPipe!.next();
       if (ev.kind === 'failed') throw c.opError(ev.index, ev.errno);
       if (ev.kind === 'eof')
@@ -261,32 +265,33 @@ export class Runtime {
       this.containers.delete(id);
       return;
     }
-    const s = this.store.read(id);
-    if (s) {
-      const cg = new ContainerCgroup(
-        this.cgroups,
-        s.cgroup.parent,
-        s.cgroup.rel,
-        s.cgroup.driver,
-        s.cgroup.freezer,
-      );
-      if (procStartTime(s.pid) === s.startTime) {
-        try {
-          const fd = this.sys.pidfdOpen(s.pid);
-          // Re-check after pidfd_open: the pidfd now pins this exact process.
-          if (procStartTime(s.pid) === s.startTime) this.sys.pidfdSendSignal(fd, SIGKILL);
-          fs.closeSync(fd);
-        } catch {}
-      }
-      try {
-        await cg.freezer.thaw();
-      } catch {}
-      try {
-        await cg.killAll();
-      } catch {}
-      await cg.destroy();
-    }
+    if (this.store.read(id)) await DetachedContainer.open(id, this.store, this.sys, this.cgroups).destroy();
     this.store.remove(id);
+  }
+
+  /** Starts a created container, also one created by another process (through exec.fifo). */
+  async start(id: string): Promise<void> {
+    const c = this.containers.get(id);
+    if (c) return c.start();
+    DetachedContainer.open(id, this.store, this.sys, this.cgroups).start();
+  }
+
+  async pause(id: string): Promise<void> {
+    const c = this.containers.get(id);
+    if (c) return c.freeze();
+    await DetachedContainer.open(id, this.store, this.sys, this.cgroups).freeze();
+  }
+
+  async resume(id: string): Promise<void> {
+    const c = this.containers.get(id);
+    if (c) return c.thaw();
+    await DetachedContainer.open(id, this.store, this.sys, this.cgroups).thaw();
+  }
+
+  async kill(id: string, signal: NodeJS.Signals | number = 'SIGTERM'): Promise<void> {
+    const c = this.containers.get(id);
+    if (c) return c.kill(signal);
+    DetachedContainer.open(id, this.store, this.sys, this.cgroups).kill(signal);
   }
 
   /** Closes runtime-wide fds (floe-init). Containers keep running. */

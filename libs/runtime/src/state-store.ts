@@ -72,11 +72,13 @@ export class StateStore {
   }
 }
 
-/** Field 22 of /proc/<pid>/stat (start time in clock ticks), or undefined if gone. */
+/** Field 22 of /proc/<pid>/stat (start time in clock ticks), or undefined if gone or a zombie. */
 export function procStartTime(pid: number): number | undefined {
   try {
     const s = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
     const rest = s.slice(s.lastIndexOf(')') + 2).split(' ');
+    // A zombie is dead for our purposes: its reaper (not us, after a restart) just lags.
+    if (rest[0] === 'Z' || rest[0] === 'X') return undefined;
     // rest[0] is field 3 (state), so field 22 is rest[19].
     return Number(rest[19]);
   } catch {

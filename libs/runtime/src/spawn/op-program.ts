@@ -33,6 +33,8 @@ export const Op = {
   EXECVEAT: 25,
   UNSHARE: 26,
   OPEN_NULL_STDIO: 27,
+  OPEN_REG: 28,
+  WAIT_REG: 29,
 } as const;
 export type OpCode = (typeof Op)[keyof typeof Op];
 

@@ -57,6 +57,8 @@ export interface PlanInput {
   /** fd of floe-init, opened before clone; exec'd with execveat(AT_EMPTY_PATH). */
   initFd: number;
   seccomp?: Buffer;
+  /** exec.fifo to wait on for start instead of the sync pipe (cross-process start). */
+  execFifoPath?: string;
 }
 
 export interface SpawnPlan {
@@ -91,6 +93,12 @@ export function planSpawn(input: PlanInput): SpawnPlan {
   if (net !== 'none' && typeof net === 'object') throw new Error('network netnsPath is not supported');
   const rootfs = path.resolve(c.root.path);
 
+  const fifo = input.execFifoPath;
+  if (fifo) {
+    // O_RDWR never blocks on open; reads block until `start` writes. Opened first, with the
+    // host-root credentials still in place and before pivot_root hides the state dir.
+    p.add(Op.OPEN_REG, [{ str: fifo }, 2, 0], { syscall: 'open', path: fifo });
+  }
   if (ns.has('user')) {
     // Nothing works in a user namespace before the parent wrote uid_map/gid_map.
     p.add(Op.WAIT, [], { syscall: 'read', what: 'wait for id maps' });
@@ -183,7 +191,8 @@ export function planSpawn(input: PlanInput): SpawnPlan {
   p.add(Op.SETSID, [], { syscall: 'setsid' });
   p.add(Op.READY, [], { syscall: 'write', what: 'report ready' });
   // The parent writes v1 cgroup.procs while we set up, and releases this wait only after.
-  p.add(Op.WAIT, [], { syscall: 'read', what: 'wait for start' });
+  if (fifo) p.add(Op.WAIT_REG, [0], { syscall: 'read', path: fifo, what: 'wait for start' });
+  else p.add(Op.WAIT, [], { syscall: 'read', what: 'wait for start' });
   // Unshared only now that the parent placed us in every cgroup, so the namespace root is ours.
   if (ns.has('cgroup'))
     p.add(Op.UNSHARE, [CLONE.NEWCGROUP], { syscall: 'unshare', what: 'cgroup namespace' });

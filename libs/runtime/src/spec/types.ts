@@ -75,4 +75,9 @@ export interface CreateOptions {
   /** Host fds dup2'ed onto 0/1/2 of the container (default /dev/null). */
   stdio?: { stdin?: number; stdout?: number; stderr?: number };
   network?: NetworkMode;
+  /**
+   * Wait for start on a FIFO (runc's exec.fifo) instead of this process's pipe, so another
+   * process (the CLI's `start`) can start the container. Path: `<stateDir>/runtime/<id>/exec.fifo`.
+   */
+  execFifo?: boolean;
 }

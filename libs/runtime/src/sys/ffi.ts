@@ -12,6 +12,7 @@ interface Shim {
   pipe: (out: Int32Array) => number;
   mount: (src: string | null, tgt: string, type: string | null, flags: number, data: string | null) => number;
   umount2: (tgt: string, flags: number) => number;
+  mkfifo: (path: string, mode: number) => number;
 }
 
 let shim: Shim | undefined;
@@ -33,6 +34,7 @@ function load(): Shim {
       'int floe_mount(const char *src, const char *tgt, const char *type, unsigned long flags, const char *data)',
     ),
     umount2: lib.func('int floe_umount2(const char *tgt, int flags)'),
+    mkfifo: lib.func('int floe_mkfifo(const char *path, unsigned int mode)'),
   } as unknown as Shim;
   return shim;
 }
@@ -78,6 +80,10 @@ export class NativeSyscalls implements Syscalls {
   umount2(target: string, flags: number): void {
     const r = load().umount2(target, flags);
     if (r < 0) throw new SyscallError('umount2', -r, target);
+  }
+  mkfifo(path: string, mode: number): void {
+    const r = load().mkfifo(path, mode);
+    if (r < 0) throw new SyscallError('mkfifo', -r, path);
   }
   pipe(): [number, number] {
     const out = new Int32Array(2);

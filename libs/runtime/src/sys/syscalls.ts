@@ -32,4 +32,5 @@ export interface Syscalls {
     data: string | null,
   ): void;
   umount2(target: string, flags: number): void;
+  mkfifo(path: string, mode: number): void;
 }
