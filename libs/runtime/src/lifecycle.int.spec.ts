@@ -1,9 +1,11 @@
 import fs from 'node:fs';
-import { AlreadyExistsError, InvalidArgumentError } from '@floe/contracts';
+import { AlreadyExistsError, InvalidArgumentError, SyscallError } from '@floe/contracts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { detectCgroups } from './cgroups/detect.js';
 import { Runtime } from './runtime.js';
 import { defaultSpec } from './spec/defaults.js';
+import { NativeSyscalls } from './sys/ffi.js';
+import type { Syscalls } from './sys/syscalls.js';
 import { fdCount, mountCount, testEnv } from './testing/fixtures.js';
 
 const info = detectCgroups();
@@ -65,6 +67,39 @@ describe('container lifecycle', () => {
     expect(cgroupDirs()).toBe(before.dirs);
     const runtimeDir = `${env.stateDir}/runtime`;
     expect(fs.existsSync(runtimeDir) ? fs.readdirSync(runtimeDir) : []).toEqual([]);
+  });
+
+  it('undoes cgroups and state in reverse when clone3 fails (recording fake Syscalls)', async () => {
+    const real = new NativeSyscalls();
+    const calls: string[] = [];
+    const fake: Syscalls = {
+      spawn: () => {
+        calls.push('spawn');
+        throw new SyscallError('clone3', 11, undefined, 'spawn container');
+      },
+      reaperStart: () => real.reaperStart(),
+      reaperWatch: (fd, t) => real.reaperWatch(fd, t),
+      pidfdOpen: (p) => real.pidfdOpen(p),
+      pidfdSendSignal: (fd, s) => real.pidfdSendSignal(fd, s),
+      pipe: () => real.pipe(),
+      mount: (...a) => real.mount(...a),
+      umount2: (t, f) => real.umount2(t, f),
+      mkfifo: (p, m) => {
+        calls.push('mkfifo');
+        real.mkfifo(p, m);
+      },
+    };
+    const rt = new Runtime({ stateDir: env.stateDir, cgroupParent: env.parent, syscalls: fake });
+    const id = env.id();
+    const err = await rt
+      .create(id, defaultSpec({ rootfs: env.rootfs, args: ['/bin/true'] }), { execFifo: true })
+      .catch((e) => e);
+    expect(err).toBeInstanceOf(SyscallError);
+    expect(err.message).toContain('clone3');
+    expect(calls).toEqual(['mkfifo', 'spawn']);
+    expect(cgroupDirs()).toBe(0);
+    expect(fs.existsSync(`${env.stateDir}/runtime/${id}`)).toBe(false);
+    rt.close();
   });
 
   it('rejects a duplicate id', async () => {
