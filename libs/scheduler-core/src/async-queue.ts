@@ -46,9 +46,11 @@ export class AsyncQueue {
       }
     }
     const callId = req.request.callId || randomUUID();
+    // A sync deadline makes no sense for a call that may wait and retry: each attempt sets its own.
+    const { deadline: _deadline, ...request } = req.request;
     const call: AsyncCall = {
       callId,
-      request: { ...req.request, callId },
+      request: { ...request, callId },
       attempts: 0,
       enqueuedAt: Date.now(),
     };

@@ -37,6 +37,7 @@ const CODE_RUNTIMES: RuntimeName[] = ['node', 'python', 'exec'];
  */
 export class Autoscaler {
   private readonly versions = new Map<string, number>();
+  private readonly ensuring = new Set<string>();
 
   constructor(
     private readonly cache: FunctionCache,
@@ -117,7 +118,7 @@ export class Autoscaler {
     // A fresh version counts as activity, so a deploy's instances are not retired at once.
     const last = Math.max(lastCall, this.tracker.lastActivity(key), Date.parse(v.createdAt) || 0);
     if (desired > instances) {
-      await this.scaleOut(v, desired - instances, agents);
+      this.scaleOut(v, desired - instances, agents);
       return { key, instances, desired, action: 'scale-out' };
     }
     if (instances > 0 && floor === 0 && demand === 0 && now - last >= this.settings.scaleToZeroMs) {
@@ -130,7 +131,7 @@ export class Autoscaler {
     return { key, instances, desired, action: 'none' };
   }
 
-  private async scaleOut(v: FunctionVersion, extra: number, agents: AgentInfo[]): Promise<void> {
+  private scaleOut(v: FunctionVersion, extra: number, agents: AgentInfo[]): void {
     const key = fnKey(v.namespace, v.name);
     const free = new Map(agents.map((a) => [a.id, a.free.memoryBytes]));
     const target = new Map(agents.map((a) => [a.id, a.functions[key]?.instances ?? 0]));
@@ -148,16 +149,19 @@ export class Autoscaler {
       free.set(best.id, (free.get(best.id) ?? 0) - v.memoryBytes);
       target.set(best.id, (target.get(best.id) ?? 0) + 1);
     }
-    await Promise.all(
-      agents
-        .filter((a) => (target.get(a.id) ?? 0) > (a.functions[key]?.instances ?? 0))
-        .map((a) =>
-          this.clients
-            .get(a)
-            .ensure({ version: v, instances: target.get(a.id) ?? 0 })
-            .catch((e) => this.log(`ensure ${key} on ${a.id}: ${e.message}`)),
-        ),
-    );
+    for (const a of agents) {
+      const want = target.get(a.id) ?? 0;
+      const pending = `${key}@${a.id}`;
+      if (want <= (a.functions[key]?.instances ?? 0) || this.ensuring.has(pending)) continue;
+      // Not awaited: a cold start can take seconds and must not stall other functions'
+      // reconcile; one ensure per function and agent at a time.
+      this.ensuring.add(pending);
+      void this.clients
+        .get(a)
+        .ensure({ version: v, instances: want })
+        .catch((e) => this.log(`ensure ${key} on ${a.id}: ${e.message}`))
+        .finally(() => this.ensuring.delete(pending));
+    }
   }
 
   private async onEveryAgent(key: string | undefined, fn: (a: AgentInfo) => Promise<void>): Promise<void> {
