@@ -6,11 +6,12 @@ export const RAW_STREAM = 'floeRawStream';
 /**
  * The catch-all body parser of the management API (the invoke routes have their own).
  * Routes flagged RAW_STREAM get the request stream untouched (image uploads, never buffered).
- * Anything else without a known content type is read up to FLOE_MAX_DEPLOY_BYTES and parsed
- * as JSON when it looks like JSON: some OpenFaaS clients send deployments without
- * `Content-Type: application/json`.
+ * Anything else but application/json (Fastify's parser) and multipart is read up to
+ * FLOE_MAX_DEPLOY_BYTES and parsed as JSON when it looks like JSON: `curl -d` sends
+ * `application/x-www-form-urlencoded`, and some OpenFaaS clients send no content type at all.
  */
 export function registerBodyParsers(fastify: FastifyInstance, maxBytes: number): void {
+  fastify.removeContentTypeParser('text/plain');
   fastify.addContentTypeParser('*', (req: FastifyRequest, payload, done) => {
     if ((req.routeOptions.config as unknown as Record<string, unknown> | undefined)?.[RAW_STREAM]) {
       done(null, payload);

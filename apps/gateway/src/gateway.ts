@@ -46,7 +46,9 @@ export async function startGateway(
   const app = await NestFactory.create<NestFastifyApplication>(
     AppModule.forRoot(config, admin, { defaultMetrics: opts.defaultMetrics }),
     adapter,
-    { logger: opts.logger ?? ['error', 'warn'] },
+    // Nest's parsers would read curl's default form content type as a form; body-parsers.ts
+    // decides instead (Fastify's own JSON parser stays for application/json).
+    { logger: opts.logger ?? ['error', 'warn'], bodyParser: false },
   );
   const fastify = app.getHttpAdapter().getInstance();
   await app.register(multipart, { limits: { fileSize: config.maxDeployBytes, files: 1, parts: 16 } });

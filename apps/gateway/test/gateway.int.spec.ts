@@ -98,12 +98,28 @@ describe('gateway over HTTPS', () => {
     expect(fn).not.toHaveProperty('annotations');
   });
 
-  it('parses a deployment sent without a content type, as some OpenFaaS clients do', async () => {
+  it.each([[undefined], ['application/x-www-form-urlencoded'], ['text/plain']])(
+    'parses a JSON deployment sent as %s (no type; curl -d), as OpenFaaS clients do',
+    async (type) => {
+      const body = JSON.stringify({ service: 'echo2', image: 'x' });
+      const r = await api.send('POST', '/system/functions', {
+        auth,
+        body,
+        headers: type ? { 'content-type': type } : {},
+      });
+      expect(r.status).toBe(202);
+      expect(fake.state.seen(SchedulerPatterns.deploy).at(-1)).toEqual({ service: 'echo2', image: 'x' });
+    },
+  );
+
+  it('answers 400 for a malformed JSON body', async () => {
     const r = await api.send('POST', '/system/functions', {
       auth,
-      body: JSON.stringify({ service: 'echo2', image: 'x' }),
+      body: '{"service":',
+      headers: { 'content-type': 'application/json' },
     });
-    expect(r.status).toBe(202);
+    expect(r.status).toBe(400);
+    expect(r.json().error.code).toBe('INVALID_ARGUMENT');
   });
 
   it('answers 400 naming the field of an invalid deployment', async () => {
