@@ -82,7 +82,13 @@ export class AsyncQueue {
     await m
       .xack(this.keys.asyncStream, this.keys.asyncGroup, entryId)
       .xdel(this.keys.asyncStream, entryId)
+      .hdel(this.keys.asyncAttempts, entryId)
       .exec();
+  }
+
+  /** Counts an attempt of `entryId` in Redis (survives the worker) and returns its number. */
+  recordAttempt(entryId: string): Promise<number> {
+    return this.redis.hincrby(this.keys.asyncAttempts, entryId, 1);
   }
 
   /** Accepted but not completed: pending (delivered, not acked) plus lag (not yet delivered). */

@@ -135,6 +135,37 @@ describe(AsyncWorker.name, () => {
     await expect.poll(async () => (await queue.backlog()).pending).toBe(0);
   });
 
+  it('dead-letters a call whose attempts keep killing their workers, without another attempt', async () => {
+    await queue.enqueue({ request: invokeRequest('echo', { callId: 'poison' }), callbackUrl: cb.url });
+    const res = (await env.redis.xreadgroup(
+      'GROUP',
+      env.keys.asyncGroup,
+      'ghost',
+      'COUNT',
+      1,
+      'STREAMS',
+      env.keys.asyncStream,
+      '>',
+    )) as [string, [string, string[]][]][];
+    const id = res[0]?.[1][0]?.[0] as string;
+    // Three workers already died running it.
+    await env.redis.hset(env.keys.asyncAttempts, id, settings.maxAttempts);
+    let invoked = 0;
+    worker(
+      async (r) => {
+        invoked++;
+        return ok(r);
+      },
+      { claimIdleMs: 300 },
+    );
+    await expect
+      .poll(async () => (await queue.deadLetters({ limit: 10 })).map((d) => d.callId), { timeout: 5000 })
+      .toEqual(['poison']);
+    expect(invoked).toBe(0);
+    expect(cb.received[0]?.headers['x-function-status']).toBe('503');
+    expect(await env.redis.hexists(env.keys.asyncAttempts, id)).toBe(0);
+  });
+
   it('keeps a long call of a live worker from being claimed by another', async () => {
     let calls = 0;
     const slow = async (r: InvokeRequest) => {

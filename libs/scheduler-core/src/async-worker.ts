@@ -165,7 +165,7 @@ export class AsyncWorker {
 
   private async process(id: string, call: AsyncCall): Promise<void> {
     const started = Date.now();
-    const out = await this.attempt(call);
+    const out = await this.attempt(id, call);
     const seconds = (Date.now() - started) / 1000;
     const ok = out.res !== undefined && !RETRYABLE_STATUS.has(out.res.status);
     const status = out.res?.status ?? STATUS_OF[out.error?.code ?? ''] ?? 500;
@@ -180,10 +180,21 @@ export class AsyncWorker {
     await this.queue.complete(id, dead);
   }
 
-  private async attempt(call: AsyncCall): Promise<Outcome> {
-    let last: Outcome = { attempts: call.attempts };
-    for (let n = call.attempts + 1; n <= this.settings.maxAttempts; n++) {
+  private async attempt(id: string, call: AsyncCall): Promise<Outcome> {
+    let last: Outcome = {
+      attempts: this.settings.maxAttempts,
+      error: {
+        code: 'UNAVAILABLE',
+        message: 'no attempt finished: the workers running it died',
+        fault: 'platform',
+        details: {},
+      },
+    };
+    for (;;) {
       if (this.stopped) throw new Error('worker stopping');
+      // Counted in Redis before the call: a call whose attempts kill the scheduler still runs out.
+      const n = await this.queue.recordAttempt(id);
+      if (n > this.settings.maxAttempts) return last;
       try {
         const res = await this.invoke(call.request);
         last = { res, attempts: n };
@@ -199,13 +210,11 @@ export class AsyncWorker {
         last = { error: e, attempts: n };
         if (!RETRYABLE_CODES.has(e.code)) return last;
       }
-      if (n < this.settings.maxAttempts) {
-        metrics.asyncAttempts.inc({ outcome: 'retry' });
-        const delay = Math.min(this.settings.backoffMaxMs, this.settings.backoffBaseMs * 2 ** (n - 1));
-        await sleep(delay / 2 + Math.random() * (delay / 2));
-      }
+      if (n >= this.settings.maxAttempts) return last;
+      metrics.asyncAttempts.inc({ outcome: 'retry' });
+      const delay = Math.min(this.settings.backoffMaxMs, this.settings.backoffBaseMs * 2 ** (n - 1));
+      await sleep(delay / 2 + Math.random() * (delay / 2));
     }
-    return last;
   }
 
   private async callback(call: AsyncCall, status: number, seconds: number, out: Outcome): Promise<void> {

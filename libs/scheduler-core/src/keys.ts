@@ -7,6 +7,8 @@ export function schedulerKeys(prefix = 'floe') {
     prefix,
     /** Hash `count`, `last` (epoch ms): invocations summed over scheduler replicas. */
     stats: (ns: string, name: string) => `${prefix}:fnstats:${ns}:${name}`,
+    /** Hash entry id → attempts made, so a call that keeps killing its worker still ends as a dead letter. */
+    asyncAttempts: `${prefix}:async:attempts`,
     /** Set of `ns/name` using a code blob, so removing a function frees blobs nobody else uses. */
     codeRefs: (sha: string) => `${prefix}:coderefs:${sha}`,
   };
