@@ -16,7 +16,11 @@
 #include <linux/filter.h>
 #include <linux/sched.h>
 #include <linux/seccomp.h>
+#include <arpa/inet.h>
+#include <linux/netlink.h>
 #include <net/if.h>
+#include <net/route.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
@@ -44,7 +48,7 @@ enum {
   OP_WAIT = 1, OP_READY, OP_MKDIR, OP_MOUNT, OP_UMOUNT, OP_TOUCH, OP_SYMLINK, OP_PIVOT,
   OP_CHDIR, OP_SETHOSTNAME, OP_LO_UP, OP_RLIMIT, OP_WRITE_FILE, OP_SETRESUID, OP_SETRESGID,
   OP_SETGROUPS, OP_PRCTL, OP_BSET_KEEP, OP_CAPSET, OP_AMBIENT, OP_SECCOMP, OP_DUP2,
-  OP_CLOEXEC_FROM, OP_SETSID, OP_EXECVEAT, OP_UNSHARE, OP_OPEN_NULL_STDIO, OP_OPEN_REG, OP_WAIT_REG
+  OP_CLOEXEC_FROM, OP_SETSID, OP_EXECVEAT, OP_UNSHARE, OP_OPEN_NULL_STDIO, OP_OPEN_REG, OP_WAIT_REG, OP_NET_CONFIG
 };
 #define OPF_IGNORE_ENOENT 1u
 #define OPF_IGNORE_ALL 2u
@@ -226,6 +230,34 @@ static int run_program(char *base, int sync_r, int status_w, int *failed) {
       close(regs[w[1] & 7]);
       break;
     }
+    case OP_NET_CONFIG: {
+      /* eth0 inside the netns: address, netmask, up, default route (addresses in network order). */
+      int sk = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+      if (sk < 0) { r = -1; break; }
+      struct ifreq ifr;
+      memset(&ifr, 0, sizeof ifr);
+      strncpy(ifr.ifr_name, str(base, w[1]), IFNAMSIZ - 1);
+      struct sockaddr_in *sin = (struct sockaddr_in *)&ifr.ifr_addr;
+      sin->sin_family = AF_INET;
+      sin->sin_addr.s_addr = (uint32_t)w[2];
+      r = ioctl(sk, SIOCSIFADDR, &ifr);
+      if (!r) { sin->sin_addr.s_addr = (uint32_t)w[3]; r = ioctl(sk, SIOCSIFNETMASK, &ifr); }
+      if (!r) r = ioctl(sk, SIOCGIFFLAGS, &ifr);
+      if (!r) { ifr.ifr_flags |= IFF_UP | IFF_RUNNING; r = ioctl(sk, SIOCSIFFLAGS, &ifr); }
+      if (!r && w[4]) {
+        struct rtentry rt;
+        memset(&rt, 0, sizeof rt);
+        ((struct sockaddr_in *)&rt.rt_dst)->sin_family = AF_INET;
+        ((struct sockaddr_in *)&rt.rt_genmask)->sin_family = AF_INET;
+        struct sockaddr_in *gw = (struct sockaddr_in *)&rt.rt_gateway;
+        gw->sin_family = AF_INET;
+        gw->sin_addr.s_addr = (uint32_t)w[4];
+        rt.rt_flags = RTF_UP | RTF_GATEWAY;
+        r = ioctl(sk, SIOCADDRT, &rt);
+      }
+      int e = errno; close(sk); errno = e;
+      break;
+    }
     default: errno = ENOSYS; r = -1;
     }
     if (r < 0) {
@@ -373,4 +405,28 @@ int floe_umount2(const char *tgt, int flags) {
 
 int floe_mkfifo(const char *path, unsigned mode) {
   return mkfifo(path, mode) < 0 ? -errno : 0;
+}
+
+/* rtnetlink transport; messages are built and parsed in TypeScript. */
+int floe_nl_open(void) {
+  int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+  if (fd < 0) return -errno;
+  struct sockaddr_nl sa;
+  memset(&sa, 0, sizeof sa);
+  sa.nl_family = AF_NETLINK;
+  if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0) { int e = errno; close(fd); return -e; }
+  return fd;
+}
+
+int floe_nl_send(int fd, const void *buf, uint32_t len) {
+  struct sockaddr_nl sa;
+  memset(&sa, 0, sizeof sa);
+  sa.nl_family = AF_NETLINK;
+  return sendto(fd, buf, len, 0, (struct sockaddr *)&sa, sizeof sa) < 0 ? -errno : 0;
+}
+
+/* rtnetlink answers in the sender's context, so the ack is queued before send returns. */
+int floe_nl_recv(int fd, void *buf, uint32_t len) {
+  ssize_t n = recv(fd, buf, len, 0);
+  return n < 0 ? -errno : (int)n;
 }

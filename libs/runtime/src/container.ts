@@ -5,6 +5,7 @@ import { FailedPreconditionError, InvalidArgumentError, SyscallError } from '@fl
 import type { ContainerCgroup } from './cgroups/container-cgroup.js';
 import type { CgroupStats } from './cgroups/types.js';
 import { ContainerStateMachine, type ContainerStatus, can } from './container-state.js';
+import type { ContainerNet } from './net/bridge.js';
 import { CLD_DUMPED, CLD_EXITED, CLD_KILLED, type RawExit } from './reaper.js';
 import type { OpProgram } from './spawn/op-program.js';
 import { closeFd, type StatusPipe } from './spawn/status-pipe.js';
@@ -75,6 +76,8 @@ export class ContainerImpl extends EventEmitter implements Container {
   statusPipe?: StatusPipe;
   program?: OpProgram;
   pid = 0;
+  /** Bridge attachment, when created with `network: 'bridge'`. */
+  network?: ContainerNet;
   /** exec.fifo the init waits on when created with `execFifo`. */
   execFifo?: string;
   /** Set by the runtime to persist the running state after `start()`. */

@@ -11,6 +11,7 @@ import { detectCgroups } from './cgroups/detect.js';
 import type { CgroupInfo, CgroupResources } from './cgroups/types.js';
 import { type Container, ContainerImpl } from './container.js';
 import { DetachedContainer } from './detached-container.js';
+import { BridgeNetwork, type BridgeOptions, type ContainerNet } from './net/bridge.js';
 import { Reaper } from './reaper.js';
 import { buildDefaultSeccomp, compileSeccomp } from './seccomp/bpf.js';
 import { planSpawn } from './spawn/plan.js';
@@ -31,6 +32,8 @@ export interface RuntimeOptions {
   cgroupDriver?: CgroupDriver;
   /** Which freezer on hybrid hosts; `auto` = v2 cgroup.freeze when a unified hierarchy exists. */
   freezer?: FreezerChoice;
+  /** Host bridge for `network: 'bridge'` (default floe0, 10.88.0.0/16). */
+  bridge?: BridgeOptions;
   /** The FFI surface; defaults to the koffi-backed shim. */
   syscalls?: Syscalls;
 }
@@ -45,6 +48,7 @@ const SIGKILL = 9;
 export class Runtime {
   private readonly containers = new Map<string, ContainerImpl>();
   private readonly store: StateStore;
+  private readonly stateDir: string;
   private readonly sys: Syscalls;
   private readonly reaper: Reaper;
   private readonly parent: string;
@@ -52,9 +56,19 @@ export class Runtime {
   private readonly freezer: FreezerChoice;
   readonly cgroups: CgroupInfo;
   private initFd = -1;
+  private bridgeNet?: BridgeNetwork;
+  private readonly bridgeOpts?: BridgeOptions;
+
+  /** Created on first use of `network: 'bridge'`. */
+  get bridge(): BridgeNetwork {
+    this.bridgeNet ??= new BridgeNetwork(this.sys, this.stateDir, this.bridgeOpts);
+    return this.bridgeNet;
+  }
 
   constructor(opts: RuntimeOptions) {
     this.store = new StateStore(opts.stateDir);
+    this.stateDir = opts.stateDir;
+    this.bridgeOpts = opts.bridge;
     this.sys = opts.syscalls ?? new NativeSyscalls();
     this.reaper = Reaper.shared(this.sys);
     this.parent = opts.cgroupParent ?? 'floe';
@@ -98,14 +112,15 @@ export class Runtime {
     const rootfs = path.resolve(config.root.path);
     if (!fs.statSync(rootfs, { throwIfNoEntry: false })?.isDirectory())
       throw new InvalidArgumentError('root.path', `rootfs ${rootfs} does not exist`);
-    if (opts.network === 'bridge' || typeof opts.network === 'object')
-      throw new FailedPreconditionError('network: only "none" is implemented');
+    if (typeof opts.network === 'object')
+      throw new FailedPreconditionError('network: joining an existing netns is not implemented');
+    const bridged = opts.network === 'bridge';
+    if (bridged && !config.linux?.namespaces?.some((n) => n.type === 'network'))
+      throw new InvalidArgumentError('network', 'bridge needs a network namespace in linux.namespaces');
     if (this.containers.has(id) || this.store.exists(id))
       throw new AlreadyExistsError(`container ${id} already exists`, { id });
     const seccomp = config.linux?.seccomp ? compileSeccomp(config.linux.seccomp) : buildDefaultSeccomp();
     const execFifoPath = opts.execFifo ? path.join(this.store.containerDir(id), 'exec.fifo') : undefined;
-    const plan = planSpawn({ config, opts, initFd: this.getInitFd(), seccomp, execFifoPath });
-    const program = plan.program.encode();
     const rel = (config.linux?.cgroupsPath ?? id).replace(/^\/+/, '');
     const resources = toResources(config);
 
@@ -120,6 +135,15 @@ export class Runtime {
       }
       undo.push(() => this.store.remove(id));
       if (execFifoPath) this.sys.mkfifo(execFifoPath, 0o600);
+      let net: ContainerNet | undefined;
+      let ip: string | undefined;
+      if (bridged) {
+        ip = this.bridge.lease(id);
+        undo.push(() => this.bridge.detach(id, { ip: ip!, hostVeth: BridgeNetwork.vethName(id) }));
+        net = { ip, prefix: 16, gateway: this.bridge.gateway, hostVeth: BridgeNetwork.vethName(id) };
+      }
+      const plan = planSpawn({ config, opts, initFd: this.getInitFd(), seccomp, execFifoPath, net });
+      const program = plan.program.encode();
       const cg = new ContainerCgroup(this.cgroups, this.parent, rel, this.driver, this.freezer, resources);
       undo.push(() => cg.destroy());
       cg.create(resources);
@@ -161,6 +185,15 @@ export class Runtime {
         // ESRCH: the child already failed a setup op; the status pipe below says which.
         if ((err as { errno?: number }).errno !== 3) throw err;
       }
+      // The veth peer must exist in the child's netns before it runs NET_CONFIG after start.
+      if (bridged) {
+        try {
+          this.bridge.attach(id, child.pid, ip!);
+        } catch (err) {
+          if ((err as { errno?: number }).errno !== 3) throw err;
+        }
+        c.network = net;
+      }
       if (autoStart) c.release(1);
       this.persist(c, rootfs, autoStart ? 'running' : 'created');
       c.onStarted = () => this.persist(c, rootfs, 'running');
@@ -199,6 +232,7 @@ export class Runtime {
       created: new Date().toISOString(),
       cgroup: { parent: this.parent, rel: c.cgroup.rel, driver: c.cgroup.mode, freezer: this.freezer },
       ownerPid: process.pid,
+      network: c.network,
     };
     try {
       this.store.write(s);
@@ -260,12 +294,17 @@ export class Runtime {
       }
       c.statusPipe?.close();
       await c.cgroup.destroy();
+      if (c.network) this.bridge.detach(id, c.network);
       this.store.remove(id);
       if (c.status !== 'deleted') c.machine.transition('deleted');
       this.containers.delete(id);
       return;
     }
-    if (this.store.read(id)) await DetachedContainer.open(id, this.store, this.sys, this.cgroups).destroy();
+    const saved = this.store.read(id);
+    if (saved) {
+      await DetachedContainer.open(id, this.store, this.sys, this.cgroups).destroy();
+      if (saved.network) this.bridge.detach(id, saved.network);
+    }
     this.store.remove(id);
   }
 
@@ -297,6 +336,8 @@ export class Runtime {
   /** Closes runtime-wide fds (floe-init). Containers keep running. */
   close(): void {
     if (this.initFd >= 0) fs.closeSync(this.initFd);
+    this.bridgeNet?.close();
+    this.bridgeNet = undefined;
     this.initFd = -1;
   }
 }

@@ -14,6 +14,7 @@ export interface PersistedState {
   created: string;
   cgroup: { parent: string; rel: string; driver: 'v1' | 'v2' | 'hybrid'; freezer: 'auto' | 'v1' | 'v2' };
   ownerPid: number;
+  network?: { ip: string; hostVeth: string };
 }
 
 /** OCI `state` output plus Floe fields. */

@@ -35,6 +35,7 @@ export const Op = {
   OPEN_NULL_STDIO: 27,
   OPEN_REG: 28,
   WAIT_REG: 29,
+  NET_CONFIG: 30,
 } as const;
 export type OpCode = (typeof Op)[keyof typeof Op];
 

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Mount } from '@floe/contracts';
 import { capMask } from '../caps.js';
+import { inAddr } from '../net/bridge.js';
 import type { CreateOptions, OciConfig, OciMount } from '../spec/types.js';
 import { MNT_DETACH, MS, PROPAGATION, parseMountOptions } from './mount-options.js';
 import { OPF_IGNORE_ENOENT, Op, OpProgram } from './op-program.js';
@@ -57,6 +58,8 @@ export interface PlanInput {
   /** fd of floe-init, opened before clone; exec'd with execveat(AT_EMPTY_PATH). */
   initFd: number;
   seccomp?: Buffer;
+  /** eth0 configuration for bridge networking (the veth is created by the parent before start). */
+  net?: { ip: string; prefix: number; gateway: string };
   /** exec.fifo to wait on for start instead of the sync pipe (cross-process start). */
   execFifoPath?: string;
 }
@@ -89,8 +92,6 @@ export function planSpawn(input: PlanInput): SpawnPlan {
   const ns = new Set((c.linux?.namespaces ?? []).map((n) => n.type));
   let flags = 0;
   for (const n of ns) if (n !== 'cgroup') flags |= NS_FLAG[n]!;
-  const net = opts.network ?? 'none';
-  if (net !== 'none' && typeof net === 'object') throw new Error('network netnsPath is not supported');
   const rootfs = path.resolve(c.root.path);
 
   const fifo = input.execFifoPath;
@@ -196,6 +197,16 @@ export function planSpawn(input: PlanInput): SpawnPlan {
   // Unshared only now that the parent placed us in every cgroup, so the namespace root is ours.
   if (ns.has('cgroup'))
     p.add(Op.UNSHARE, [CLONE.NEWCGROUP], { syscall: 'unshare', what: 'cgroup namespace' });
+  if (input.net && ns.has('network')) {
+    const { ip, prefix, gateway } = input.net;
+    const mask = prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
+    const maskIp = [24, 16, 8, 0].map((s) => (mask >>> s) & 255).join('.');
+    p.add(Op.NET_CONFIG, [{ str: 'eth0' }, inAddr(ip), inAddr(maskIp), inAddr(gateway)], {
+      syscall: 'ioctl',
+      path: 'eth0',
+      what: `configure ${ip}/${prefix} via ${gateway}`,
+    });
+  }
 
   const nnp = c.process.noNewPrivileges ?? false;
   // Without no_new_privs, installing a filter needs CAP_SYS_ADMIN: do it before dropping caps.

@@ -13,6 +13,9 @@ interface Shim {
   mount: (src: string | null, tgt: string, type: string | null, flags: number, data: string | null) => number;
   umount2: (tgt: string, flags: number) => number;
   mkfifo: (path: string, mode: number) => number;
+  nlOpen: () => number;
+  nlSend: (fd: number, buf: Buffer, len: number) => number;
+  nlRecv: (fd: number, buf: Buffer, len: number) => number;
 }
 
 let shim: Shim | undefined;
@@ -35,6 +38,9 @@ function load(): Shim {
     ),
     umount2: lib.func('int floe_umount2(const char *tgt, int flags)'),
     mkfifo: lib.func('int floe_mkfifo(const char *path, unsigned int mode)'),
+    nlOpen: lib.func('int floe_nl_open(void)'),
+    nlSend: lib.func('int floe_nl_send(int fd, const void *buf, uint32_t len)'),
+    nlRecv: lib.func('int floe_nl_recv(int fd, _Out_ void *buf, uint32_t len)'),
   } as unknown as Shim;
   return shim;
 }
@@ -84,6 +90,15 @@ export class NativeSyscalls implements Syscalls {
   mkfifo(path: string, mode: number): void {
     const r = load().mkfifo(path, mode);
     if (r < 0) throw new SyscallError('mkfifo', -r, path);
+  }
+  netlinkOpen(): number {
+    return check(load().nlOpen(), 'socket', 'open rtnetlink');
+  }
+  netlinkRequest(fd: number, msg: Buffer): Buffer {
+    check(load().nlSend(fd, msg, msg.length), 'sendto', 'rtnetlink request');
+    const buf = Buffer.alloc(65536);
+    const n = check(load().nlRecv(fd, buf, buf.length), 'recv', 'rtnetlink reply');
+    return buf.subarray(0, n);
   }
   pipe(): [number, number] {
     const out = new Int32Array(2);

@@ -30,6 +30,8 @@ export const APPLETS = [
   'yes',
   'wc',
   'umount',
+  'ping',
+  'nc',
 ];
 
 /** A Runtime on a unique cgroup parent and temp state dir, with a busybox rootfs; `cleanup()` removes all. */
