@@ -84,6 +84,14 @@ export class FunctionCache extends EventEmitter {
     }
   }
 
+  /**
+   * Re-reads one function now. The replica that wrote it calls this, so its own next call
+   * never sees the old version while the pub/sub message is in flight.
+   */
+  async refresh(namespace: string, name: string): Promise<void> {
+    await this.reload(fnKey(namespace, name));
+  }
+
   private async reload(key: string): Promise<void> {
     const [ns, name] = key.split('/') as [string, string];
     try {

@@ -204,6 +204,7 @@ export class Scheduler {
 
   async deploy(dep: unknown, mode: 'create' | 'update'): Promise<FunctionStatus> {
     const v = await this.registry.deploy(dep, mode);
+    await this.cache.refresh(v.namespace, v.name);
     return this.get({ namespace: v.namespace, name: v.name });
   }
 
@@ -224,11 +225,13 @@ export class Scheduler {
 
   async remove(ref: FunctionRef): Promise<void> {
     await this.registry.remove(ref.namespace, ref.name);
+    await this.cache.refresh(ref.namespace, ref.name);
     await this.autoscaler.retireAll(ref.namespace, ref.name);
   }
 
   async scale(req: ScaleRequest): Promise<FunctionStatus> {
     const entry = await this.registry.setReplicas(req.namespace, req.name, req.replicas);
+    await this.cache.refresh(req.namespace, req.name);
     if (req.replicas === 0) await this.autoscaler.retireAll(req.namespace, req.name);
     return this.status(entry, 0);
   }
@@ -239,6 +242,7 @@ export class Scheduler {
 
   async rollback(req: RollbackRequest): Promise<FunctionStatus> {
     await this.registry.rollback(req.namespace, req.name, req.version);
+    await this.cache.refresh(req.namespace, req.name);
     return this.get(req);
   }
 
