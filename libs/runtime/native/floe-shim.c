@@ -408,8 +408,8 @@ int floe_mkfifo(const char *path, unsigned mode) {
 }
 
 /* rtnetlink transport; messages are built and parsed in TypeScript. */
-int floe_nl_open(void) {
-  int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+int floe_nl_open(int protocol) {
+  int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, protocol);
   if (fd < 0) return -errno;
   struct sockaddr_nl sa;
   memset(&sa, 0, sizeof sa);

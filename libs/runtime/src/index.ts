@@ -3,6 +3,7 @@ export { detectCgroups } from './cgroups/detect.js';
 export type { CgroupInfo, CgroupResources, CgroupStats } from './cgroups/types.js';
 export type { Container, ExitStatus } from './container.js';
 export { type ContainerStatus, canTransition, TRANSITIONS } from './container-state.js';
+export { HostMountsFfi } from './host-mounts.js';
 export { Runtime, type RuntimeOptions } from './runtime.js';
 export { buildDefaultSeccomp, compileSeccomp } from './seccomp/bpf.js';
 export { defaultSpec } from './spec/defaults.js';

@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { FailedPreconditionError } from '@floe/contracts';
 import type { Syscalls } from '../sys/syscalls.js';
+import { installMasquerade, removeMasquerade } from './nat.js';
 import { Netlink } from './netlink.js';
 
 export interface BridgeOptions {
@@ -10,6 +11,8 @@ export interface BridgeOptions {
   name?: string;
   /** /16 subnet base; the bridge gets .0.1 (default `10.88.0.0`). */
   subnet?: string;
+  /** Masquerade egress through nf_tables (default true). */
+  nat?: boolean;
 }
 
 export interface ContainerNet {
@@ -28,13 +31,15 @@ export function inAddr(ip: string): number {
  * Bridge networking: a host bridge with the pool's gateway address, and per container a
  * veth pair whose peer is created straight inside the container's netns as eth0. Addresses
  * are leased as files under `<stateDir>/ipam` (O_EXCL create), so leases survive restarts
- * and concurrent runtimes. No NAT: egress beyond the host is not set up.
+ * and concurrent runtimes. Egress is masqueraded through nf_tables (see nat.ts).
  */
 export class BridgeNetwork {
   readonly name: string;
   private readonly base: number[];
   private readonly ipamDir: string;
   private nl?: Netlink;
+  private ensured = false;
+  private readonly nat: boolean;
 
   constructor(
     private readonly sys: Syscalls,
@@ -44,6 +49,12 @@ export class BridgeNetwork {
     this.name = opts.name ?? 'floe0';
     this.base = (opts.subnet ?? '10.88.0.0').split('.').map(Number);
     this.ipamDir = path.join(stateDir, 'ipam', this.name);
+    this.nat = opts.nat ?? true;
+  }
+
+  /** nf_tables table holding this bridge's masquerade rule. */
+  get natTable(): string {
+    return `floe_${this.name}`;
   }
 
   get gateway(): string {
@@ -65,11 +76,17 @@ export class BridgeNetwork {
 
   /** Creates the bridge and its gateway address once; idempotent. */
   ensureBridge(): void {
+    if (this.ensured) return;
     const nl = this.netlink();
-    if (!fs.existsSync(`/sys/class/net/${this.name}`)) nl.createBridge(this.name);
+    if (!fs.existsSync(`/sys/class/net/${this.name}`)) {
+      nl.createBridge(this.name);
+      // Only with a fresh bridge: the rule is appended, so re-adding would duplicate it.
+      if (this.nat) installMasquerade(this.sys, this.natTable, this.name, this.base.join('.'));
+    }
     const idx = this.ifindex(this.name);
     nl.addAddress(idx, this.gateway, 16);
     nl.setUp(idx);
+    this.ensured = true;
   }
 
   /** Leases the lowest free address of the pool for `id`. */
@@ -130,6 +147,8 @@ export class BridgeNetwork {
   /** Removes the bridge itself (tests; production keeps it like docker0). */
   destroyBridge(): void {
     this.netlink().deleteLink(this.name);
+    removeMasquerade(this.sys, this.natTable);
+    this.ensured = false;
     fs.rmSync(this.ipamDir, { recursive: true, force: true });
   }
 

@@ -13,7 +13,7 @@ interface Shim {
   mount: (src: string | null, tgt: string, type: string | null, flags: number, data: string | null) => number;
   umount2: (tgt: string, flags: number) => number;
   mkfifo: (path: string, mode: number) => number;
-  nlOpen: () => number;
+  nlOpen: (protocol: number) => number;
   nlSend: (fd: number, buf: Buffer, len: number) => number;
   nlRecv: (fd: number, buf: Buffer, len: number) => number;
 }
@@ -38,7 +38,7 @@ function load(): Shim {
     ),
     umount2: lib.func('int floe_umount2(const char *tgt, int flags)'),
     mkfifo: lib.func('int floe_mkfifo(const char *path, unsigned int mode)'),
-    nlOpen: lib.func('int floe_nl_open(void)'),
+    nlOpen: lib.func('int floe_nl_open(int protocol)'),
     nlSend: lib.func('int floe_nl_send(int fd, const void *buf, uint32_t len)'),
     nlRecv: lib.func('int floe_nl_recv(int fd, _Out_ void *buf, uint32_t len)'),
   } as unknown as Shim;
@@ -91,8 +91,8 @@ export class NativeSyscalls implements Syscalls {
     const r = load().mkfifo(path, mode);
     if (r < 0) throw new SyscallError('mkfifo', -r, path);
   }
-  netlinkOpen(): number {
-    return check(load().nlOpen(), 'socket', 'open rtnetlink');
+  netlinkOpen(protocol = 0): number {
+    return check(load().nlOpen(protocol), 'socket', 'open netlink');
   }
   netlinkRequest(fd: number, msg: Buffer): Buffer {
     check(load().nlSend(fd, msg, msg.length), 'sendto', 'rtnetlink request');

@@ -33,8 +33,8 @@ export interface Syscalls {
   ): void;
   umount2(target: string, flags: number): void;
   mkfifo(path: string, mode: number): void;
-  /** A bound NETLINK_ROUTE socket (CLOEXEC). */
-  netlinkOpen(): number;
+  /** A bound netlink socket (CLOEXEC); protocol 0 = NETLINK_ROUTE, 12 = NETLINK_NETFILTER. */
+  netlinkOpen(protocol?: number): number;
   /** Sends one request and returns the (single-datagram) reply. */
   netlinkRequest(fd: number, msg: Buffer): Buffer;
 }

@@ -1,0 +1,53 @@
+import { SyscallError } from '@floe/contracts';
+import { NativeSyscalls } from './sys/ffi.js';
+import type { Syscalls } from './sys/syscalls.js';
+
+const MS_RDONLY = 0x1;
+const MS_NOSUID = 0x2;
+const MS_NODEV = 0x4;
+const MS_REMOUNT = 0x20;
+const MS_BIND = 0x1000;
+const MS_REC = 0x4000;
+const MS_SHARED = 1 << 20;
+const MNT_DETACH = 0x2;
+const EINVAL = 22;
+const ENOENT = 2;
+
+/**
+ * Host-side mounts for the node-agent, in the agent's own mount namespace: a shared mount
+ * point whose later mounts propagate into containers that bound it `rslave`, and read-only
+ * binds onto it. mount(2) affects the whole namespace, not a thread, so this is safe to
+ * call from Node's main thread.
+ */
+export class HostMountsFfi {
+  constructor(private readonly sys: Syscalls = new NativeSyscalls()) {}
+
+  /** Bind `dir` onto itself and mark it shared: a peer group that containers can follow. */
+  makeSharedPoint(dir: string): void {
+    this.sys.mount(dir, dir, null, MS_BIND, null);
+    this.sys.mount(null, dir, null, MS_SHARED, null);
+  }
+
+  /** A read-only, nosuid, nodev bind of `src` onto `dst` (two steps: the kernel ignores MS_RDONLY on the first). */
+  bindReadonly(src: string, dst: string): void {
+    this.sys.mount(src, dst, null, MS_BIND | MS_REC, null);
+    try {
+      this.sys.mount(null, dst, null, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, null);
+    } catch (err) {
+      this.detach(dst);
+      throw err;
+    }
+  }
+
+  /** Lazily detaches everything stacked at `path`; a path with nothing mounted is fine. */
+  detach(path: string): void {
+    for (let i = 0; i < 8; i++) {
+      try {
+        this.sys.umount2(path, MNT_DETACH);
+      } catch (err) {
+        if (err instanceof SyscallError && (err.errno === EINVAL || err.errno === ENOENT)) return;
+        throw err;
+      }
+    }
+  }
+}
