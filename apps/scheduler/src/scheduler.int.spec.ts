@@ -153,6 +153,18 @@ describe('scheduler app (integration)', () => {
     });
     expect(logs.map((l) => l.text)).toEqual(['hello from agent-one', 'hello from agent-two']);
 
+    const metrics = await (await fetch(`http://${s.env.FLOE_SCHEDULER_HTTP}/metrics`)).text();
+    for (const name of [
+      'scheduler_placements_total{result="',
+      'scheduler_queue_depth',
+      'scheduler_async_backlog',
+      'scheduler_async_dead_letters',
+      'scheduler_is_leader 1',
+      'scheduler_replicas{function_name="echo.openfaas-fn"}',
+    ]) {
+      expect(metrics).toContain(name);
+    }
+
     await rpc.call(SchedulerPatterns.remove, { namespace: 'openfaas-fn', name: 'echo' });
     const gone = await rpc
       .call(SchedulerPatterns.invoke, request('echo', 'x'))

@@ -92,7 +92,7 @@ export class Autoscaler {
     const key = fnKey(namespace, name);
     this.versions.delete(key);
     this.tracker.forget(key);
-    metrics.replicas.remove({ function_name: key });
+    metrics.replicas.remove({ function_name: `${name}.${namespace}` });
     await this.onEveryAgent(undefined, (a) => this.clients.get(a).retire({ namespace, name }));
   }
 
@@ -110,7 +110,7 @@ export class Autoscaler {
       instances += a.functions[key]?.instances ?? 0;
       reported += a.functions[key]?.inflight ?? 0;
     }
-    metrics.replicas.set({ function_name: key }, instances);
+    metrics.replicas.set({ function_name: `${v.name}.${v.namespace}` }, instances);
     await this.retireOldVersions(entry).catch((e) => this.log(`retire old versions of ${key}: ${e.message}`));
     const demand = Math.max(reported, this.tracker.total(key)) + this.tracker.waitingFor(key);
     const floor = Math.max(v.minScale, entry.record.replicas ?? 0);

@@ -32,7 +32,7 @@ export const metrics = {
   }),
   replicas: new Gauge({
     name: 'scheduler_replicas',
-    help: 'Instances per function summed over agents',
+    help: 'Instances per function summed over agents; function_name is `name.namespace` as in OpenFaaS',
     labelNames: ['function_name'] as const,
   }),
   isLeader: new Gauge({ name: 'scheduler_is_leader', help: '1 while this replica holds the leader lease' }),
