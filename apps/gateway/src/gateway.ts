@@ -41,6 +41,8 @@ export async function startGateway(
     bodyLimit: config.maxDeployBytes,
     // Longer than common client idle timeouts, so pooled connections don't race a server close.
     keepAliveTimeout: 72_000,
+    // On close, drop open connections (log followers, idle keep-alives) instead of waiting on them.
+    forceCloseConnections: true,
     logger: false,
   });
   const app = await NestFactory.create<NestFastifyApplication>(

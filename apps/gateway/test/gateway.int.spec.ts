@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
-import { Readable } from 'node:stream';
+import { PassThrough } from 'node:stream';
+import tls from 'node:tls';
 import { EnvReader, SchedulerPatterns } from '@floe/contracts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
@@ -54,22 +55,29 @@ describe('gateway over HTTPS', () => {
     expect(statSync(file).mode & 0o777).toBe(0o600);
   });
 
-  it('refuses TLS 1.1', async () => {
-    const err = await new Promise<Error | undefined>((resolve) => {
-      const req = https.get(
-        {
-          host: '127.0.0.1',
-          port: gw.httpsPort,
-          path: '/healthz',
-          rejectUnauthorized: false,
-          maxVersion: 'TLSv1.1',
-          minVersion: 'TLSv1',
-        },
-        () => resolve(undefined),
-      );
-      req.on('error', resolve);
-    });
-    expect(err).toBeDefined();
+  it('speaks TLS 1.2 and refuses TLS 1.1 with a protocol-version alert from the server', async () => {
+    const probe = (maxVersion: tls.SecureVersion) =>
+      new Promise<string>((resolve) => {
+        // SECLEVEL=0 lets the client offer TLS 1.1, so a refusal can only come from the server.
+        const s = tls.connect(
+          {
+            port: gw.httpsPort,
+            host: '127.0.0.1',
+            ca: gw.tls.cert,
+            servername: 'localhost',
+            minVersion: 'TLSv1',
+            maxVersion,
+            ciphers: 'DEFAULT:@SECLEVEL=0',
+          },
+          () => {
+            resolve(s.getProtocol() ?? '');
+            s.end();
+          },
+        );
+        s.on('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? e.message));
+      });
+    expect(await probe('TLSv1.2')).toBe('TLSv1.2');
+    expect(await probe('TLSv1.1')).toBe('ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION');
   });
 
   it('answers /healthz 200 with an agent, 503 naming what is missing without', async () => {
@@ -280,29 +288,37 @@ describe('gateway over HTTPS', () => {
     const hash = createHash('sha256');
     for (let i = 0; i < 50; i++) hash.update(chunk);
     const want = hash.digest('hex');
-    const base = process.memoryUsage().arrayBuffers;
-    let peak = base;
-    const sampler = setInterval(() => {
-      peak = Math.max(peak, process.memoryUsage().arrayBuffers);
-    }, 5);
-    const body = Readable.from(
-      (function* () {
-        for (let i = 0; i < 50; i++) yield chunk;
-      })(),
-    );
-    const r = await api.send('POST', '/floe/images?ref=floe/demo:1', {
+    const body = new PassThrough();
+    const answer = api.send('POST', '/floe/images?ref=floe/demo:1', {
       auth,
       body,
       headers: { 'content-type': 'application/x-tar', 'content-length': String(50 * chunk.length) },
     });
-    clearInterval(sampler);
+    // Send 10 MB, then hold the rest back: a buffering server would have nothing on disk yet.
+    for (let i = 0; i < 10; i++) body.write(chunk);
+    const uploads = path.join(stateDir, 'gateway/uploads');
+    const partial = async () => {
+      for (let i = 0; i < 200; i++) {
+        const tmp = existsSync(uploads)
+          ? readdirSync(uploads).find((f) => f.startsWith('.upload-'))
+          : undefined;
+        if (tmp && statSync(path.join(uploads, tmp)).size >= 8 * chunk.length)
+          return statSync(path.join(uploads, tmp)).size;
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      return 0;
+    };
+    const onDiskMidway = await partial();
+    expect(onDiskMidway).toBeGreaterThanOrEqual(8 * chunk.length);
+    expect(onDiskMidway).toBeLessThanOrEqual(10 * chunk.length);
+    for (let i = 10; i < 50; i++) body.write(chunk);
+    body.end();
+    const r = await answer;
     expect(r.status).toBe(201);
     const up = r.json();
     expect(up).toMatchObject({ ref: 'floe/demo:1', sha256: want, bytes: 50 * chunk.length });
     expect(up.archive).toBe(path.join(stateDir, 'gateway/uploads', `${want}.tar`));
     expect(statSync(up.archive).size).toBe(50 * chunk.length);
-    // Client and server share this process; the whole tar in memory would add ~50 MB.
-    expect(peak - base).toBeLessThan(30 * 1024 * 1024);
     // A deploy with that ref gets the archive path as annotation com.floe.image-archive.
     await api.send('POST', '/system/functions', {
       auth,
@@ -310,6 +326,22 @@ describe('gateway over HTTPS', () => {
     });
     const sent = fake.state.seen(SchedulerPatterns.deploy).at(-1) as { annotations: Record<string, string> };
     expect(sent.annotations['com.floe.image-archive']).toBe(up.archive);
+  });
+
+  it('answers 413 at once for an image announced larger than FLOE_MAX_IMAGE_BYTES, and 400 for a bad ref', async () => {
+    const body = new PassThrough();
+    const big = client(`https://localhost:${gw.httpsPort}`, gw.tls.cert);
+    const r = await big.send('POST', '/floe/images?ref=big:1', {
+      auth,
+      body,
+      headers: { 'content-type': 'application/x-tar', 'content-length': String(61 * 1024 * 1024) },
+    });
+    big.close();
+    body.destroy();
+    expect(r.status).toBe(413);
+    expect(r.json().error.message).toContain('FLOE_MAX_IMAGE_BYTES');
+    const bad = await api.send('POST', '/floe/images?ref=Not%20A%20Ref', { auth, body: 'x' });
+    expect(bad.json().error.field).toBe('ref');
   });
 
   it('deploys code as multipart/form-data on POST /floe/functions', async () => {
