@@ -5,7 +5,6 @@ import type { TestProject } from 'vitest/node';
 // The same launcher `npm start` uses, so the e2e suite runs the platform a user runs.
 import { startPlatform } from '../scripts/lib/platform.mjs';
 import { startRedis } from '../scripts/lib/redis.mjs';
-import { stateDir } from '../scripts/lib/setup.mjs';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -27,8 +26,6 @@ export default async function setup(project: TestProject) {
   const platform = await startPlatform({
     stateDir: dir,
     redisUrl: redis.url,
-    // Base layers are content-addressed and shared: reuse the ones setup built.
-    layerDir: path.join(stateDir(), 'snapshots'),
     quiet: process.env.FLOE_E2E_VERBOSE !== '1',
     env: { FLOE_ADMIN_PASSWORD: 'e2e-secret-password', FLOE_STEMCELLS: '1', FLOE_PAUSE_GRACE_MS: '50' },
   });

@@ -64,7 +64,7 @@ export async function startPlatform(opts) {
       {
         ...common,
         FLOE_STATE_DIR: agentState,
-        FLOE_LAYER_DIR: opts.layerDir ?? path.join(stateDir, 'snapshots'),
+        ...(opts.layerDir && i === 0 ? { FLOE_LAYER_DIR: opts.layerDir } : {}),
         FLOE_AGENT_ID: id,
         FLOE_AGENT_RPC: `127.0.0.1:${rpc}`,
         FLOE_AGENT_HTTP: `127.0.0.1:${http}`,

@@ -87,7 +87,8 @@ export async function ensureBaseImages(dir = stateDir()) {
   const mod = await import(path.join(root, 'libs/overlay-snapshots/dist/index.js'));
   const t0 = Date.now();
   mkdirSync(dir, { recursive: true });
-  await mod.ensureBaseImagesIn(dir);
+  const service = await mod.SnapshotService.open(dir);
+  await service.ensureBaseImages();
   log(`base images ready (${Date.now() - t0} ms)`);
 }
 

@@ -1,7 +1,9 @@
-import { Counter, Gauge, Histogram, type Registry, register as defaultRegistry } from 'prom-client';
+import { Counter, register as defaultRegistry, Gauge, Histogram, type Registry } from 'prom-client';
 import type { Pool, PoolEvents } from './pool.js';
 
-const LATENCY = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+const LATENCY = [
+  0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
+];
 
 /**
  * Every node-agent metric, built in one place with stable names and low-cardinality labels
@@ -33,17 +35,75 @@ export class AgentMetrics {
         for (const i of pool()?.list() ?? []) this.inc({ state: i.state, runtime: i.runtime });
       },
     });
-    this.starts = new Counter({ name: 'floe_agent_starts_total', help: 'Instance starts by kind (warm, prewarm, cold)', labelNames: ['kind', 'runtime'], registers });
-    this.startSeconds = new Histogram({ name: 'floe_agent_start_duration_seconds', help: 'Time to get an instance ready for a call, by start kind', labelNames: ['kind', 'runtime'], buckets: LATENCY, registers });
-    this.freezeSeconds = new Histogram({ name: 'floe_agent_freeze_duration_seconds', help: 'cgroup freeze until the kernel reports frozen', buckets: LATENCY, registers });
-    this.thawSeconds = new Histogram({ name: 'floe_agent_thaw_duration_seconds', help: 'cgroup thaw', buckets: LATENCY, registers });
-    this.invocationSeconds = new Histogram({ name: 'floe_agent_invocation_duration_seconds', help: 'Invocation time through the agent (thaw, call, response)', labelNames: ['function_name', 'start'], buckets: LATENCY, registers });
-    this.failures = new Counter({ name: 'floe_agent_function_failures_total', help: 'Instances lost to OOM kills, timeouts and crashes', labelNames: ['function_name', 'kind'], registers });
-    this.memoryBytes = new Gauge({ name: 'floe_agent_function_memory_bytes', help: 'Memory used by a function\'s instances (cgroup)', labelNames: ['function_name'], registers });
-    this.throttled = new Gauge({ name: 'floe_agent_function_cpu_throttled_periods', help: 'CPU throttled periods of a function\'s live instances (cgroup cpu.stat)', labelNames: ['function_name'], registers });
-    this.capacityBytes = new Gauge({ name: 'floe_agent_memory_capacity_bytes', help: 'Memory this agent may give to containers', registers });
-    this.usedBytes = new Gauge({ name: 'floe_agent_memory_reserved_bytes', help: 'Memory reserved by live containers', registers, collect() { this.set(pool()?.usedBytes ?? 0); } });
-    this.heartbeats = new Counter({ name: 'floe_agent_heartbeats_total', help: 'Heartbeats to Redis by result', labelNames: ['result'], registers });
+    this.starts = new Counter({
+      name: 'floe_agent_starts_total',
+      help: 'Instance starts by kind (warm, prewarm, cold)',
+      labelNames: ['kind', 'runtime'],
+      registers,
+    });
+    this.startSeconds = new Histogram({
+      name: 'floe_agent_start_duration_seconds',
+      help: 'Time to get an instance ready for a call, by start kind',
+      labelNames: ['kind', 'runtime'],
+      buckets: LATENCY,
+      registers,
+    });
+    this.freezeSeconds = new Histogram({
+      name: 'floe_agent_freeze_duration_seconds',
+      help: 'cgroup freeze until the kernel reports frozen',
+      buckets: LATENCY,
+      registers,
+    });
+    this.thawSeconds = new Histogram({
+      name: 'floe_agent_thaw_duration_seconds',
+      help: 'cgroup thaw',
+      buckets: LATENCY,
+      registers,
+    });
+    this.invocationSeconds = new Histogram({
+      name: 'floe_agent_invocation_duration_seconds',
+      help: 'Invocation time through the agent (thaw, call, response)',
+      labelNames: ['function_name', 'start'],
+      buckets: LATENCY,
+      registers,
+    });
+    this.failures = new Counter({
+      name: 'floe_agent_function_failures_total',
+      help: 'Instances lost to OOM kills, timeouts and crashes',
+      labelNames: ['function_name', 'kind'],
+      registers,
+    });
+    this.memoryBytes = new Gauge({
+      name: 'floe_agent_function_memory_bytes',
+      help: "Memory used by a function's instances (cgroup)",
+      labelNames: ['function_name'],
+      registers,
+    });
+    this.throttled = new Gauge({
+      name: 'floe_agent_function_cpu_throttled_periods',
+      help: "CPU throttled periods of a function's live instances (cgroup cpu.stat)",
+      labelNames: ['function_name'],
+      registers,
+    });
+    this.capacityBytes = new Gauge({
+      name: 'floe_agent_memory_capacity_bytes',
+      help: 'Memory this agent may give to containers',
+      registers,
+    });
+    this.usedBytes = new Gauge({
+      name: 'floe_agent_memory_reserved_bytes',
+      help: 'Memory reserved by live containers',
+      registers,
+      collect() {
+        this.set(pool()?.usedBytes ?? 0);
+      },
+    });
+    this.heartbeats = new Counter({
+      name: 'floe_agent_heartbeats_total',
+      help: 'Heartbeats to Redis by result',
+      labelNames: ['result'],
+      registers,
+    });
   }
 
   /** Pool hooks that feed these metrics. */

@@ -7,8 +7,8 @@ import {
   type InvokeRequest,
   type InvokeResponse,
   type PoolTarget,
-  redisKeys,
   type RuntimeName,
+  redisKeys,
 } from '@floe/contracts';
 import type { Runtime } from '@floe/runtime';
 import type { Redis } from 'ioredis';
@@ -125,10 +125,20 @@ export class Agent {
     const t0 = performance.now();
     const res = await this.pool.invoke(
       version,
-      { callId: req.callId, method: req.method, path: req.path, query: req.query, headers: req.headers, deadline: req.deadline },
+      {
+        callId: req.callId,
+        method: req.method,
+        path: req.path,
+        query: req.query,
+        headers: req.headers,
+        deadline: req.deadline,
+      },
       Buffer.from(req.body, 'base64'),
     );
-    this.metrics.invocationSeconds.observe({ function_name: fnLabel(`${version.namespace}/${version.name}`), start: res.start }, (performance.now() - t0) / 1000);
+    this.metrics.invocationSeconds.observe(
+      { function_name: fnLabel(`${version.namespace}/${version.name}`), start: res.start },
+      (performance.now() - t0) / 1000,
+    );
     return {
       status: res.status,
       headers: res.headers,

@@ -8,7 +8,7 @@ import type { ExitReason, InstanceBackend } from './instance.js';
 import type { InstanceChannel } from './instance-channel.js';
 import type { LogStore } from './log-store.js';
 import { bootstrapDir } from './native-build.js';
-import type { LaunchOptions, Launcher } from './pool.js';
+import type { Launcher, LaunchOptions } from './pool.js';
 import type { FunctionSources, HostMounts, RootfsProvider } from './ports.js';
 
 /** Base image per runtime; `image` functions bring their own. */
@@ -52,7 +52,12 @@ export class ContainerLauncher implements Launcher {
 
   private dirOf(id: string) {
     const base = path.join(this.o.instancesDir, id);
-    return { base, rootfs: path.join(base, 'rootfs'), code: path.join(base, 'code'), secrets: path.join(base, 'secrets') };
+    return {
+      base,
+      rootfs: path.join(base, 'rootfs'),
+      code: path.join(base, 'code'),
+      secrets: path.join(base, 'secrets'),
+    };
   }
 
   async launch(opts: LaunchOptions): Promise<{ backend: InstanceBackend; channel: InstanceChannel }> {
@@ -77,7 +82,10 @@ export class ContainerLauncher implements Launcher {
       channelReady.catch(() => {});
       let container: Container;
       try {
-        container = await this.o.runtime.run(opts.id, config, { rootfsMounts, stdio: { stdout: out.write, stderr: err.write } });
+        container = await this.o.runtime.run(opts.id, config, {
+          rootfsMounts,
+          stdio: { stdout: out.write, stderr: err.write },
+        });
       } finally {
         // The child holds its own copies now; ours would keep the pipes open forever.
         closeQuietly(out.write);
@@ -85,7 +93,11 @@ export class ContainerLauncher implements Launcher {
       }
       cleanup.push(() => this.o.runtime.delete(opts.id));
       this.containers.set(opts.id, container);
-      const meta = { function: opts.version?.name ?? `(${opts.runtime} stemcell)`, namespace: opts.version?.namespace ?? '-', instance: opts.id };
+      const meta = {
+        function: opts.version?.name ?? `(${opts.runtime} stemcell)`,
+        namespace: opts.version?.namespace ?? '-',
+        instance: opts.id,
+      };
       const stdout = new net.Socket({ fd: out.read, readable: true, writable: false });
       const stderr = new net.Socket({ fd: err.read, readable: true, writable: false });
       this.o.logs.capture(stdout, meta, 'stdout');
@@ -96,7 +108,11 @@ export class ContainerLauncher implements Launcher {
       const channel = await Promise.race([
         channelReady,
         exited.then((e) => {
-          throw new FloeError('STARTUP', `instance ${opts.id}: runtime exited before connecting (${JSON.stringify(e)})`, { fault: 'platform' });
+          throw new FloeError(
+            'STARTUP',
+            `instance ${opts.id}: runtime exited before connecting (${JSON.stringify(e)})`,
+            { fault: 'platform' },
+          );
         }),
       ]);
       return { backend: this.backend(opts.id, container, exited), channel };
@@ -132,7 +148,8 @@ export class ContainerLauncher implements Launcher {
         break;
       default: {
         args = ['/floe-bin/floe-watchdog'];
-        const img = opts.runtime === 'image' ? await this.o.rootfs.imageConfig(opts.version?.image ?? '') : undefined;
+        const img =
+          opts.runtime === 'image' ? await this.o.rootfs.imageConfig(opts.version?.image ?? '') : undefined;
         for (const e of img?.env ?? []) if (!e.startsWith('PATH=')) env.push(e);
         cwd = img?.workingDir || '/';
       }
@@ -149,12 +166,37 @@ export class ContainerLauncher implements Launcher {
     };
     config.mounts = [
       ...(config.mounts ?? []),
-      { destination: '/floe', type: 'bind', source: bootstrapDir, options: ['rbind', 'ro', 'nosuid', 'nodev'] },
-      { destination: '/floe-bin/floe-watchdog', type: 'bind', source: this.o.watchdogPath, options: ['bind', 'ro', 'nosuid', 'nodev'] },
-      { destination: '/run/floe', type: 'bind', source: this.o.channel.dir, options: ['bind', 'ro', 'nosuid', 'nodev', 'noexec'] },
+      {
+        destination: '/floe',
+        type: 'bind',
+        source: bootstrapDir,
+        options: ['rbind', 'ro', 'nosuid', 'nodev'],
+      },
+      {
+        destination: '/floe-bin/floe-watchdog',
+        type: 'bind',
+        source: this.o.watchdogPath,
+        options: ['bind', 'ro', 'nosuid', 'nodev'],
+      },
+      {
+        destination: '/run/floe',
+        type: 'bind',
+        source: this.o.channel.dir,
+        options: ['bind', 'ro', 'nosuid', 'nodev', 'noexec'],
+      },
       // rslave: the code bound later onto the host's shared point propagates in here.
-      { destination: '/code', type: 'bind', source: d.code, options: ['rbind', 'ro', 'nosuid', 'nodev', 'rslave'] },
-      { destination: SECRETS_DIR, type: 'bind', source: d.secrets, options: ['bind', 'ro', 'nosuid', 'nodev', 'noexec'] },
+      {
+        destination: '/code',
+        type: 'bind',
+        source: d.code,
+        options: ['rbind', 'ro', 'nosuid', 'nodev', 'rslave'],
+      },
+      {
+        destination: SECRETS_DIR,
+        type: 'bind',
+        source: d.secrets,
+        options: ['bind', 'ro', 'nosuid', 'nodev', 'noexec'],
+      },
     ];
     return config;
   }
@@ -168,7 +210,8 @@ export class ContainerLauncher implements Launcher {
     }
     if (version.secrets.length) {
       const values = await this.o.sources.secrets(version.namespace, version.secrets);
-      for (const [name, value] of Object.entries(values)) writeFileSync(path.join(d.secrets, name), value, { mode: 0o444 });
+      for (const [name, value] of Object.entries(values))
+        writeFileSync(path.join(d.secrets, name), value, { mode: 0o444 });
     }
     let handler = version.handler ?? '';
     if (version.runtime === 'node') handler ||= 'index.js';
@@ -204,7 +247,12 @@ export class ContainerLauncher implements Launcher {
       },
       async memoryUsage() {
         const s = await c.stats();
-        return { bytes: s.memoryBytes, peakBytes: s.memoryPeakBytes, nrThrottled: s.nrThrottled, oomKills: s.oomKills };
+        return {
+          bytes: s.memoryBytes,
+          peakBytes: s.memoryPeakBytes,
+          nrThrottled: s.nrThrottled,
+          oomKills: s.oomKills,
+        };
       },
       async setMemoryLimit(bytes) {
         limit = bytes === 'max' ? 0 : bytes;

@@ -1,4 +1,8 @@
+export * from './agent.js';
+export * from './agent-lock.js';
+export * from './agent-metrics.js';
 export * from './channel-server.js';
+export * from './container-launcher.js';
 export * from './frame-codec.js';
 export * from './instance.js';
 export * from './instance-channel.js';
@@ -8,7 +12,5 @@ export * from './membership.js';
 export * from './native-build.js';
 export * from './pool.js';
 export * from './ports.js';
-export * from './agent-metrics.js';
-export * from './container-launcher.js';
-export * from './agent.js';
 export * from './recovery.js';
+export * from './snapshot-rootfs.js';

@@ -8,7 +8,11 @@ import type { HostMounts } from './ports.js';
  * dir, host mounts under its instances dir — and destroys all of it before serving. Frozen
  * instances are cheap to recreate, so destroying beats re-adopting half-known state.
  */
-export async function recover(runtime: Runtime, mounts: HostMounts, instancesDir: string): Promise<{ containers: number; mounts: number }> {
+export async function recover(
+  runtime: Runtime,
+  mounts: HostMounts,
+  instancesDir: string,
+): Promise<{ containers: number; mounts: number }> {
   let containers = 0;
   for (const c of await runtime.list()) {
     await runtime.delete(c.id);
@@ -29,5 +33,7 @@ export function mountPoints(): string[] {
   return readFileSync('/proc/self/mountinfo', 'utf8')
     .split('\n')
     .filter(Boolean)
-    .map((l) => (l.split(' ')[4] ?? '').replace(/\\([0-7]{3})/g, (_, o) => String.fromCharCode(Number.parseInt(o, 8))));
+    .map((l) =>
+      (l.split(' ')[4] ?? '').replace(/\\([0-7]{3})/g, (_, o) => String.fromCharCode(Number.parseInt(o, 8))),
+    );
 }

@@ -1,0 +1,47 @@
+import type { Agent } from '@floe/agent-core';
+import { AgentPatterns, type FunctionVersion, type InvokeRequest, type PoolTarget } from '@floe/contracts';
+import { Controller, Inject, UseFilters } from '@nestjs/common';
+import { MessagePattern, Payload } from '@nestjs/microservices';
+import { FloeRpcExceptionFilter } from './rpc-exception.filter.js';
+import { AGENT } from './tokens.js';
+
+@Controller()
+@UseFilters(FloeRpcExceptionFilter)
+export class AgentController {
+  constructor(@Inject(AGENT) private readonly agent: Agent) {}
+
+  @MessagePattern(AgentPatterns.invoke)
+  invoke(@Payload() p: { request: InvokeRequest; version: FunctionVersion }) {
+    return this.agent.invoke(p.request, p.version);
+  }
+
+  @MessagePattern(AgentPatterns.ensure)
+  ensure(@Payload() p: { version: FunctionVersion; instances: number }) {
+    return this.agent.ensure(p.version, p.instances);
+  }
+
+  @MessagePattern(AgentPatterns.retire)
+  retire(@Payload() p: { namespace: string; name: string; keepVersion?: number }) {
+    return this.agent.retire(p.namespace, p.name, p.keepVersion);
+  }
+
+  @MessagePattern(AgentPatterns.status)
+  status() {
+    return this.agent.info();
+  }
+
+  @MessagePattern(AgentPatterns.target)
+  target(@Payload() t: PoolTarget) {
+    return this.agent.setTarget(t);
+  }
+
+  @MessagePattern(AgentPatterns.logs)
+  async logs(@Payload() p: { namespace: string; name: string; tail?: number; since?: string }) {
+    return { lines: await this.agent.readLogs(p.namespace, p.name, p) };
+  }
+
+  @MessagePattern(AgentPatterns.health)
+  health() {
+    return { status: 'ok', id: this.agent.settings.id };
+  }
+}

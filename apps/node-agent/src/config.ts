@@ -1,0 +1,77 @@
+import os from 'node:os';
+import path from 'node:path';
+import { ConfigError, EnvReader, stateDir } from '@floe/contracts';
+
+/** The node-agent's whole configuration, validated once at start. */
+export interface AgentConfig {
+  id: string;
+  redisUrl: string;
+  rpc: { host: string; port: number };
+  http: { host: string; port: number };
+  /** Where other services reach this agent; defaults to the bind addresses. */
+  advertiseHost: string;
+  stateDir: string;
+  layerDir: string;
+  cgroupParent: string;
+  memoryBytes: number;
+  cpus: number;
+  labels: Record<string, string>;
+  heartbeatMs: number;
+  heartbeatTtlMs: number;
+  pauseGraceMs: number;
+  keepAliveMs: number;
+  reclaimAfterMs: number;
+  stemcellBytes: number;
+  writableBytes: number;
+  stemcells: { node: number; python: number; exec: number };
+  maxBodyBytes: number;
+  logMaxBytes: number;
+  scheduler: { host: string; port: number };
+}
+
+function parseLabels(raw: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const part of raw.split(',').filter(Boolean)) {
+    const [k, v = ''] = part.split('=');
+    if (k) out[k.trim()] = v.trim();
+  }
+  return out;
+}
+
+export function loadConfig(env = new EnvReader()): AgentConfig {
+  const dir = stateDir();
+  const id = env.string('FLOE_AGENT_ID', `agent-${os.hostname()}`);
+  if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/.test(id)) {
+    throw new ConfigError('FLOE_AGENT_ID', `expected [a-zA-Z0-9_.-]{1,63}, got '${id}'`);
+  }
+  const rpc = env.address('FLOE_AGENT_RPC', '127.0.0.1:7101');
+  return {
+    id,
+    redisUrl: env.string('REDIS_URL', 'redis://127.0.0.1:6379'),
+    rpc,
+    http: env.address('FLOE_AGENT_HTTP', '127.0.0.1:7102'),
+    advertiseHost: env.string('FLOE_AGENT_ADVERTISE_HOST', rpc.host === '0.0.0.0' ? os.hostname() : rpc.host),
+    stateDir: dir,
+    // Layers live in `<layerDir>/snapshots`; one agent process owns a layer dir.
+    layerDir: env.string('FLOE_LAYER_DIR', dir),
+    cgroupParent: env.string('FLOE_CGROUP_PARENT', `floe-${id}`),
+    memoryBytes: env.bytes('FLOE_AGENT_MEMORY', Math.floor(os.totalmem() * 0.75)),
+    cpus: env.int('FLOE_AGENT_CPUS', os.availableParallelism(), { min: 1 }),
+    labels: parseLabels(env.string('FLOE_AGENT_LABELS', '')),
+    heartbeatMs: env.int('FLOE_HEARTBEAT_MS', 1000, { min: 100 }),
+    heartbeatTtlMs: env.int('FLOE_HEARTBEAT_TTL_MS', 3000, { min: 300 }),
+    pauseGraceMs: env.int('FLOE_PAUSE_GRACE_MS', 50, { min: 0 }),
+    keepAliveMs: env.int('FLOE_KEEP_ALIVE_MS', 600_000, { min: 1000 }),
+    reclaimAfterMs: env.int('FLOE_RECLAIM_AFTER_MS', 2000, { min: 0 }),
+    stemcellBytes: env.bytes('FLOE_STEMCELL_MEMORY', 256 * 1024 * 1024),
+    writableBytes: env.bytes('FLOE_WRITABLE_LAYER', 64 * 1024 * 1024),
+    stemcells: {
+      node: env.int('FLOE_STEMCELLS_NODE', env.int('FLOE_STEMCELLS', 1, { min: 0 }), { min: 0, max: 64 }),
+      python: env.int('FLOE_STEMCELLS_PYTHON', env.int('FLOE_STEMCELLS', 1, { min: 0 }), { min: 0, max: 64 }),
+      exec: env.int('FLOE_STEMCELLS_EXEC', env.int('FLOE_STEMCELLS', 1, { min: 0 }), { min: 0, max: 64 }),
+    },
+    maxBodyBytes: env.bytes('FLOE_MAX_BODY_BYTES', 6 * 1024 * 1024),
+    logMaxBytes: env.bytes('FLOE_LOG_MAX_BYTES', 8 * 1024 * 1024),
+    scheduler: env.address('FLOE_SCHEDULER_RPC', '127.0.0.1:7001'),
+  };
+}

@@ -1,0 +1,103 @@
+import 'reflect-metadata';
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { Agent, lockStateDir, recover, removeCgroupParent, SnapshotRootfs } from '@floe/agent-core';
+import { ConfigError, reviveError, SchedulerPatterns } from '@floe/contracts';
+import { HostMountsFfi, Runtime } from '@floe/runtime';
+import { NestFactory } from '@nestjs/core';
+import { ClientProxyFactory, type MicroserviceOptions, Transport } from '@nestjs/microservices';
+import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
+import { Redis } from 'ioredis';
+import { collectDefaultMetrics } from 'prom-client';
+import { firstValueFrom } from 'rxjs';
+import { AppModule } from './app.module.js';
+import { loadConfig } from './config.js';
+
+async function bootstrap() {
+  const config = loadConfig();
+  collectDefaultMetrics();
+  const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: 1 });
+  const agentDir = path.join(config.stateDir, 'agent');
+  mkdirSync(agentDir, { recursive: true });
+  const unlock = lockStateDir(agentDir);
+  const runtime = new Runtime({ stateDir: agentDir, cgroupParent: config.cgroupParent });
+  const mounts = new HostMountsFfi();
+  // Whatever a previous run of this agent left (kill -9) goes before we serve.
+  const found = await recover(runtime, mounts, path.join(agentDir, 'instances'));
+  if (found.containers || found.mounts)
+    console.log(
+      `agent ${config.id}: recovered ${found.containers} container(s), ${found.mounts} mount(s) from a previous run`,
+    );
+  const rootfs = await SnapshotRootfs.open(config.layerDir);
+  const scheduler = ClientProxyFactory.create({ transport: Transport.TCP, options: config.scheduler });
+
+  const agent = await Agent.start(
+    {
+      id: config.id,
+      rpc: `${config.advertiseHost}:${config.rpc.port}`,
+      http: `${config.advertiseHost}:${config.http.port}`,
+      stateDir: config.stateDir,
+      labels: config.labels,
+      memoryBytes: config.memoryBytes,
+      cpus: config.cpus,
+      pauseGraceMs: config.pauseGraceMs,
+      keepAliveMs: config.keepAliveMs,
+      reclaimAfterMs: config.reclaimAfterMs,
+      stemcellBytes: config.stemcellBytes,
+      writableBytes: config.writableBytes,
+      logMaxBytes: config.logMaxBytes,
+      heartbeatMs: config.heartbeatMs,
+      heartbeatTtlMs: config.heartbeatTtlMs,
+      stemcells: config.stemcells,
+    },
+    {
+      redis,
+      runtime,
+      rootfs,
+      mounts,
+      secrets: async (namespace, names) => {
+        try {
+          return await firstValueFrom(scheduler.send(SchedulerPatterns.secretValues, { namespace, names }));
+        } catch (err) {
+          throw reviveError(err as never);
+        }
+      },
+    },
+  );
+
+  const app = await NestFactory.create<NestFastifyApplication>(
+    AppModule.forRoot(agent),
+    new FastifyAdapter(),
+    {
+      logger: ['error', 'warn'],
+    },
+  );
+  app.connectMicroservice<MicroserviceOptions>({ transport: Transport.TCP, options: config.rpc });
+  await app.startAllMicroservices();
+  await app.listen(config.http.port, config.http.host);
+  console.log(
+    `node-agent ${config.id}: rpc ${config.rpc.host}:${config.rpc.port}, http ${config.http.host}:${config.http.port}, cgroups ${runtime.cgroups.mode}`,
+  );
+
+  let stopping = false;
+  const stop = async (sig: string) => {
+    if (stopping) return;
+    stopping = true;
+    console.log(`node-agent ${config.id}: ${sig}, destroying containers`);
+    await agent.stop();
+    await app.close();
+    scheduler.close();
+    redis.disconnect();
+    runtime.close();
+    removeCgroupParent(runtime.cgroups, config.cgroupParent);
+    unlock();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+}
+
+bootstrap().catch((err) => {
+  console.error(err instanceof ConfigError ? err.message : err);
+  process.exit(1);
+});

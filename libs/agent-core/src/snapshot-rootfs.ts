@@ -1,0 +1,78 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { type Mount, NotFoundError } from '@floe/contracts';
+import { SnapshotService } from '@floe/overlay-snapshots';
+import type { ImageRunConfig, RootfsProvider } from './ports.js';
+
+/**
+ * The launcher's view of libs/overlay-snapshots: container rootfs mounts over an image's
+ * layers, and code layers imported once per archive digest and leased while known.
+ */
+export class SnapshotRootfs implements RootfsProvider {
+  private readonly codeLayers = new Map<string, Promise<string>>();
+
+  private constructor(readonly service: SnapshotService) {}
+
+  /** Opens `<layerDir>/snapshots`, building the base images there if missing. */
+  static async open(layerDir: string): Promise<SnapshotRootfs> {
+    const service = await SnapshotService.open(layerDir);
+    await service.ensureBaseImages();
+    // A crash leaves writable layers of containers that no longer exist.
+    for (const id of await service.containers()) await service.release(id);
+    return new SnapshotRootfs(service);
+  }
+
+  async rootfs(containerId: string, imageRef: string, sizeLimitBytes: number): Promise<Mount[]> {
+    const image = await this.service.resolveImage(imageRef);
+    if (!image) throw new NotFoundError(`image ${imageRef}: not found on this agent`, { field: 'image' });
+    return this.service.rootfsFor(containerId, image.layers, { sizeLimitBytes });
+  }
+
+  codeLayer(digest: string, fetch: () => Promise<Buffer>): Promise<string> {
+    let p = this.codeLayers.get(digest);
+    if (!p) {
+      p = this.importCode(digest, fetch);
+      this.codeLayers.set(digest, p);
+      p.catch(() => this.codeLayers.delete(digest));
+    }
+    return p;
+  }
+
+  private async importCode(digest: string, fetch: () => Promise<Buffer>): Promise<string> {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'floe-code-'));
+    try {
+      const file = path.join(dir, 'code.archive');
+      writeFileSync(file, await fetch());
+      const layer = await this.service.importCode(file, { leaseId: `code/${digest}` });
+      return this.service.codeLayerPath(layer.diffID);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  async ensureImage(ref: string, archivePath?: string): Promise<void> {
+    if (await this.service.resolveImage(ref)) return;
+    if (!archivePath)
+      throw new NotFoundError(`image ${ref}: not imported and no archive given`, { field: 'image' });
+    await this.service.importImage(archivePath, ref);
+  }
+
+  async imageConfig(ref: string): Promise<ImageRunConfig | undefined> {
+    const image = await this.service.resolveImage(ref);
+    if (!image) return undefined;
+    const c = image.config;
+    return {
+      entrypoint: c.Entrypoint,
+      cmd: c.Cmd,
+      env: c.Env,
+      workingDir: c.WorkingDir,
+      user: c.User,
+      labels: c.Labels,
+    };
+  }
+
+  release(containerId: string): Promise<void> {
+    return this.service.release(containerId);
+  }
+}
