@@ -1,5 +1,4 @@
 import os from 'node:os';
-import path from 'node:path';
 import { ConfigError, EnvReader, stateDir } from '@floe/contracts';
 
 /** The node-agent's whole configuration, validated once at start. */
