@@ -14,7 +14,7 @@ import {
 } from '@floe/contracts';
 import { type AgentClient, type AgentClientFactory, UnavailableError } from '@floe/scheduler-core';
 import { ClientTCP } from '@nestjs/microservices';
-import { firstValueFrom, TimeoutError, timeout } from 'rxjs';
+import { defaultIfEmpty, firstValueFrom, TimeoutError, timeout } from 'rxjs';
 
 /** Agent RPC over Nest TCP; one connection per agent, reconnected by Nest on the next call. */
 class TcpAgentClient implements AgentClient {
@@ -50,8 +50,20 @@ class TcpAgentClient implements AgentClient {
 
   private async call<T>(pattern: string, payload: unknown, ms: number): Promise<T> {
     try {
-      // defaultIfEmpty is not wanted: an agent answering nothing is a contract bug, seen as INTERNAL.
-      return await firstValueFrom(this.client.send<T>(pattern, payload).pipe(timeout({ first: ms })));
+      // Control calls may answer nothing (a void handler); invoke checks its answer's shape.
+      const answer = await firstValueFrom(
+        this.client.send<T>(pattern, payload).pipe(timeout({ first: ms }), defaultIfEmpty(undefined as T)),
+      );
+      if (
+        pattern === AgentPatterns.invoke &&
+        typeof (answer as InvokeResponse | undefined)?.status !== 'number'
+      ) {
+        throw new FloeError(
+          'INTERNAL',
+          `${pattern} on agent ${this.agentId}: answer is not an InvokeResponse`,
+        );
+      }
+      return answer;
     } catch (err) {
       throw this.toFloeError(pattern, err, ms);
     }

@@ -10,6 +10,9 @@ describe(validateDeployment.name, () => {
     expect(
       validateDeployment({ service: 'f', runtime: 'node', handler: 'index.js', code: 'UEsFBg==' }).service,
     ).toBe('f');
+    expect(validateDeployment({ service: 'f', runtime: 'exec', envProcess: 'tr a-z A-Z' }).runtime).toBe(
+      'exec',
+    );
   });
 
   it.each([
@@ -17,6 +20,7 @@ describe(validateDeployment.name, () => {
     [{ service: 'f' }, 'image'],
     [{ service: 'f', runtime: 'node', code: 'eA==' }, 'handler'],
     [{ service: 'f', runtime: 'node', handler: 'x' }, 'code'],
+    [{ service: 'f', runtime: 'exec' }, 'handler'],
     [{ service: 'f', runtime: 'ruby', handler: 'x', code: 'eA==' }, 'runtime'],
     [{ ...ok, limits: { memory: 'lots' } }, 'limits.memory'],
     [{ ...ok, labels: { 'com.openfaas.scale.min': 'two' } }, 'labels.com.openfaas.scale.min'],

@@ -47,8 +47,15 @@ export function validateDeployment(
   if (!d.image) {
     if (!d.runtime) throw new InvalidArgumentError('image', 'image or runtime+handler+code is required');
     if (d.runtime === 'image') throw new InvalidArgumentError('image', 'runtime image needs an image');
-    if (!d.handler) throw new InvalidArgumentError('handler', `runtime ${d.runtime} needs a handler`);
-    if (!d.code) throw new InvalidArgumentError('code', `runtime ${d.runtime} needs a code archive`);
+    if (d.runtime === 'exec') {
+      // Classic watchdog style: the fprocess (handler or envProcess) runs in the base image, code optional.
+      if (!d.handler && !d.envProcess) {
+        throw new InvalidArgumentError('handler', 'runtime exec needs a handler or envProcess');
+      }
+    } else {
+      if (!d.handler) throw new InvalidArgumentError('handler', `runtime ${d.runtime} needs a handler`);
+      if (!d.code) throw new InvalidArgumentError('code', `runtime ${d.runtime} needs a code archive`);
+    }
   }
   if (typeof d.code === 'string' && !/^[A-Za-z0-9+/=\s]*$/.test(d.code)) {
     throw new InvalidArgumentError('code', 'expected base64');

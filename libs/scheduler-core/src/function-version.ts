@@ -63,7 +63,9 @@ export function buildVersion(
     secrets: [...(dep.secrets ?? [])],
   };
   if (at.codeDigest) version.codeDigest = at.codeDigest;
-  if (dep.handler) version.handler = dep.handler;
+  // For exec the handler is the fprocess; OpenFaaS users give it as envProcess.
+  const handler = dep.handler ?? (runtime === 'exec' ? dep.envProcess : undefined);
+  if (handler) version.handler = handler;
   const cpu = parseCpuMillis(dep.limits?.cpu);
   if (cpu) version.cpuMillis = cpu;
   if (annotations[ANNOTATION_IMAGE_ARCHIVE]) version.imageArchive = annotations[ANNOTATION_IMAGE_ARCHIVE];

@@ -150,7 +150,9 @@ export class Scheduler {
     await waitReady(this.redis, 3000);
     this.directory.on('up', (a: AgentInfo) => {
       if (this.lease.isLeader)
-        void this.autoscaler.sendTarget(a).catch((e) => this.log(`target ${a.id}: ${e.message}`));
+        void this.autoscaler
+          .sendTarget(a)
+          .catch((e) => this.log(`target ${a.id}: ${e.code ?? ''} ${e.message}`));
     });
     this.directory.on('down', (id: string) => {
       this.log(`agent ${id} left`);
