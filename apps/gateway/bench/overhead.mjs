@@ -3,7 +3,7 @@
 // `invoke` at once over Nest's TCP framing (`<len>#<json>`), driven by wrk over HTTPS with
 // keep-alive. Usage: node apps/gateway/bench/overhead.mjs [seconds]
 import { execFile, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
 import net from 'node:net';
 import os from 'node:os';
@@ -61,15 +61,28 @@ async function freePort() {
   return port;
 }
 
-function get(url) {
+function get(url, body = false) {
   return new Promise((resolve) => {
     https
       .get(url, { rejectUnauthorized: false }, (res) => {
-        res.resume();
-        resolve(res.statusCode);
+        let text = '';
+        res.on('data', (c) => {
+          text += c;
+        });
+        res.on('end', () => resolve(body ? text : res.statusCode));
       })
       .on('error', () => resolve(0));
   });
+}
+
+/** p50/p99 of floe_gateway_invoke_overhead_seconds{start="warm"} from its cumulative buckets (upper bounds). */
+function overheadQuantiles(metrics) {
+  const buckets = [
+    ...metrics.matchAll(/floe_gateway_invoke_overhead_seconds_bucket\{le="([^"]+)",start="warm"\} (\d+)/g),
+  ].map((m) => [Number(m[1]), Number(m[2])]);
+  const total = buckets.at(-1)?.[1] ?? 0;
+  const q = (p) => buckets.find(([, n]) => n >= p * total)?.[0];
+  return { count: total, p50: `<= ${q(0.5) * 1000} ms`, p99: `<= ${q(0.99) * 1000} ms` };
 }
 
 const fake = await fakeScheduler();
@@ -104,7 +117,31 @@ try {
       `${what} connections=${c}: ${pick(/Requests\/sec:\s+([\d.]+)/)} req/s, p50 ${pick(/\s50%\s+(\S+)/)}, p90 ${pick(/\s90%\s+(\S+)/)}, p99 ${pick(/\s99%\s+(\S+)/)}, errors: ${/Non-2xx|Socket errors/.test(stdout) ? 'yes' : 'none'}`,
     );
   };
-  for (const c of [1, 16, 64]) await measure('POST /function/echo (raw Fastify route)', url, c, lua);
+  await measure('POST /function/echo (raw Fastify route)', url, 1, lua);
+  console.log(
+    '  in-gateway time (handler start to reply, RPC included):',
+    overheadQuantiles(await get(`${base}/metrics`, true)),
+  );
+  for (const c of [16, 64]) await measure('POST /function/echo (raw Fastify route)', url, c, lua);
+  // Floor: a bare node:https server answering at once with the same cert, in this process.
+  const bare = https.createServer(
+    {
+      key: readFileSync(path.join(state, 'gateway/tls/key.pem')),
+      cert: readFileSync(path.join(state, 'gateway/tls/cert.pem')),
+    },
+    (req, res) => {
+      req.resume();
+      req.on('end', () => res.end('hello'));
+    },
+  );
+  await new Promise((r) => bare.listen(0, '127.0.0.1', r));
+  await measure(
+    'bare node:https (floor: TLS + HTTP only)',
+    `https://127.0.0.1:${bare.address().port}/`,
+    1,
+    lua,
+  );
+  bare.close();
   // Same work (one RPC, small answer) through Nest's router and exception layer, for comparison.
   for (const c of [1, 16]) await measure('GET /healthz (Nest controller)', `${base}/healthz`, c);
 } finally {

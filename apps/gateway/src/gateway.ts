@@ -41,8 +41,9 @@ export async function startGateway(
     bodyLimit: config.maxDeployBytes,
     // Longer than common client idle timeouts, so pooled connections don't race a server close.
     keepAliveTimeout: 72_000,
-    // On close, drop open connections (log followers, idle keep-alives) instead of waiting on them.
-    forceCloseConnections: true,
+    // On close, drop idle keep-alive connections but let in-flight calls finish (log followers
+    // are ended by LogsService before the server closes).
+    forceCloseConnections: 'idle',
     logger: false,
   });
   const app = await NestFactory.create<NestFastifyApplication>(

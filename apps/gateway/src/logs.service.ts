@@ -1,6 +1,6 @@
 import { PassThrough } from 'node:stream';
 import { InvalidArgumentError, type LogLine, type LogsReadRequest, SchedulerPatterns } from '@floe/contracts';
-import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
+import { type BeforeApplicationShutdown, Inject, Injectable } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { GatewayConfig } from './config.js';
 import { SchedulerClient } from './scheduler.client.js';
@@ -21,8 +21,8 @@ export interface LogsQuery {
  * goes away. (Lines sharing the last timestamp exactly may be skipped: `since` is exclusive.)
  */
 @Injectable()
-export class LogsService implements OnApplicationShutdown {
-  /** Open follow streams; ended at shutdown so a close doesn't wait on clients that never leave. */
+export class LogsService implements BeforeApplicationShutdown {
+  /** Open follow streams; ended before the server closes, which would otherwise wait on them forever. */
   private readonly following = new Set<PassThrough>();
 
   constructor(
@@ -66,7 +66,7 @@ export class LogsService implements OnApplicationShutdown {
     out.end();
   }
 
-  onApplicationShutdown(): void {
+  beforeApplicationShutdown(): void {
     for (const out of this.following) out.end();
   }
 

@@ -38,17 +38,21 @@ export async function bootGateway(env: Record<string, string> = {}): Promise<Har
   );
   const gw = await startGateway(config, { logger: false });
   const api = client(`https://localhost:${gw.httpsPort}`, gw.tls.cert);
+  let stopped: Promise<void> | undefined;
   return {
     gw,
     fake,
     api,
     auth: `${gw.admin.user}:${gw.admin.password}`,
     stateDir,
-    async stop() {
-      api.close();
-      await gw.close();
-      await fake.stop();
-      rmSync(stateDir, { recursive: true, force: true });
+    stop() {
+      stopped ??= (async () => {
+        api.close();
+        await gw.close();
+        await fake.stop();
+        rmSync(stateDir, { recursive: true, force: true });
+      })();
+      return stopped;
     },
   };
 }

@@ -141,4 +141,30 @@ describe('gateway image uploads and log streaming', () => {
     const unknown = await h.api.send('GET', '/system/logs?name=nope', { auth: h.auth });
     expect(unknown.status).toBe(404);
   });
+
+  it('ends follow streams when the gateway shuts down, instead of hanging the close', async () => {
+    const ended = new Promise<string>((resolve, reject) => {
+      https
+        .get(
+          {
+            host: 'localhost',
+            port: h.gw.httpsPort,
+            path: '/system/logs?name=echo&follow=true',
+            ca: h.gw.tls.cert,
+            headers: { authorization: `Basic ${Buffer.from(h.auth).toString('base64')}` },
+          },
+          (res) => {
+            res.resume();
+            res.on('end', () => resolve('ended'));
+            res.on('error', reject);
+          },
+        )
+        .on('error', reject);
+    });
+    await new Promise((r) => setTimeout(r, 200));
+    const t0 = Date.now();
+    await h.stop();
+    expect(await ended).toBe('ended');
+    expect(Date.now() - t0).toBeLessThan(5000);
+  });
 });
