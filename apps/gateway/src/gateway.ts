@@ -70,8 +70,8 @@ export async function startGateway(
     httpsPort: portOf(app.getHttpServer()),
     httpPort: plain ? portOf(plain) : undefined,
     async close() {
+      // Node's server.close() also drops idle keep-alive connections and waits for in-flight ones.
       if (plain) await new Promise((r) => plain.close(r));
-      plain?.closeAllConnections();
       await app.close();
     },
   };
