@@ -142,7 +142,15 @@ export class Runtime {
         undo.push(() => this.bridge.detach(id, { ip: ip!, hostVeth: BridgeNetwork.vethName(id) }));
         net = { ip, prefix: 16, gateway: this.bridge.gateway, hostVeth: BridgeNetwork.vethName(id) };
       }
-      const plan = planSpawn({ config, opts, initFd: this.getInitFd(), seccomp, execFifoPath, net });
+      const plan = planSpawn({
+        config,
+        opts,
+        initFd: this.getInitFd(),
+        seccomp,
+        execFifoPath,
+        net,
+        autoStart: autoStart && !execFifoPath,
+      });
       const program = plan.program.encode();
       const cg = new ContainerCgroup(this.cgroups, this.parent, rel, this.driver, this.freezer, resources);
       undo.push(() => cg.destroy());
@@ -198,15 +206,20 @@ export class Runtime {
       this.persist(c, rootfs, autoStart ? 'running' : 'created');
       c.onStarted = () => this.persist(c, rootfs, 'running');
       c.execFifo = execFifoPath;
-      const ev = await c.statusPipe!.next();
-      if (ev.kind === 'failed') throw c.opError(ev.index, ev.errno);
-      if (ev.kind === 'eof')
-        throw new StartupError(`create container ${id}: init died during setup`, 'platform');
-      if (c.status === 'creating') c.machine.transition('created');
-      if (autoStart) {
+      if (plan.readyRecord) {
+        const ev = await c.statusPipe!.next();
+        if (ev.kind === 'failed') throw c.opError(ev.index, ev.errno);
+        if (ev.kind === 'eof')
+          throw new StartupError(`create container ${id}: init died during setup`, 'platform');
+        if (c.status === 'creating') c.machine.transition('created');
+        if (!autoStart) return c;
         await c.awaitExec();
-        c.markRunning();
+      } else {
+        // run: EOF means execveat succeeded (a death without a record shows up as the exit).
+        await c.awaitExec();
+        if (c.status === 'creating') c.machine.transition('created');
       }
+      c.markRunning();
       return c;
     } catch (err) {
       for (const u of undo.reverse()) {

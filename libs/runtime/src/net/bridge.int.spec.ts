@@ -7,6 +7,7 @@ import { BridgeNetwork } from './bridge.js';
 const name = `flt${Math.random().toString(36).slice(2, 8)}`;
 const second = 100 + Math.floor(Math.random() * 100);
 let env: ReturnType<typeof testEnv>;
+const ipForward = fs.readFileSync('/proc/sys/net/ipv4/ip_forward', 'utf8');
 beforeAll(() => {
   env = testEnv({ bridge: { name, subnet: `10.${second}.0.0` } });
 });
@@ -15,6 +16,7 @@ afterAll(async () => {
   const rt = testEnv({ bridge: { name, subnet: `10.${second}.0.0` } });
   rt.rt.bridge.destroyBridge();
   await rt.cleanup();
+  fs.writeFileSync('/proc/sys/net/ipv4/ip_forward', ipForward);
 });
 
 describe('bridge networking (rtnetlink)', () => {

@@ -60,12 +60,16 @@ export interface PlanInput {
   seccomp?: Buffer;
   /** eth0 configuration for bridge networking (the veth is created by the parent before start). */
   net?: { ip: string; prefix: number; gateway: string };
+  /** create+start in one go: no READY record (the parent sends the start byte right away). */
+  autoStart?: boolean;
   /** exec.fifo to wait on for start instead of the sync pipe (cross-process start). */
   execFifoPath?: string;
 }
 
 export interface SpawnPlan {
   program: OpProgram;
+  /** Whether the child reports READY before waiting for start. */
+  readyRecord: boolean;
   cloneFlags: bigint;
   namespaces: Set<string>;
 }
@@ -190,7 +194,8 @@ export function planSpawn(input: PlanInput): SpawnPlan {
   // status pipe and floe-init's fd usable until the execveat itself.
   p.add(Op.CLOEXEC_FROM, [3], { syscall: 'close_range' });
   p.add(Op.SETSID, [], { syscall: 'setsid' });
-  p.add(Op.READY, [], { syscall: 'write', what: 'report ready' });
+  // create reports READY and waits for start; run skips the extra round trip.
+  if (!input.autoStart) p.add(Op.READY, [], { syscall: 'write', what: 'report ready' });
   // The parent writes v1 cgroup.procs while we set up, and releases this wait only after.
   if (fifo) p.add(Op.WAIT_REG, [0], { syscall: 'read', path: fifo, what: 'wait for start' });
   else p.add(Op.WAIT, [], { syscall: 'read', what: 'wait for start' });
@@ -243,7 +248,7 @@ export function planSpawn(input: PlanInput): SpawnPlan {
       path: c.process.args[0],
     },
   );
-  return { program: p, cloneFlags: BigInt(flags), namespaces: ns };
+  return { program: p, cloneFlags: BigInt(flags), namespaces: ns, readyRecord: !input.autoStart };
 }
 
 function addSeccomp(p: OpProgram, bpf: Buffer): void {
