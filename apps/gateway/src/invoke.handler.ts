@@ -38,16 +38,18 @@ export class InvokeHandler {
     const target = parseFunctionPath(req.url, '/function/', this.config.defaultNamespace);
     if (!target)
       return sendError(reply, new NotFoundError('no function named in the path'), { 'x-call-id': callId });
+    const fn = `${target.name}.${target.namespace}`;
+    this.metrics.invocationBegan(fn);
     // Shedding here, before any RPC, keeps a flood from queueing unbounded work in the scheduler.
-    if (this.inflight >= this.config.maxInflight)
+    if (this.inflight >= this.config.maxInflight) {
+      this.metrics.invocationEnded(fn, 429, reply.elapsedTime / 1000);
       return sendError(
         reply,
         new FloeError('RESOURCE_EXHAUSTED', `gateway overloaded: ${this.inflight} invocations in flight`),
         { 'x-call-id': callId },
       );
-    const fn = `${target.name}.${target.namespace}`;
+    }
     this.inflight++;
-    this.metrics.invocationBegan(fn);
     try {
       const res = await this.scheduler.call<InvokeResponse>(
         SchedulerPatterns.invoke,
