@@ -599,6 +599,25 @@ describe('dashboards and alerts against a real platform and a real Prometheus', 
     expect(failed, failed.join('\n')).toEqual([]);
   });
 
+  it('fires FloeFunctionOOMKilled for the OOM-killed function; FloeFunctionErrorRatioHigh is pending for the failing one', async () => {
+    const oomFn = `${names.oom}.openfaas-fn`;
+    const echoFn = `${names.echo}.openfaas-fn`;
+    const alerts = async () =>
+      ((await fetch(`${promUrl}/api/v1/alerts`).then((r) => r.json())) as any).data.alerts.map(
+        (a: any) => `${a.labels.alertname} ${a.labels.function_name ?? ''} ${a.state}`,
+      ) as string[];
+    // Rules are evaluated every second here; give the rule manager a few rounds.
+    const end = Date.now() + 10_000;
+    let seen = await alerts();
+    while (!seen.includes(`FloeFunctionOOMKilled ${oomFn} firing`) && Date.now() < end) {
+      await sleep(500);
+      seen = await alerts();
+    }
+    expect(seen).toContain(`FloeFunctionOOMKilled ${oomFn} firing`);
+    // Two of its dozen calls answered 500, well above 5%: pending until its `for: 5m` passes.
+    expect(seen).toContain(`FloeFunctionErrorRatioHigh ${echoFn} pending`);
+  });
+
   function all(): PanelQuery[] {
     return Object.entries(loadDashboards()).flatMap(([f, d]) => queriesOf(f, d));
   }
