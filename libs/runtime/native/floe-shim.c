@@ -48,7 +48,7 @@ enum {
   OP_WAIT = 1, OP_READY, OP_MKDIR, OP_MOUNT, OP_UMOUNT, OP_TOUCH, OP_SYMLINK, OP_PIVOT,
   OP_CHDIR, OP_SETHOSTNAME, OP_LO_UP, OP_RLIMIT, OP_WRITE_FILE, OP_SETRESUID, OP_SETRESGID,
   OP_SETGROUPS, OP_PRCTL, OP_BSET_KEEP, OP_CAPSET, OP_AMBIENT, OP_SECCOMP, OP_DUP2,
-  OP_CLOEXEC_FROM, OP_SETSID, OP_EXECVEAT, OP_UNSHARE, OP_OPEN_NULL_STDIO, OP_OPEN_REG, OP_WAIT_REG, OP_NET_CONFIG
+  OP_CLOEXEC_FROM, OP_SETSID, OP_EXECVEAT, OP_UNSHARE, OP_OPEN_NULL_STDIO, OP_OPEN_REG, OP_WAIT_REG, OP_NET_CONFIG, OP_SETNS
 };
 #define OPF_IGNORE_ENOENT 1u
 #define OPF_IGNORE_ALL 2u
@@ -256,6 +256,13 @@ static int run_program(char *base, int sync_r, int status_w, int *failed) {
         r = ioctl(sk, SIOCADDRT, &rt);
       }
       int e = errno; close(sk); errno = e;
+      break;
+    }
+    case OP_SETNS: {
+      int fd = open(str(base, w[1]), O_RDONLY | O_CLOEXEC);
+      if (fd < 0) { r = -1; break; }
+      r = setns(fd, (int)w[2]);
+      int e = errno; close(fd); errno = e;
       break;
     }
     default: errno = ENOSYS; r = -1;

@@ -177,4 +177,12 @@ describe('Runtime (namespaces, rootfs, init)', () => {
       fs.rmSync(empty, { recursive: true, force: true });
     }
   });
+
+  it('joins an existing network namespace with network.netnsPath', async () => {
+    const a = await env.rt.run(env.id(), defaultSpec({ rootfs: env.rootfs, args: ['/bin/sleep', '100'] }));
+    const netns = `/proc/${a.pid}/ns/net`;
+    const { text } = await sh('ls -l /proc/self/ns/net', undefined, { network: { netnsPath: netns } });
+    expect(text).toContain(fs.readlinkSync(netns));
+    await env.rt.delete(a.id);
+  });
 });

@@ -112,8 +112,8 @@ export class Runtime {
     const rootfs = path.resolve(config.root.path);
     if (!fs.statSync(rootfs, { throwIfNoEntry: false })?.isDirectory())
       throw new InvalidArgumentError('root.path', `rootfs ${rootfs} does not exist`);
-    if (typeof opts.network === 'object')
-      throw new FailedPreconditionError('network: joining an existing netns is not implemented');
+    if (typeof opts.network === 'object' && !fs.existsSync(opts.network.netnsPath))
+      throw new InvalidArgumentError('network.netnsPath', `${opts.network.netnsPath} does not exist`);
     const bridged = opts.network === 'bridge';
     if (bridged && !config.linux?.namespaces?.some((n) => n.type === 'network'))
       throw new InvalidArgumentError('network', 'bridge needs a network namespace in linux.namespaces');

@@ -36,6 +36,7 @@ export const Op = {
   OPEN_REG: 28,
   WAIT_REG: 29,
   NET_CONFIG: 30,
+  SETNS: 31,
 } as const;
 export type OpCode = (typeof Op)[keyof typeof Op];
 

@@ -95,6 +95,8 @@ export function planSpawn(input: PlanInput): SpawnPlan {
   const p = new OpProgram();
   const ns = new Set((c.linux?.namespaces ?? []).map((n) => n.type));
   let flags = 0;
+  const joinNet = typeof opts.network === 'object' ? opts.network.netnsPath : undefined;
+  if (joinNet) ns.delete('network');
   for (const n of ns) if (n !== 'cgroup') flags |= NS_FLAG[n]!;
   const rootfs = path.resolve(c.root.path);
 
@@ -103,6 +105,14 @@ export function planSpawn(input: PlanInput): SpawnPlan {
     // O_RDWR never blocks on open; reads block until `start` writes. Opened first, with the
     // host-root credentials still in place and before pivot_root hides the state dir.
     p.add(Op.OPEN_REG, [{ str: fifo }, 2, 0], { syscall: 'open', path: fifo });
+  }
+  if (joinNet) {
+    // Joined while the host paths are still visible, before any mount work.
+    p.add(Op.SETNS, [{ str: joinNet }, CLONE.NEWNET], {
+      syscall: 'setns',
+      path: joinNet,
+      what: 'join network namespace',
+    });
   }
   if (ns.has('user')) {
     // Nothing works in a user namespace before the parent wrote uid_map/gid_map.
