@@ -1,11 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import {
-  AlreadyExistsError,
-  FailedPreconditionError,
-  InvalidArgumentError,
-  StartupError,
-} from '@floe/contracts';
+import { AlreadyExistsError, InvalidArgumentError, StartupError } from '@floe/contracts';
 import { type CgroupDriver, ContainerCgroup, type FreezerChoice } from './cgroups/container-cgroup.js';
 import { detectCgroups } from './cgroups/detect.js';
 import type { CgroupInfo, CgroupResources } from './cgroups/types.js';
