@@ -571,6 +571,21 @@ describe('dashboards and alerts against a real platform and a real Prometheus', 
     expect(flat, `only 0 or NaN:\n${flat.join('\n')}`).toEqual([]);
   });
 
+  it('every Floe function panel returns data for a function that ran (failures only when it failed)', async () => {
+    const empty: string[] = [];
+    for (const q of all().filter(
+      (q) => q.dashboard === 'floe-function.json' && q.panel !== 'Failures by kind',
+    )) {
+      const r = await query(substitute(q.expr, fnLabel));
+      if (r.status !== 'success' || (r.data?.result ?? []).length === 0)
+        empty.push(`${q.panel} [${q.refId}]: ${q.expr}`);
+    }
+    expect(empty, `no data for ${fnLabel}:\n${empty.join('\n')}`).toEqual([]);
+    const oom = all().find((q) => q.dashboard === 'floe-function.json' && q.panel === 'Failures by kind');
+    const failures = await query(substitute(oom?.expr ?? '', `${names.oom}.openfaas-fn`));
+    expect(failures.data?.result.map((s: any) => s.metric.kind)).toEqual(['oom']);
+  });
+
   it('every OpenFaaS dashboard panel returns data, queries unchanged', async () => {
     const empty: string[] = [];
     for (const q of all().filter((q) => q.dashboard === 'openfaas.json')) {
