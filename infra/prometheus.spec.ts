@@ -539,6 +539,18 @@ describe('dashboards and alerts against a real platform and a real Prometheus', 
     expect(bad).toEqual([]);
   });
 
+  it('docs/metrics.md lists every Floe metric the services expose', async () => {
+    const catalogue = readFileSync(path.join(root, 'docs/metrics.md'), 'utf8');
+    const r = await query('group by (__name__) ({job=~"gateway|scheduler|node-agent"})');
+    const exposed: string[] = (r.data?.result ?? []).map((s: any) => s.metric.__name__);
+    expect(exposed).toContain('gateway_function_invocation_total');
+    const listed = (m: string) => catalogue.includes(`\`${m}\``);
+    const missing = exposed
+      .filter((m) => !/^(process_|nodejs_|up$|scrape_)/.test(m))
+      .filter((m) => !listed(m) && !listed(m.replace(/_(bucket|sum|count)$/, '')));
+    expect(missing.sort()).toEqual([]);
+  });
+
   it('Prometheus parses every dashboard expression', async () => {
     const failed: string[] = [];
     for (const q of all())
