@@ -137,7 +137,6 @@ describe('Runtime (namespaces, rootfs, init)', () => {
   });
 
   it('performs rootfsMounts (tmpfs + overlay with X-floe.mkdir) inside the container only', async () => {
-    const host = fs.readFileSync('/proc/self/mountinfo', 'utf8');
     const empty = fs.mkdtempSync('/tmp/floe-empty-');
     try {
       const scratch = `${empty}/.scratch`;
@@ -171,7 +170,8 @@ describe('Runtime (namespaces, rootfs, init)', () => {
       out.closeWrite();
       expect(await out.text()).toBe('hi\nbusybox\n');
       expect(await c.wait()).toEqual({ reason: 'exited', code: 0 });
-      expect(fs.readFileSync('/proc/self/mountinfo', 'utf8')).toBe(host);
+      // Other engineers mount on this VM concurrently: look only for mounts of ours.
+      expect(fs.readFileSync('/proc/self/mountinfo', 'utf8')).not.toContain(empty);
       expect(fs.existsSync(`${env.rootfs}/new`)).toBe(false);
     } finally {
       fs.rmSync(empty, { recursive: true, force: true });
