@@ -474,10 +474,10 @@ const fnDashboard = dashboard({
 });
 
 // ---------------------------------------------------------------------------------------------
-// The public OpenFaaS dashboard (grafana.com dashboard 3434, github.com/stefanprodan/faas-grafana
-// openfaas-dash.json, in its Grafana 4 and Grafana 9 editions) with its queries byte for byte, plus
-// the per-function success rate query OpenFaaS docs use. Only gateway_* metrics: it must work
-// on Floe unchanged, as it works on an OpenFaaS gateway.
+// The public OpenFaaS dashboard (stefanprodan/faas-grafana, grafana/dashboards/openfaas-dash.json,
+// and its Grafana 9 edition with "Total Functions" and "Functions list") with its queries byte for
+// byte, plus one per-function 200 OK rate panel in the same style. Only gateway_* metrics: it must
+// work on Floe unchanged, as it works on an OpenFaaS gateway.
 const openfaas = dashboard({
   uid: 'openfaas',
   title: 'OpenFaaS',
