@@ -154,6 +154,20 @@ describe('Prometheus config, alert rules and Grafana dashboards', () => {
     expect(fnVar.definition).toBe('label_values(gateway_function_invocation_total, function_name)');
   });
 
+  it('the committed dashboard JSON is what build-dashboards.mjs writes', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'floe-dashboards-'));
+    try {
+      execFileSync(process.execPath, [path.join(here, 'grafana/build-dashboards.mjs'), dir]);
+      for (const f of Object.keys(dashboards))
+        expect(
+          readFileSync(path.join(dir, f), 'utf8'),
+          `${f}: run node infra/grafana/build-dashboards.mjs`,
+        ).toBe(readFileSync(path.join(DASHBOARDS, f), 'utf8'));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('promtool accepts the config (with its rule file) and the alert rules', () => {
     requireBinary(PROMTOOL);
     const rules = promtoolCheckRules(ALERTS);
