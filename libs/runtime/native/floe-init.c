@@ -13,13 +13,15 @@
 
 int main(int argc, char **argv) {
   if (argc < 2) return 127;
-  sigset_t all, old;
+  /* The runtime execs us with every signal blocked; keep it so and take them via sigwait. */
+  sigset_t all, none;
   sigfillset(&all);
-  sigprocmask(SIG_BLOCK, &all, &old);
+  sigemptyset(&none);
+  sigprocmask(SIG_BLOCK, &all, NULL);
   pid_t child = fork();
   if (child < 0) return 127;
   if (child == 0) {
-    sigprocmask(SIG_SETMASK, &old, NULL);
+    sigprocmask(SIG_SETMASK, &none, NULL);
     setsid();
     execvp(argv[1], argv + 1);
     dprintf(2, "floe-init: exec %s: %m\n", argv[1]);

@@ -294,10 +294,11 @@ int floe_spawn(void *prog, uint32_t len, uint64_t flags, int cgroup_fd, int32_t 
   if (cgroup_fd >= 0) { args.flags |= CLONE_INTO_CGROUP; args.cgroup = (uint64_t)cgroup_fd; }
   long pid = syscall(SYS_clone3, &args, sizeof args);
   if (pid == 0) {
-    /* Child: a single-threaded copy of Node. Signal handlers are Node's; reset the ones
-       that matter and unblock everything so the payload starts clean. */
+    /* Child: a single-threaded copy of Node. Reset Node's handlers, and block every signal
+       through execve: floe-init inherits the mask, so a signal sent right after start is
+       queued for its sigwait loop instead of being dropped (PID 1 ignores SIG_DFL signals). */
     sigset_t all;
-    sigemptyset(&all);
+    sigfillset(&all);
     struct sigaction dfl;
     memset(&dfl, 0, sizeof dfl);
     dfl.sa_handler = SIG_DFL;

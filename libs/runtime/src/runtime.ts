@@ -175,27 +175,22 @@ export class Runtime {
       // Two-phase spawn: in a user namespace the child first waits for its id maps. It then
       // sets up its mounts while we attach it to the v1 hierarchies and persist the state
       // (overlapping both costs), and execs only after the start byte, sent after attaching.
-      if (plan.namespaces.has('user')) {
-        writeFile(`/proc/${child.pid}/uid_map`, mapText(config.linux!.uidMappings!), 'write uid_map');
-        writeFile(`/proc/${child.pid}/gid_map`, mapText(config.linux!.gidMappings!), 'write gid_map');
-        c.release(1);
-      }
-      // From the parent: a userns child turns non-dumpable and can no longer open its /proc files.
-      if (config.process.oomScoreAdj !== undefined) writeOomScoreAdj(child.pid, config.process.oomScoreAdj);
       try {
-        for (const f of cg.attachFiles()) writeFile(f, String(child.pid), 'attach to cgroup');
+        this.parentSetup(
+          c,
+          config,
+          cg,
+          plan.namespaces.has('user'),
+          bridged ? { ip: ip!, net: net! } : undefined,
+        );
       } catch (err) {
-        // ESRCH: the child already failed a setup op; the status pipe below says which.
-        if ((err as { errno?: number }).errno !== 3) throw err;
-      }
-      // The veth peer must exist in the child's netns before it runs NET_CONFIG after start.
-      if (bridged) {
+        // A parent-side write fails with ESRCH/EINVAL/... when the child already died of a
+        // failed setup op: kill it and prefer its own failure record, which names the op.
         try {
-          this.bridge.attach(id, child.pid, ip!);
-        } catch (err) {
-          if ((err as { errno?: number }).errno !== 3) throw err;
-        }
-        c.network = net;
+          this.sys.pidfdSendSignal(c.pidfd, SIGKILL);
+        } catch {}
+        const ev = await c.statusPipe!.next();
+        throw ev.kind === 'failed' ? c.opError(ev.index, ev.errno) : err;
       }
       if (autoStart) c.release(1);
       this.persist(c, rootfs, autoStart ? 'running' : 'created');
@@ -223,6 +218,30 @@ export class Runtime {
         } catch {}
       }
       throw err;
+    }
+  }
+
+  /** Parent side of the two-phase spawn, while the child waits or sets itself up. */
+  private parentSetup(
+    c: ContainerImpl,
+    config: OciConfig,
+    cg: ContainerCgroup,
+    userns: boolean,
+    bridge?: { ip: string; net: ContainerNet },
+  ): void {
+    if (userns) {
+      writeFile(`/proc/${c.pid}/uid_map`, mapText(config.linux!.uidMappings!), 'write uid_map');
+      writeFile(`/proc/${c.pid}/gid_map`, mapText(config.linux!.gidMappings!), 'write gid_map');
+      c.release(1);
+    }
+    // From the parent: a userns child turns non-dumpable and can no longer open its /proc files.
+    if (config.process.oomScoreAdj !== undefined)
+      writeFile(`/proc/${c.pid}/oom_score_adj`, String(config.process.oomScoreAdj), 'set oom_score_adj');
+    for (const f of cg.attachFiles()) writeFile(f, String(c.pid), 'attach to cgroup');
+    // The veth peer must exist in the child's netns before it runs NET_CONFIG after start.
+    if (bridge) {
+      this.bridge.attach(c.id, c.pid, bridge.ip);
+      c.network = bridge.net;
     }
   }
 
@@ -364,13 +383,4 @@ function toResources(c: OciConfig): CgroupResources {
     cpuShares: r?.cpu?.shares,
     pidsLimit: r?.pids?.limit,
   };
-}
-
-function writeOomScoreAdj(pid: number, adj: number): void {
-  try {
-    writeFile(`/proc/${pid}/oom_score_adj`, String(adj), 'set oom_score_adj');
-  } catch (err) {
-    // ESRCH: the child already failed a setup op; the status pipe says which.
-    if ((err as { errno?: number }).errno !== 3) throw err;
-  }
 }
