@@ -66,6 +66,7 @@ export async function startPlatform(opts) {
         FLOE_STATE_DIR: agentState,
         ...(opts.layerDir && i === 0 ? { FLOE_LAYER_DIR: opts.layerDir } : {}),
         FLOE_AGENT_ID: id,
+        FLOE_SCHEDULER_RPC: `127.0.0.1:${schedRpc}`,
         FLOE_AGENT_RPC: `127.0.0.1:${rpc}`,
         FLOE_AGENT_HTTP: `127.0.0.1:${http}`,
       },

@@ -47,6 +47,8 @@ export interface ContainerLauncherOptions {
  */
 export class ContainerLauncher implements Launcher {
   private readonly containers = new Map<string, Container>();
+  /** Log labels per instance; a stemcell's change to its function's at specialization. */
+  private readonly logMeta = new Map<string, { function: string; namespace: string; instance: string }>();
 
   constructor(private readonly o: ContainerLauncherOptions) {}
 
@@ -98,6 +100,7 @@ export class ContainerLauncher implements Launcher {
         namespace: opts.version?.namespace ?? '-',
         instance: opts.id,
       };
+      this.logMeta.set(opts.id, meta);
       const stdout = new net.Socket({ fd: out.read, readable: true, writable: false });
       const stderr = new net.Socket({ fd: err.read, readable: true, writable: false });
       this.o.logs.capture(stdout, meta, 'stdout');
@@ -203,6 +206,8 @@ export class ContainerLauncher implements Launcher {
 
   async bind(instanceId: string, version: FunctionVersion) {
     const d = this.dirOf(instanceId);
+    const meta = this.logMeta.get(instanceId);
+    if (meta) Object.assign(meta, { function: version.name, namespace: version.namespace });
     if (version.codeDigest) {
       const digest = version.codeDigest;
       const tree = await this.o.rootfs.codeLayer(digest, () => this.o.sources.code(digest));
@@ -228,6 +233,7 @@ export class ContainerLauncher implements Launcher {
   async release(instanceId: string): Promise<void> {
     const d = this.dirOf(instanceId);
     this.containers.delete(instanceId);
+    this.logMeta.delete(instanceId);
     this.o.mounts.detach(d.code);
     await this.o.rootfs.release(instanceId);
     rmSync(d.base, { recursive: true, force: true });

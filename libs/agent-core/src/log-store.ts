@@ -59,10 +59,26 @@ export class LogStore extends EventEmitter {
         parts.push(rest);
         rest = '';
       }
-      for (const text of parts) this.append({ ...meta, stream, text, ts: new Date().toISOString() });
+      for (const text of parts)
+        this.append({
+          function: meta.function,
+          namespace: meta.namespace,
+          instance: meta.instance,
+          stream,
+          text,
+          ts: new Date().toISOString(),
+        });
     });
     src.on('end', () => {
-      if (rest) this.append({ ...meta, stream, text: rest, ts: new Date().toISOString() });
+      if (rest)
+        this.append({
+          function: meta.function,
+          namespace: meta.namespace,
+          instance: meta.instance,
+          stream,
+          text: rest,
+          ts: new Date().toISOString(),
+        });
     });
     src.on('error', () => {});
   }
