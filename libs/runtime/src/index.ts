@@ -1,3 +1,4 @@
+export { type BenchResult, benchRuntime, makeBusyboxRootfs } from './bench/runtime-bench.js';
 export type { CgroupDriver, FreezerChoice } from './cgroups/container-cgroup.js';
 export { detectCgroups } from './cgroups/detect.js';
 export type { CgroupInfo, CgroupResources, CgroupStats } from './cgroups/types.js';
