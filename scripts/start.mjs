@@ -38,6 +38,7 @@ try {
     stateDir: dir,
     redisUrl,
     gatewayPort: Number(process.env.FLOE_GATEWAY_PORT ?? 8443),
+    fixedPorts: true,
   });
 } catch (err) {
   log(err.message);

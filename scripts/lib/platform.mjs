@@ -36,8 +36,10 @@ export async function startPlatform(opts) {
   const { stateDir, redisUrl, quiet = false } = opts;
   mkdirSync(stateDir, { recursive: true });
   const port = opts.gatewayPort ?? (await freePort());
-  const schedRpc = await freePort();
-  const schedHttp = await freePort();
+  // `npm start` keeps the documented ports (so infra/prometheus targets work); tests take free ones.
+  const fixed = opts.fixedPorts === true;
+  const schedRpc = fixed ? 7001 : await freePort();
+  const schedHttp = fixed ? 7002 : await freePort();
   const common = { REDIS_URL: redisUrl, FLOE_STATE_DIR: stateDir, ...opts.env };
   const children = [];
   const scheduler = startService(
@@ -56,8 +58,8 @@ export async function startPlatform(opts) {
   for (let i = 0; i < (opts.agents ?? 1); i++) {
     const id = `agent-${i}-${path.basename(stateDir)}`.replace(/[^a-zA-Z0-9-]/g, '-');
     const agentState = i === 0 ? stateDir : path.join(stateDir, `agent-${i}`);
-    const rpc = await freePort();
-    const http = await freePort();
+    const rpc = fixed ? 7101 + 2 * i : await freePort();
+    const http = fixed ? 7102 + 2 * i : await freePort();
     const child = startService(
       `agent-${i}`,
       'apps/node-agent/dist/main.js',

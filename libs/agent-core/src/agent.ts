@@ -110,6 +110,7 @@ export class Agent {
     this.membership = new Membership(deps.redis, () => this.info(), {
       intervalMs: settings.heartbeatMs,
       ttlMs: settings.heartbeatTtlMs,
+      onBeat: (ok) => this.metrics.heartbeats.inc({ result: ok ? 'ok' : 'error' }),
     });
   }
 

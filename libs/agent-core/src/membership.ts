@@ -13,7 +13,12 @@ export class Membership {
   constructor(
     private readonly redis: Redis,
     private readonly snapshot: () => AgentInfo,
-    private readonly opts: { intervalMs: number; ttlMs: number; prefix?: string },
+    private readonly opts: {
+      intervalMs: number;
+      ttlMs: number;
+      prefix?: string;
+      onBeat?: (ok: boolean) => void;
+    },
   ) {
     this.keys = redisKeys(opts.prefix);
   }
@@ -22,7 +27,10 @@ export class Membership {
     await this.beat();
     this.timer = setInterval(() => {
       // A missed beat is retried on the next tick; Redis being away must not kill the agent.
-      this.beat().catch(() => {});
+      this.beat().then(
+        () => this.opts.onBeat?.(true),
+        () => this.opts.onBeat?.(false),
+      );
     }, this.opts.intervalMs);
     this.timer.unref();
   }
