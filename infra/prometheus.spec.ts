@@ -17,7 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 // The launcher `npm start` and the e2e suite use, so Prometheus scrapes the platform users run.
 import { startPlatform } from '../scripts/lib/platform.mjs';
 import { freePort, startRedis } from '../scripts/lib/redis.mjs';
-import { root, stateDir } from '../scripts/lib/setup.mjs';
+import { root } from '../scripts/lib/setup.mjs';
 import { writeAgentTargets } from './prometheus/agents-sd.mjs';
 
 const here = import.meta.dirname;
@@ -373,7 +373,6 @@ describe('dashboards and alerts against a real platform and a real Prometheus', 
     platform = await startPlatform({
       stateDir: path.join(tmp, 'platform'),
       redisUrl: redis.url,
-      layerDir: path.join(stateDir(), 'snapshots'),
       quiet: process.env.FLOE_E2E_VERBOSE !== '1',
       env: { FLOE_ADMIN_PASSWORD: 'x', FLOE_STEMCELLS: '1' },
     });
