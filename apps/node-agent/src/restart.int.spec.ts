@@ -1,0 +1,126 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+// @ts-expect-error: plain JS helper shared with npm start
+import { freePort, startRedis } from '../../../scripts/lib/redis.mjs';
+
+// The built agent, killed with -9 and restarted: it must find and destroy what it owned.
+const here = path.dirname(fileURLToPath(import.meta.url));
+const main = path.resolve(here, '../dist/main.js');
+const dir = mkdtempSync(path.join(os.tmpdir(), 'floe-agent-restart-'));
+const id = `restart-${path.basename(dir).slice(-6)}`;
+const parent = `floe-${id}`;
+let redis: { child: ChildProcess; url: string };
+let agent: ChildProcess | undefined;
+let http = 0;
+
+async function startAgent() {
+  http = await freePort();
+  const child = spawn(process.execPath, [main], {
+    env: {
+      PATH: process.env.PATH,
+      REDIS_URL: redis.url,
+      FLOE_STATE_DIR: dir,
+      FLOE_AGENT_ID: id,
+      FLOE_AGENT_RPC: `127.0.0.1:${await freePort()}`,
+      FLOE_AGENT_HTTP: `127.0.0.1:${http}`,
+      FLOE_SCHEDULER_RPC: `127.0.0.1:${await freePort()}`,
+      FLOE_STEMCELLS: '1',
+    },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  agent = child;
+  return child;
+}
+
+async function containers(): Promise<number> {
+  try {
+    const r = await fetch(`http://127.0.0.1:${http}/metrics`);
+    const text = await r.text();
+    return [...text.matchAll(/^floe_agent_containers\{state="stemcell".*\} (\d+)$/gm)].reduce(
+      (n, m) => n + Number(m[1]),
+      0,
+    );
+  } catch {
+    return -1;
+  }
+}
+
+async function until(what: string, fn: () => Promise<boolean> | boolean, ms = 30_000) {
+  const end = Date.now() + ms;
+  while (!(await fn())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+const cgroupDirs = () =>
+  ['memory', 'pids', 'freezer', 'unified'].flatMap((c) => {
+    const p = `/sys/fs/cgroup/${c}/${parent}`;
+    return existsSync(p)
+      ? readdirSync(p, { withFileTypes: true })
+          .filter((d) => d.isDirectory())
+          .map((d) => `${p}/${d.name}`)
+      : [];
+  });
+const instanceMounts = () =>
+  readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .filter((l) => l.includes(`${dir}/agent/instances`));
+// A zombie is dead: after its agent died, reaping it is the host init's job, not ours.
+const alive = (pid: number) => {
+  try {
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+};
+
+beforeAll(async () => {
+  if (!existsSync(main)) throw new Error(`${main} is missing: build first (npx tsc -b tsconfig.build.json)`);
+  redis = await startRedis({ dir: path.join(dir, 'redis'), persist: false });
+});
+
+afterAll(async () => {
+  if (agent && agent.exitCode === null) {
+    agent.kill('SIGTERM');
+    await new Promise((r) => agent?.once('exit', r));
+  }
+  redis?.child.kill('SIGTERM');
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('node-agent restart safety', () => {
+  it('after kill -9 a restarted agent destroys every container, cgroup and mount it owned', async () => {
+    await startAgent();
+    await until('three stemcells', async () => (await containers()) >= 3);
+    const before = cgroupDirs();
+    expect(before.length).toBeGreaterThan(0);
+    expect(instanceMounts().length).toBeGreaterThan(0);
+    const pids = before
+      .filter((d) => d.includes('/memory/'))
+      .flatMap((d) => readFileSync(`${d}/cgroup.procs`, 'utf8').split('\n').filter(Boolean).map(Number));
+    expect(pids.length).toBeGreaterThan(0);
+
+    agent?.kill('SIGKILL');
+    await new Promise((r) => agent?.once('exit', r));
+    // Frozen containers outlive their agent: that is what recovery is for.
+    expect(pids.some(alive)).toBe(true);
+
+    await startAgent();
+    await until('the restarted agent to serve', async () => (await containers()) >= 3);
+    await until('old container processes to die', () => !pids.some(alive), 5000);
+    const after = cgroupDirs();
+    for (const d of before) expect(after).not.toContain(d);
+
+    agent?.kill('SIGTERM');
+    await new Promise((r) => agent?.once('exit', r));
+    expect(cgroupDirs()).toEqual([]);
+    expect(instanceMounts()).toEqual([]);
+    for (const c of ['memory', 'pids', 'freezer', 'unified'])
+      expect(existsSync(`/sys/fs/cgroup/${c}/${parent}`)).toBe(false);
+  });
+});
