@@ -20,7 +20,7 @@ function httpGet(url) {
   });
 }
 
-function startService(name, script, env, logDir, quiet) {
+function startService(name, script, env, _logDir, quiet) {
   const child = spawn(process.execPath, [path.join(root, script)], {
     env: { ...process.env, ...env },
     stdio: ['ignore', quiet ? 'ignore' : 'inherit', quiet ? 'ignore' : 'inherit'],
@@ -60,22 +60,25 @@ export async function startPlatform(opts) {
     const agentState = i === 0 ? stateDir : path.join(stateDir, `agent-${i}`);
     const rpc = fixed ? 7101 + 2 * i : await freePort();
     const http = fixed ? 7102 + 2 * i : await freePort();
-    const child = startService(
-      `agent-${i}`,
-      'apps/node-agent/dist/main.js',
-      {
-        ...common,
-        FLOE_STATE_DIR: agentState,
-        ...(opts.layerDir && i === 0 ? { FLOE_LAYER_DIR: opts.layerDir } : {}),
-        FLOE_AGENT_ID: id,
-        FLOE_SCHEDULER_RPC: `127.0.0.1:${schedRpc}`,
-        FLOE_AGENT_RPC: `127.0.0.1:${rpc}`,
-        FLOE_AGENT_HTTP: `127.0.0.1:${http}`,
-      },
-      stateDir,
-      quiet,
-    );
-    agents.push({ id, rpc, http, child });
+    const agentEnv = {
+      ...common,
+      FLOE_STATE_DIR: agentState,
+      ...(opts.layerDir && i === 0 ? { FLOE_LAYER_DIR: opts.layerDir } : {}),
+      FLOE_AGENT_ID: id,
+      FLOE_SCHEDULER_RPC: `127.0.0.1:${schedRpc}`,
+      FLOE_AGENT_RPC: `127.0.0.1:${rpc}`,
+      FLOE_AGENT_HTTP: `127.0.0.1:${http}`,
+    };
+    const child = startService(`agent-${i}`, 'apps/node-agent/dist/main.js', agentEnv, stateDir, quiet);
+    const entry = { id, rpc, http, child };
+    // After a kill -9, a restart with the same env recovers (destroys) what the agent owned.
+    entry.restart = () => {
+      const next = startService(`agent-${i}`, 'apps/node-agent/dist/main.js', agentEnv, stateDir, quiet);
+      children[children.indexOf(entry.child)] = next;
+      entry.child = next;
+      return next;
+    };
+    agents.push(entry);
     children.push(child);
   }
   const gateway = startService(

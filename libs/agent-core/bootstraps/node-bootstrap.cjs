@@ -79,7 +79,7 @@ async function load(h, sock) {
     handler = fn;
     sock.write(frame({ t: 'loaded', ok: true }));
   } catch (err) {
-    sock.write(frame({ t: 'loaded', ok: false, error: String((err && err.stack) || err) }));
+    sock.write(frame({ t: 'loaded', ok: false, error: String(err?.stack || err) }));
   }
 }
 
@@ -111,7 +111,7 @@ async function invoke(h, body, sock) {
     res = {
       status: 500,
       headers: { 'content-type': 'text/plain' },
-      body: Buffer.from(String((err && err.message) || err)),
+      body: Buffer.from(String(err?.message || err)),
     };
   }
   const functionUs = Number((process.hrtime.bigint() - started) / 1000n);

@@ -63,7 +63,7 @@ export class Agent {
 
   private constructor(
     readonly settings: AgentSettings,
-    private readonly deps: AgentDeps,
+    deps: AgentDeps,
   ) {
     const dir = (p: string) => path.join(settings.stateDir, 'agent', p);
     mkdirSync(dir('instances'), { recursive: true });

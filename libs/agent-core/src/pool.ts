@@ -71,6 +71,8 @@ export class Pool {
   private readonly creatingStemcells = new Map<RuntimeName, number>();
   private seq = 0;
   private closed = false;
+  /** Containers being started, so shutdown can wait for them and tear them down too. */
+  private readonly launches = new Set<Promise<unknown>>();
 
   constructor(
     private readonly launcher: Launcher,
@@ -333,7 +335,22 @@ export class Pool {
     version?: FunctionVersion,
   ): Promise<Instance> {
     const id = `${this.idPrefix}-${runtime}-${(++this.seq).toString(36)}-${Date.now().toString(36)}`;
-    const { backend, channel } = await this.launcher.launch({ id, runtime, memoryBytes, version });
+    const launching = this.launcher.launch({ id, runtime, memoryBytes, version });
+    this.launches.add(launching);
+    let launched: Awaited<typeof launching>;
+    try {
+      launched = await launching;
+    } finally {
+      this.launches.delete(launching);
+    }
+    const { backend, channel } = launched;
+    if (this.closed) {
+      // Shutdown began while this container was starting: it must not outlive the agent.
+      channel.close();
+      await backend.destroy().catch(() => {});
+      await this.launcher.release(id).catch(() => {});
+      throw new FloeError('UNAVAILABLE', 'agent is shutting down');
+    }
     const inst = new Instance(id, runtime, backend, channel, memoryBytes);
     inst.sm
       .timerFor('idle', this.opts.pauseGraceMs, () => void this.pause(inst))
@@ -491,6 +508,7 @@ export class Pool {
     for (const list of this.waiters.values())
       for (const w of list) w.reject(new FloeError('UNAVAILABLE', 'agent is shutting down'));
     this.waiters.clear();
+    await Promise.allSettled([...this.launches]);
     await Promise.all([...this.instances.values()].map((i) => this.destroy(i)));
   }
 

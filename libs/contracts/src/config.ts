@@ -60,7 +60,7 @@ export class EnvReader {
   address(name: string, def: string): { host: string; port: number } {
     const raw = this.string(name, def);
     const m = /^(.*):(\d+)$/.exec(raw);
-    if (!m || !m[1]) throw new ConfigError(name, `expected host:port, got '${raw}'`);
+    if (!m?.[1]) throw new ConfigError(name, `expected host:port, got '${raw}'`);
     const port = Number(m[2]);
     if (port > 65535) throw new ConfigError(name, `port out of range in '${raw}'`);
     return { host: m[1], port };

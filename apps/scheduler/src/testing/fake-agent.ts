@@ -28,7 +28,7 @@ export class FakeAgent {
   constructor(
     readonly id: string,
     readonly port: number,
-    private readonly redisUrl: string,
+    readonly redisUrl: string,
     private readonly prefix: string,
   ) {
     this.redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 });

@@ -1,0 +1,94 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import https from 'node:https';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startPlatform } from '../scripts/lib/platform.mjs';
+import { startRedis } from '../scripts/lib/redis.mjs';
+import { codeArchive, uniqueName, waitFor } from './support/client.js';
+
+// A platform of its own with two node-agents: this spec kills one of them.
+const agent = new https.Agent({ keepAlive: false, rejectUnauthorized: false });
+let dir: string;
+let redis: Awaited<ReturnType<typeof startRedis>>;
+let platform: Awaited<ReturnType<typeof startPlatform>>;
+
+function call(method: string, p: string, body?: string | object, auth = false) {
+  const data = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
+  const headers: Record<string, string> = {};
+  if (auth) headers.authorization = `Basic ${Buffer.from('admin:two-agents').toString('base64')}`;
+  return new Promise<{ status: number; text: string; headers: Record<string, unknown> }>(
+    (resolve, reject) => {
+      const req = https.request(new URL(p, platform.url), { method, headers, agent }, (res) => {
+        let text = '';
+        res.on('data', (c) => {
+          text += c;
+        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text, headers: res.headers }));
+      });
+      req.on('error', reject);
+      req.end(data);
+    },
+  );
+}
+
+beforeAll(async () => {
+  dir = mkdtempSync(path.join(os.tmpdir(), 'floe-e2e2-'));
+  redis = await startRedis({ dir: path.join(dir, 'redis') });
+  platform = await startPlatform({
+    stateDir: dir,
+    redisUrl: redis.url,
+    agents: 2,
+    quiet: process.env.FLOE_E2E_VERBOSE !== '1',
+    env: { FLOE_ADMIN_PASSWORD: 'two-agents', FLOE_STEMCELLS: '1' },
+  });
+}, 180_000);
+
+afterAll(async () => {
+  await platform?.stop();
+  redis?.child.kill('SIGTERM');
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+describe('several node-agents', () => {
+  it('keeps serving a function when the agent that ran it dies', async () => {
+    const agents = await waitFor('two agents in placement', async () => {
+      const r = await call('GET', '/healthz');
+      return r.status === 200 ? true : undefined;
+    });
+    expect(agents).toBe(true);
+    const name = uniqueName('ha');
+    const code = codeArchive({
+      'index.js': `module.exports = async () => require('os').hostname() + ':' + process.env.FLOE_INSTANCE_TOKEN;`,
+    });
+    const d = await call(
+      'POST',
+      '/system/functions',
+      { service: name, runtime: 'node', handler: 'index.js', code },
+      true,
+    );
+    expect(d.status, d.text).toBe(202);
+    const first = await call('GET', `/function/${name}`);
+    expect(first.status, first.text).toBe(200);
+    // The instance id starts with its agent's id: find which agent served, and kill it.
+    const served = platform.agents.find((a: { id: string }) => first.text.split(':')[1]?.startsWith(a.id));
+    expect(served).toBeTruthy();
+    served.child.kill('SIGKILL');
+    const other = platform.agents.find((a: { id: string }) => a !== served);
+    const after = await waitFor(
+      'a call served by the surviving agent',
+      async () => {
+        const r = await call('GET', `/function/${name}`);
+        return r.status === 200 && r.text.split(':')[1]?.startsWith(other.id) ? r : undefined;
+      },
+      // Heartbeats expire within 3 s and the scheduler reads them every 500 ms.
+      15_000,
+    );
+    expect(after.status).toBe(200);
+    // The dead agent's frozen containers outlived it; its restart destroys them.
+    served.restart();
+    await waitFor('the restarted agent', async () =>
+      (await call('GET', '/healthz')).status === 200 ? true : undefined,
+    );
+  });
+});
