@@ -1,0 +1,103 @@
+// Writes bench/results/latest.{json,md,svg} and the ratio lines printed at the end.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { benchDir } from './stats.mjs';
+
+export const LATENCY_KEYS = [
+  ['floor_warm_ms', 'floor: thaw + unix-socket round trip + freeze (runtime lib)'],
+  ['runtime_inproc_true_ms', 'floe-runtime in process: run /bin/true'],
+  ['runtime_cli_true_ms', 'floe-runtime CLI: run /bin/true'],
+  ['crun_true_ms', 'crun run /bin/true'],
+  ['runc_true_ms', 'runc run /bin/true'],
+  ['cold_node_ms', 'cold start, node, via gateway (pools off)'],
+  ['crun_node_ms', 'crun run node to first byte'],
+  ['prewarm_node_ms', 'pre-warm (stemcell) start, node, via gateway'],
+  ['warm_agent_ms', 'warm (thaw) call, agent over Nest TCP'],
+  ['warm_https_ms', 'warm (thaw) call, HTTPS via gateway'],
+  ['platform_overhead_ms', 'platform overhead (warm HTTPS − in-function time)'],
+];
+
+const ratio = (a, b) => (a?.p50 && b?.p50 ? Math.round((a.p50 / b.p50) * 100) / 100 : null);
+
+export function ratios(r) {
+  return {
+    runtime_inproc_vs_crun: ratio(r.runtime_inproc_true_ms, r.crun_true_ms),
+    runtime_cli_vs_crun: ratio(r.runtime_cli_true_ms, r.crun_true_ms),
+    runc_vs_crun: ratio(r.runc_true_ms, r.crun_true_ms),
+    warm_agent_vs_floor: ratio(r.warm_agent_ms, r.floor_warm_ms),
+    warm_https_vs_floor: ratio(r.warm_https_ms, r.floor_warm_ms),
+    cold_vs_crun_node: ratio(r.cold_node_ms, r.crun_node_ms),
+    prewarm_vs_crun_node: ratio(r.prewarm_node_ms, r.crun_node_ms),
+  };
+}
+
+const f = (x) => (x === null || x === undefined ? '–' : x < 1 ? x.toFixed(3) : x < 100 ? x.toFixed(2) : x.toFixed(0));
+
+function markdown(r) {
+  const lines = [
+    `# Floe bench ${r.meta.quick ? '(--quick) ' : ''}— ${r.meta.date}`,
+    '',
+    `${r.meta.host}. Each figure stands next to its baseline from the same run. ${r.meta.notes.join(' ')}`,
+    '',
+    '| case | key | p50 ms | p95 ms | p99 ms | n |',
+    '|---|---|---:|---:|---:|---:|',
+  ];
+  for (const [k, label] of LATENCY_KEYS) {
+    const v = r[k] ?? {};
+    lines.push(`| ${label} | \`${k}\` | ${f(v.p50)} | ${f(v.p95)} | ${f(v.p99)} | ${v.n ?? 0} |`);
+  }
+  lines.push('', '| ratio (p50 / p50) | value |', '|---|---:|');
+  for (const [k, v] of Object.entries(r.ratios)) lines.push(`| ${k} | ${v ?? '–'}× |`);
+  lines.push('', '## Throughput (wrk, HTTPS keep-alive, no-op node function)', '', '| concurrency | req/s | errors | p50 ms | p99 ms |', '|---:|---:|---:|---:|---:|');
+  for (const t of r.throughput ?? [])
+    lines.push(`| ${t.concurrency} | ${Math.round(t.rps)} | ${t.errors} | ${f(t.latency_ms?.p50)} | ${f(t.latency_ms?.p99)} |`);
+  lines.push('', '## Density (memory per frozen instance, cgroup v1 memory.usage_in_bytes)', '', '| runtime | frozen MiB | per GiB | before reclaim MiB | created/s |', '|---|---:|---:|---:|---:|');
+  for (const d of r.density ?? [])
+    lines.push(`| ${d.runtime} | ${f(d.frozen_mib)} | ${d.per_gib} | ${f(d.frozen_mib_before_reclaim)} | ${d.create_per_s} |`);
+  lines.push('', `create_per_s (node): ${r.create_per_s}`, '');
+  return lines.join('\n');
+}
+
+/** Horizontal bars per case on a log scale: p99 (light), p95, p50 (dark) from the same origin. */
+function svg(r) {
+  const rows = LATENCY_KEYS.filter(([k]) => r[k]?.p50 > 0);
+  const W = 960;
+  const left = 360;
+  const right = 30;
+  const rowH = 30;
+  const top = 40;
+  const H = top + rows.length * rowH + 50;
+  const max = Math.max(...rows.map(([k]) => r[k].p99 ?? r[k].p50));
+  const lo = 10 ** Math.floor(Math.log10(Math.min(...rows.map(([k]) => r[k].p50))));
+  const hi = 10 ** Math.ceil(Math.log10(max));
+  const x = (v) => left + ((Math.log10(Math.max(v, lo)) - Math.log10(lo)) / (Math.log10(hi) - Math.log10(lo))) * (W - left - right);
+  const esc = (s) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;');
+  const out = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="12">`,
+    `<rect width="${W}" height="${H}" fill="white"/>`,
+    `<text x="10" y="22" font-size="15" font-weight="bold">Floe bench${r.meta.quick ? ' (--quick)' : ''}: latency per case, ms, log scale — p50 (dark), p95, p99 (light)</text>`,
+  ];
+  for (let d = lo; d <= hi; d *= 10) {
+    out.push(`<line x1="${x(d)}" x2="${x(d)}" y1="${top - 5}" y2="${H - 40}" stroke="#ddd"/>`);
+    out.push(`<text x="${x(d)}" y="${H - 25}" text-anchor="middle" fill="#555">${d >= 1 ? d : d.toPrecision(1)}</text>`);
+  }
+  rows.forEach(([k, label], i) => {
+    const y = top + i * rowH;
+    const v = r[k];
+    out.push(`<text x="${left - 8}" y="${y + 18}" text-anchor="end">${esc(label)}</text>`);
+    for (const [p, color] of [['p99', '#c6dbef'], ['p95', '#6baed6'], ['p50', '#08519c']])
+      if (v[p] > 0) out.push(`<rect x="${left}" y="${y + 5}" width="${Math.max(1, x(v[p]) - left)}" height="18" fill="${color}"><title>${k} ${p} ${v[p]} ms</title></rect>`);
+    out.push(`<text x="${Math.min(x(v.p99 ?? v.p50) + 4, W - 120)}" y="${y + 18}" fill="#222">${f(v.p50)} / ${f(v.p95)} / ${f(v.p99)}</text>`);
+  });
+  out.push(`<text x="${left}" y="${H - 8}" fill="#555">ms (p50 / p95 / p99 printed per bar)</text>`, '</svg>');
+  return out.join('\n');
+}
+
+export function writeReport(r) {
+  const dir = path.join(benchDir, 'results');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(path.join(dir, 'latest.json'), `${JSON.stringify(r, null, 2)}\n`);
+  writeFileSync(path.join(dir, 'latest.md'), markdown(r));
+  writeFileSync(path.join(dir, 'latest.svg'), svg(r));
+  return dir;
+}

@@ -1,0 +1,48 @@
+// Case 6: wrk over HTTPS (keep-alive) against a warm no-op node function at several
+// concurrencies. wrk shares the 2 cores with the platform, as a client on the same box would.
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { deployment } from './platform.mjs';
+import { CLEAN_ENV } from './stats.mjs';
+
+const run = promisify(execFile);
+
+function parseWrk(stdout) {
+  const num = (re) => Number((re.exec(stdout) ?? [])[1] ?? 0);
+  const ms = (re) => {
+    const m = re.exec(stdout);
+    if (!m) return null;
+    const f = { us: 1e-3, ms: 1, s: 1e3 }[m[2]];
+    return Math.round(Number(m[1]) * f * 1000) / 1000;
+  };
+  const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(stdout);
+  const socketErrors = sock ? sock.slice(1).reduce((a, x) => a + Number(x), 0) : 0;
+  const non2xx = num(/Non-2xx or 3xx responses: (\d+)/);
+  return {
+    rps: num(/Requests\/sec:\s+([\d.]+)/),
+    requests: num(/(\d+) requests in/),
+    errors: non2xx + socketErrors,
+    non2xx,
+    socket_errors: socketErrors,
+    latency_ms: { p50: ms(/\s50%\s+([\d.]+)(us|ms|s)/), p99: ms(/\s99%\s+([\d.]+)(us|ms|s)/) },
+  };
+}
+
+export async function throughput(client, { seconds, log }) {
+  const name = 'tput-noop';
+  await client.deploy(deployment('node', name));
+  await client.invoke(name);
+  const url = `${client.url.replace('localhost', '127.0.0.1')}/function/${name}`;
+  await run('wrk', ['-t1', '-c4', '-d1s', url], { env: CLEAN_ENV }); // connections, JIT
+  const out = [];
+  for (const c of [1, 16, 64]) {
+    log(`throughput: wrk -c${c} for ${seconds} s`);
+    const threads = Math.min(c, 2);
+    const { stdout } = await run('wrk', [`-t${threads}`, `-c${c}`, `-d${seconds}s`, '--latency', url], {
+      env: CLEAN_ENV,
+      timeout: (seconds + 30) * 1000,
+    });
+    out.push({ concurrency: c, ...parseWrk(stdout) });
+  }
+  return { throughput: out };
+}

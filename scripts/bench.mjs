@@ -1,0 +1,107 @@
+// `npm run bench [-- --quick]`: Floe's starts, throughput and density next to crun, runc and
+// the kernel floor, measured in one run. Cases live in bench/*.mjs; results in bench/results/.
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { coldStarts, prewarmStarts } from '../bench/starts.mjs';
+import { density } from '../bench/density.mjs';
+import { floor } from '../bench/floor.mjs';
+import { withPlatform } from '../bench/platform.mjs';
+import { LATENCY_KEYS, ratios, writeReport } from '../bench/report.mjs';
+import { runtimes } from '../bench/runtimes.mjs';
+import { CLEAN_ENV, compile } from '../bench/stats.mjs';
+import { throughput } from '../bench/throughput.mjs';
+import { warmCalls } from '../bench/warm.mjs';
+import { APT_BENCH, log, root, setup } from './lib/setup.mjs';
+
+const quick = process.argv.includes('--quick');
+const N = quick
+  ? { floor: 200, runtime: 20, cold: 8, prewarm: 8, warm: 40, seconds: 3, density: 4 }
+  : { floor: 2000, runtime: 200, cold: 50, prewarm: 50, warm: 300, seconds: 10, density: 10 };
+
+// Every process whose start is timed (and the platform's services) gets a clean environment:
+// NODE_EXTRA_CA_CERTS alone adds ~50 ms to each node start, pyenv's python3 shim ~85 ms.
+for (const k of Object.keys(process.env))
+  if (/^(NODE_EXTRA_CA_CERTS|NODE_OPTIONS|GRPC_|PYENV|VIRTUAL_ENV)/.test(k)) delete process.env[k];
+process.env.PATH = CLEAN_ENV.PATH;
+
+const t0 = Date.now();
+const bench = (msg) => process.stderr.write(`[bench ${((Date.now() - t0) / 1000).toFixed(1)}s] ${msg}\n`);
+const result = {
+  meta: {
+    date: new Date().toISOString(),
+    quick,
+    host: `${os.cpus().length} × ${os.cpus()[0]?.model.trim()}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Linux ${os.release()}, Node ${process.version}`,
+    runs: N,
+    notes: [
+      'crun and runc run in one long-lived `unshare -m` with /sys/fs/cgroup/unified unmounted (crun refuses hybrid cgroups; runc likewise for fairness); each run is timed inside it by a forked C timer, so the unshare is not timed.',
+      'floe-runtime runs on the host layout (hybrid: v1 controllers + v2 freezer).',
+      'All runtimes run the same bundle: every namespace but net, the same seccomp deny-list, Docker-like mounts; in-process times include delete, as `crun run` does.',
+      'Timed processes get a clean env (PATH only; no NODE_EXTRA_CA_CERTS, no pyenv).',
+    ],
+    errors: [],
+  },
+};
+
+async function kase(name, fn) {
+  try {
+    Object.assign(result, await fn());
+  } catch (e) {
+    bench(`${name} failed: ${e.stack ?? e}`);
+    result.meta.errors.push(`${name}: ${e.message}`);
+  }
+}
+
+const work = mkdtempSync(path.join(os.tmpdir(), 'floe-bench-'));
+try {
+  log('bench: setup');
+  await setup({ apt: APT_BENCH, baseImages: false });
+  compile('timeit');
+  await kase('floor', () => floor({ work, n: N.floor, log: bench }));
+  await kase('runtimes', () => runtimes({ work, n: N.runtime, log: bench }));
+  await kase('platform (pools off)', () =>
+    withPlatform({ work, label: 'cold', env: { FLOE_STEMCELLS: '0' }, log: bench }, async (client) => {
+      await kase('cold', () => coldStarts(client, { n: N.cold, log: bench, work }));
+      await kase('density', () => density(client, { n: N.density, log: bench }));
+      return {};
+    }),
+  );
+  await kase('platform (pools on)', () =>
+    withPlatform({ work, label: 'warm', env: { FLOE_STEMCELLS: '1' }, log: bench }, async (client) => {
+      await kase('prewarm', () => prewarmStarts(client, { n: N.prewarm, log: bench }));
+      await kase('warm', () => warmCalls(client, { n: N.warm, log: bench }));
+      await kase('throughput', () => throughput(client, { seconds: N.seconds, log: bench }));
+      return {};
+    }),
+  );
+} finally {
+  rmSync(work, { recursive: true, force: true });
+}
+
+for (const [k] of LATENCY_KEYS) result[k] ??= { p50: null, p95: null, p99: null, n: 0 };
+result.throughput ??= [];
+result.density ??= [];
+result.create_per_s ??= null;
+result.ratios = ratios(result);
+result.meta.seconds = Math.round((Date.now() - t0) / 1000);
+const dir = writeReport(result);
+
+const pad = (s, n) => String(s).padEnd(n);
+console.log(`\nFloe bench${quick ? ' (--quick)' : ''}, ${result.meta.seconds} s — ${result.meta.host}`);
+for (const [k] of LATENCY_KEYS) {
+  const v = result[k];
+  console.log(`${pad(k, 24)} p50 ${pad(v.p50, 9)} p95 ${pad(v.p95, 9)} p99 ${pad(v.p99, 9)} n ${v.n}`);
+}
+for (const t of result.throughput) console.log(`throughput c=${pad(t.concurrency, 3)} ${pad(Math.round(t.rps), 6)} req/s  errors ${t.errors}`);
+for (const d of result.density)
+  console.log(`density ${pad(d.runtime, 7)} ${pad(d.frozen_mib, 7)} MiB/frozen instance  ${d.per_gib}/GiB  created ${d.create_per_s}/s`);
+console.log(`create_per_s ${result.create_per_s}`);
+const r = result.ratios;
+console.log(`\nruntime vs crun: in-process ${r.runtime_inproc_vs_crun}×, CLI ${r.runtime_cli_vs_crun}× (runc ${r.runc_vs_crun}×)`);
+console.log(`warm vs floor: agent ${r.warm_agent_vs_floor}×, HTTPS ${r.warm_https_vs_floor}×`);
+console.log(`cold vs crun-node: ${r.cold_vs_crun_node}× (pre-warm ${r.prewarm_vs_crun_node}×)`);
+console.log(`\nwrote ${path.relative(root, dir)}/latest.{json,md,svg}`);
+if (result.meta.errors.length) {
+  console.log(`errors:\n  ${result.meta.errors.join('\n  ')}`);
+  process.exitCode = 1;
+}
