@@ -86,9 +86,16 @@ describe('several node-agents', () => {
     );
     expect(after.status).toBe(200);
     // The dead agent's frozen containers outlived it; its restart destroys them.
-    served.restart();
-    await waitFor('the restarted agent', async () =>
-      (await call('GET', '/healthz')).status === 200 ? true : undefined,
+    const next = served.restart();
+    const health = await waitFor(
+      'the restarted agent',
+      async () => {
+        const r = await fetch(`http://127.0.0.1:${served.http}/healthz`).catch(() => undefined);
+        const body = r?.ok ? await r.json() : undefined;
+        return body?.pid === next.pid ? body : undefined;
+      },
+      60_000,
     );
+    expect(health.status).toBe('ok');
   });
 });

@@ -97,3 +97,8 @@ export async function waitFor<T>(
     await new Promise((r) => setTimeout(r, 200));
   }
 }
+
+/** Drops kept-alive connections so the worker can exit at once. */
+export function closeClient(): void {
+  agent.destroy();
+}

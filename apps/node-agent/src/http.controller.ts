@@ -10,7 +10,12 @@ export class HttpController {
 
   @Get('healthz')
   healthz() {
-    return { status: 'ok', id: this.agent.settings.id, containers: this.agent.pool.list().length };
+    return {
+      status: 'ok',
+      id: this.agent.settings.id,
+      pid: process.pid,
+      containers: this.agent.pool.list().length,
+    };
   }
 
   @Get('metrics')

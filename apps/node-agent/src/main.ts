@@ -13,6 +13,15 @@ import { firstValueFrom } from 'rxjs';
 import { AppModule } from './app.module.js';
 import { loadConfig } from './config.js';
 
+// A SIGTERM during start-up (recovery, base images) is honoured once the agent can shut
+// down cleanly, instead of killing it halfway through and leaking what it was making.
+let pendingSignal: string | undefined;
+const early = (sig: string) => () => {
+  pendingSignal = sig;
+};
+process.on('SIGTERM', early('SIGTERM'));
+process.on('SIGINT', early('SIGINT'));
+
 async function bootstrap() {
   const config = loadConfig();
   collectDefaultMetrics();
@@ -23,7 +32,7 @@ async function bootstrap() {
   const runtime = new Runtime({ stateDir: agentDir, cgroupParent: config.cgroupParent });
   const mounts = new HostMountsFfi();
   // Whatever a previous run of this agent left (kill -9) goes before we serve.
-  const found = await recover(runtime, mounts, path.join(agentDir, 'instances'));
+  const found = await recover(runtime, mounts, path.join(agentDir, 'instances'), config.cgroupParent);
   if (found.containers || found.mounts)
     console.log(
       `agent ${config.id}: recovered ${found.containers} container(s), ${found.mounts} mount(s) from a previous run`,
@@ -75,6 +84,7 @@ async function bootstrap() {
   app.connectMicroservice<MicroserviceOptions>({ transport: Transport.TCP, options: config.rpc });
   await app.startAllMicroservices();
   await app.listen(config.http.port, config.http.host);
+  await agent.announce();
   console.log(
     `node-agent ${config.id}: rpc ${config.rpc.host}:${config.rpc.port}, http ${config.http.host}:${config.http.port}, cgroups ${runtime.cgroups.mode}`,
   );
@@ -93,8 +103,10 @@ async function bootstrap() {
     unlock();
     process.exit(0);
   };
+  process.removeAllListeners('SIGTERM').removeAllListeners('SIGINT');
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
+  if (pendingSignal) await stop(pendingSignal);
 }
 
 bootstrap().catch((err) => {

@@ -117,9 +117,13 @@ export class Agent {
   static async start(settings: AgentSettings, deps: AgentDeps): Promise<Agent> {
     const agent = new Agent(settings, deps);
     await agent.channel.listen();
-    await agent.membership.start();
     void agent.pool.refill();
     return agent;
+  }
+
+  /** Joins placement. Call once the RPC listener is up, or schedulers dial a closed port. */
+  announce(): Promise<void> {
+    return this.membership.start();
   }
 
   async invoke(req: InvokeRequest, version: FunctionVersion): Promise<InvokeResponse> {

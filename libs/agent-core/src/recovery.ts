@@ -1,4 +1,4 @@
-import { readFileSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Runtime } from '@floe/runtime';
 import type { HostMounts } from './ports.js';
@@ -12,12 +12,15 @@ export async function recover(
   runtime: Runtime,
   mounts: HostMounts,
   instancesDir: string,
+  cgroupParent?: string,
 ): Promise<{ containers: number; mounts: number }> {
   let containers = 0;
   for (const c of await runtime.list()) {
     await runtime.delete(c.id);
     containers++;
   }
+  // A container killed with its agent mid-create has a cgroup but no saved state yet.
+  if (cgroupParent) containers += await killStrayCgroups(runtime.cgroups, cgroupParent);
   const prefix = `${path.resolve(instancesDir)}/`;
   // Deepest first, so a bind on top of a shared point goes before the point itself.
   const points = mountPoints()
@@ -36,4 +39,60 @@ export function mountPoints(): string[] {
     .map((l) =>
       (l.split(' ')[4] ?? '').replace(/\\([0-7]{3})/g, (_, o) => String.fromCharCode(Number.parseInt(o, 8))),
     );
+}
+
+/** Kills every process left in a cgroup under the agent's parent, then removes the cgroups. */
+async function killStrayCgroups(
+  info: { v1Mounts: Record<string, string>; unifiedPath?: string },
+  parent: string,
+): Promise<number> {
+  const roots = [
+    ...new Set([...Object.values(info.v1Mounts), ...(info.unifiedPath ? [info.unifiedPath] : [])]),
+  ];
+  const dirs = roots.flatMap((r) => {
+    const p = path.join(r, parent);
+    if (!existsSync(p)) return [];
+    return readdirSync(p, { withFileTypes: true })
+      .filter((d) => d.isDirectory())
+      .map((d) => path.join(p, d.name));
+  });
+  const names = new Set(dirs.map((d) => path.basename(d)));
+  for (let round = 0; round < 50; round++) {
+    let left = 0;
+    for (const d of dirs) {
+      for (const pid of readPids(d)) {
+        left++;
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {}
+      }
+      // A frozen v1 cgroup holds SIGKILLed tasks until it is thawed.
+      try {
+        if (existsSync(path.join(d, 'freezer.state'))) writeQuiet(path.join(d, 'freezer.state'), 'THAWED');
+        if (existsSync(path.join(d, 'cgroup.freeze'))) writeQuiet(path.join(d, 'cgroup.freeze'), '0');
+      } catch {}
+    }
+    if (left === 0) break;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  for (const d of dirs) {
+    try {
+      rmdirSync(d);
+    } catch {}
+  }
+  return names.size;
+}
+
+function readPids(dir: string): number[] {
+  try {
+    return readFileSync(path.join(dir, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+function writeQuiet(file: string, v: string) {
+  try {
+    writeFileSync(file, v);
+  } catch {}
 }

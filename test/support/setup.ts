@@ -1,0 +1,4 @@
+import { afterAll } from 'vitest';
+import { closeClient } from './client.js';
+
+afterAll(() => closeClient());
