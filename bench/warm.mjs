@@ -26,6 +26,19 @@ async function activeVersion(redisUrl, name) {
   }
 }
 
+/** Cumulative sum/count of the agent's thaw and warm-invocation histograms. */
+async function agentMeans(client) {
+  const m = await client.metrics();
+  const pick = (name, pred = () => true) => ({
+    sum: m.filter((x) => x.name === `${name}_sum` && pred(x.labels)).reduce((a, x) => a + x.value, 0),
+    count: m.filter((x) => x.name === `${name}_count` && pred(x.labels)).reduce((a, x) => a + x.value, 0),
+  });
+  return {
+    thaw: pick('floe_agent_thaw_duration_seconds'),
+    invocation: pick('floe_agent_invocation_duration_seconds', (l) => l.start === 'warm'),
+  };
+}
+
 export async function warmCalls(client, { n, log }) {
   const name = 'warm-noop';
   await client.deploy(deployment('node', name));
@@ -47,7 +60,9 @@ export async function warmCalls(client, { n, log }) {
     const fnMs = [];
     const agentOverhead = [];
     const kinds = {};
+    let m0;
     for (let i = 0; i < n + 5; i++) {
+      if (i === 5) m0 = await agentMeans(client);
       await sleep(PAUSE_MS);
       const t0 = performance.now();
       const res = await callAgent();
@@ -61,6 +76,17 @@ export async function warmCalls(client, { n, log }) {
     out.warm_agent_ms = summary(agentMs);
     out.function_ms = summary(fnMs);
     out.agent_overhead_ms = summary(agentOverhead);
+    // Where the agent's time goes, from its own histograms (means over the same calls).
+    const m1 = await agentMeans(client);
+    const mean = (k) => Math.round(((m1[k].sum - m0[k].sum) / Math.max(1, m1[k].count - m0[k].count)) * 1e6) / 1e3;
+    out.agent_internal_mean_ms = { thaw: mean('thaw'), invocation: mean('invocation') };
+    const rpcMs = [];
+    for (let i = 0; i < n; i++) {
+      const t0 = performance.now();
+      await firstValueFrom(rpc.send('agent.health', {}));
+      rpcMs.push(performance.now() - t0);
+    }
+    out.agent_rpc_health_ms = summary(rpcMs);
 
     log(`warm: ${n} HTTPS calls through the gateway, ${PAUSE_MS} ms apart`);
     const httpsMs = [];
