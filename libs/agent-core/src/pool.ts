@@ -109,6 +109,9 @@ export class Pool {
     } finally {
       clearTimeout(timer);
       this.release(inst);
+      // The stemcell this call took is replaced only now: starting a container competes for
+      // the same cores and would slow the very call that needed the stemcell.
+      if (start === 'prewarm') this.scheduleRefill();
     }
   }
 
@@ -280,7 +283,6 @@ export class Pool {
     inst.version = version;
     inst.inflight = 1;
     inst.lastUsed = Date.now();
-    this.scheduleRefill();
     try {
       await inst.serialize(() => inst.backend.thaw());
       await this.bindAndLoad(inst, version);
@@ -468,13 +470,13 @@ export class Pool {
         this.creatingStemcells.set(runtime, (this.creatingStemcells.get(runtime) ?? 0) + 1);
         this.creatingBytes += this.opts.stemcellBytes;
         try {
-          const t0 = now();
           const inst = await this.launchInstance(runtime, this.opts.stemcellBytes);
           this.creatingBytes -= this.opts.stemcellBytes;
           this.creatingStemcells.set(runtime, (this.creatingStemcells.get(runtime) ?? 1) - 1);
+          const t0 = now();
           await inst.serialize(() => inst.backend.freeze());
-          if (inst.state === 'creating') inst.sm.transition('stemcell');
           this.opts.events?.freeze?.(now() - t0);
+          if (inst.state === 'creating') inst.sm.transition('stemcell');
         } catch (err) {
           this.creatingBytes -= this.opts.stemcellBytes;
           this.creatingStemcells.set(runtime, (this.creatingStemcells.get(runtime) ?? 1) - 1);

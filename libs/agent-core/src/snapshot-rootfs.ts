@@ -44,7 +44,10 @@ export class SnapshotRootfs implements RootfsProvider {
     try {
       const file = path.join(dir, 'code.archive');
       writeFileSync(file, await fetch());
-      const layer = await this.service.importCode(file, { leaseId: `code/${digest}` });
+      // Not synced to disk: this runs on a prewarm call's path (a syncfs costs milliseconds),
+      // and a code layer can always be imported again from Redis. kill -9 safety is kept by
+      // the store's temp dir + rename.
+      const layer = await this.service.importCode(file, { leaseId: `code/${digest}`, durable: false });
       return this.service.codeLayerPath(layer.diffID);
     } finally {
       rmSync(dir, { recursive: true, force: true });

@@ -41,7 +41,7 @@ export async function importCodeArchive(
   layers: LayerStore,
   file: string,
   format: CodeArchiveFormat = detectFormat(file),
-  opts: { limits?: ArchiveLimits } = {},
+  opts: { limits?: ArchiveLimits; durable?: boolean } = {},
 ): Promise<CodeLayer> {
   const limits = opts.limits ?? CODE_LIMITS;
   const unpack = { ownership: 'root' as const, limits };
@@ -87,12 +87,15 @@ export async function importCodeArchive(
         }
         return [p.value, c.value] as const;
       });
-      info = layers.commitStaged(staged);
+      info = layers.commitStaged(staged, { durable: opts.durable });
     } finally {
       await zip.close();
     }
   } else {
-    info = await layers.importTar(fs.createReadStream(file, { highWaterMark: 1 << 20 }), undefined, unpack);
+    info = await layers.importTar(fs.createReadStream(file, { highWaterMark: 1 << 20 }), undefined, {
+      ...unpack,
+      durable: opts.durable,
+    });
   }
   return { ...info, path: layers.path(info.diffID) };
 }

@@ -118,7 +118,7 @@ export class LayerStore {
   }
 
   /** Make a staged layer visible under its diffID (or drop it if that layer exists). */
-  commitStaged(s: StagedLayer): LayerInfo {
+  commitStaged(s: StagedLayer, opts: { durable?: boolean } = {}): LayerInfo {
     const hex = digestHex(s.diffID);
     const dest = `${this.root}/layers/${hex}`;
     if (fs.existsSync(dest)) {
@@ -134,7 +134,7 @@ export class LayerStore {
     };
     writeFileAtomic(`${s.dir}/layer.json`, JSON.stringify(info), { fsync: false });
     // Data first, then the rename that publishes it.
-    if (this.opts.durable !== false) execFileSync('sync', ['-f', `${s.dir}/layer.json`]);
+    if ((opts.durable ?? this.opts.durable) !== false) execFileSync('sync', ['-f', `${s.dir}/layer.json`]);
     try {
       fs.renameSync(s.dir, dest);
     } catch (e) {
@@ -153,14 +153,14 @@ export class LayerStore {
   async importTar(
     raw: AsyncIterable<Buffer>,
     expectDiffID?: string,
-    opts: UnpackOptions = {},
+    opts: UnpackOptions & { durable?: boolean } = {},
   ): Promise<LayerInfo> {
     const s = await this.stage(raw, opts);
     if (expectDiffID && s.diffID !== expectDiffID) {
       this.discard(s);
       throw new InvalidArgumentError('layer', `diffID mismatch: expected ${expectDiffID}, got ${s.diffID}`);
     }
-    return this.commitStaged(s);
+    return this.commitStaged(s, { durable: opts.durable });
   }
 
   /** Unpublish first (rename), then delete: a crash in between leaves only tmp/ garbage. */

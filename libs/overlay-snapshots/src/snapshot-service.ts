@@ -64,9 +64,9 @@ export class SnapshotService {
   /** Import a function's code; lease it (`leaseId`, e.g. `fn/<name>/<version>`) in the same call. */
   async importCode(
     file: string,
-    opts: { format?: CodeArchiveFormat; leaseId?: string } = {},
+    opts: { format?: CodeArchiveFormat; leaseId?: string; durable?: boolean } = {},
   ): Promise<CodeLayer> {
-    const layer = await importCodeArchive(this.layers, file, opts.format);
+    const layer = await importCodeArchive(this.layers, file, opts.format, { durable: opts.durable });
     if (opts.leaseId) await this.leases.lease(opts.leaseId, [layer.diffID]);
     return layer;
   }
