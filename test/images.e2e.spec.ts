@@ -1,0 +1,84 @@
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { deploy, request, uniqueName } from './support/client.js';
+
+const work = mkdtempSync(path.join(os.tmpdir(), 'floe-e2e-img-'));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+/** A `docker save` tar, made by hand: one layer with a static busybox as /bin/sh. */
+function dockerSave(ref: string, config: Record<string, unknown>): string {
+  const root = path.join(work, 'rootfs');
+  mkdirSync(path.join(root, 'bin'), { recursive: true });
+  execFileSync('cp', ['/bin/busybox', path.join(root, 'bin/busybox')]);
+  for (const applet of ['sh', 'cat', 'echo', 'tr']) symlinkSync('busybox', path.join(root, 'bin', applet));
+  const img = path.join(work, 'img');
+  mkdirSync(img);
+  execFileSync('tar', ['-C', root, '-cf', path.join(img, 'layer.tar'), '.']);
+  const diffID = `sha256:${createHash('sha256')
+    .update(readFileSync(path.join(img, 'layer.tar')))
+    .digest('hex')}`;
+  const cfg = JSON.stringify({
+    architecture: 'amd64',
+    os: 'linux',
+    config,
+    rootfs: { type: 'layers', diff_ids: [diffID] },
+  });
+  const cfgName = `${createHash('sha256').update(cfg).digest('hex')}.json`;
+  writeFileSync(path.join(img, cfgName), cfg);
+  writeFileSync(
+    path.join(img, 'manifest.json'),
+    JSON.stringify([{ Config: cfgName, RepoTags: [ref], Layers: ['layer.tar'] }]),
+  );
+  const out = path.join(work, 'image.tar');
+  execFileSync('tar', ['-C', img, '-cf', out, 'manifest.json', cfgName, 'layer.tar']);
+  return out;
+}
+
+describe('imported OCI/docker images', () => {
+  it('uploads a docker-save tar, deploys it by ref and runs its entrypoint in exec mode', async () => {
+    const ref = `${uniqueName('e2e-img')}:1`;
+    const tar = dockerSave(ref, {
+      Entrypoint: ['/bin/sh', '-c'],
+      Cmd: ['echo "img:$Http_Method"; tr a-z A-Z'],
+      Env: ['PATH=/bin', 'GREETING=hi'],
+    });
+    const up = await request('POST', `/floe/images?ref=${encodeURIComponent(ref)}`, {
+      body: readFileSync(tar),
+      headers: { 'content-type': 'application/x-tar' },
+      auth: true,
+    });
+    expect(up.status, up.text).toBeLessThan(300);
+    const name = uniqueName('img');
+    const d = await deploy({ service: name, image: ref });
+    expect(d.status, d.text).toBeLessThan(300);
+    const r = await request('POST', `/function/${name}`, { body: 'quiet' });
+    expect(r.status, r.text).toBe(200);
+    expect(r.text).toBe('img:POST\nQUIET');
+  });
+
+  it('rejects a tampered image and stores nothing', async () => {
+    const ref = `${uniqueName('e2e-bad')}:1`;
+    rmSync(path.join(work, 'rootfs'), { recursive: true, force: true });
+    rmSync(path.join(work, 'img'), { recursive: true, force: true });
+    const tar = dockerSave(ref, { Cmd: ['cat'] });
+    // Flip the config's diffID: the layer no longer matches what the image claims.
+    const buf = readFileSync(tar);
+    const at = buf.indexOf('sha256:', buf.indexOf('diff_ids'));
+    buf[at + 7] = buf[at + 7] === 0x61 ? 0x62 : 0x61;
+    writeFileSync(tar, buf);
+    await request('POST', `/floe/images?ref=${encodeURIComponent(ref)}`, {
+      body: buf,
+      headers: { 'content-type': 'application/x-tar' },
+      auth: true,
+    });
+    const name = uniqueName('bad');
+    const d = await deploy({ service: name, image: ref });
+    const r = d.status < 300 ? await request('GET', `/function/${name}`) : d;
+    expect(r.status).toBeGreaterThanOrEqual(400);
+    expect(r.text).toMatch(/digest|diffID|mismatch|not found/i);
+  });
+});
