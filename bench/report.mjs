@@ -51,10 +51,30 @@ function markdown(r) {
   lines.push('', '## Throughput (wrk, HTTPS keep-alive, no-op node function)', '', '| concurrency | req/s | errors | p50 ms | p99 ms |', '|---:|---:|---:|---:|---:|');
   for (const t of r.throughput ?? [])
     lines.push(`| ${t.concurrency} | ${Math.round(t.rps)} | ${t.errors} | ${f(t.latency_ms?.p50)} | ${f(t.latency_ms?.p99)} |`);
-  lines.push('', '## Density (memory per frozen instance, cgroup v1 memory.usage_in_bytes)', '', '| runtime | frozen MiB | per GiB | before reclaim MiB | created/s |', '|---|---:|---:|---:|---:|');
+  lines.push('', '## Density (memory per frozen instance, cgroup v1 memory.usage_in_bytes)', '', '| runtime | frozen MiB | per GiB | before reclaim MiB | rss MiB | cache MiB | created/s |', '|---|---:|---:|---:|---:|---:|---:|');
   for (const d of r.density ?? [])
-    lines.push(`| ${d.runtime} | ${f(d.frozen_mib)} | ${d.per_gib} | ${f(d.frozen_mib_before_reclaim)} | ${d.create_per_s} |`);
-  lines.push('', `create_per_s (node): ${r.create_per_s}`, '');
+    lines.push(
+      `| ${d.runtime} | ${f(d.frozen_mib)} | ${d.per_gib} | ${f(d.frozen_mib_before_reclaim)} | ${f(d.rss_mib)} | ${f(d.cache_mib)} | ${d.create_per_s} |`,
+    );
+  lines.push('', `create_per_s (node): ${r.create_per_s}`, '', '## Details', '');
+  const detail = (k, label) => {
+    const v = r[k];
+    if (v?.n) lines.push(`- ${label} (\`${k}\`): p50 ${f(v.p50)}, p95 ${f(v.p95)}, p99 ${f(v.p99)} ms, n ${v.n}`);
+  };
+  detail('floor_after_idle_ms', 'floor after 120 ms idle');
+  for (const [k, v] of Object.entries(r.floor_parts_ms ?? {}))
+    if (v?.n) lines.push(`- floor part ${k}: p50 ${f(v.p50)}, p99 ${f(v.p99)} ms (freezer ${r.floor_parts_ms.freezer})`);
+  detail('function_ms', 'in-function time reported by the instance');
+  detail('agent_overhead_ms', 'warm agent call minus its in-function time');
+  detail('agent_rpc_health_ms', 'agent.health round trip over Nest TCP');
+  detail('hot_https_ms', 'back-to-back HTTPS calls, instance not frozen');
+  if (r.agent_internal_mean_ms)
+    lines.push(`- agent's own histograms, mean per warm call: thaw ${r.agent_internal_mean_ms.thaw} ms, invocation ${r.agent_internal_mean_ms.invocation} ms`);
+  if (r.platform_overhead_ms?.method) lines.push(`- platform_overhead_ms method: ${r.platform_overhead_ms.method}`);
+  for (const k of ['cold_start_kinds', 'prewarm_start_kinds', 'warm_start_kinds'])
+    if (r[k]) lines.push(`- ${k}: ${JSON.stringify(r[k])}`);
+  if (r.meta.errors.length) lines.push('', '## Errors', '', ...r.meta.errors.map((e) => `- ${e}`));
+  lines.push('');
   return lines.join('\n');
 }
 
