@@ -3,12 +3,12 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { coldStarts, prewarmStarts } from '../bench/starts.mjs';
 import { density } from '../bench/density.mjs';
 import { floor } from '../bench/floor.mjs';
 import { withPlatform } from '../bench/platform.mjs';
 import { LATENCY_KEYS, ratios, writeReport } from '../bench/report.mjs';
 import { runtimes } from '../bench/runtimes.mjs';
+import { coldStarts, prewarmStarts } from '../bench/starts.mjs';
 import { CLEAN_ENV, compile } from '../bench/stats.mjs';
 import { throughput } from '../bench/throughput.mjs';
 import { warmCalls } from '../bench/warm.mjs';
@@ -92,12 +92,17 @@ for (const [k] of LATENCY_KEYS) {
   const v = result[k];
   console.log(`${pad(k, 24)} p50 ${pad(v.p50, 9)} p95 ${pad(v.p95, 9)} p99 ${pad(v.p99, 9)} n ${v.n}`);
 }
-for (const t of result.throughput) console.log(`throughput c=${pad(t.concurrency, 3)} ${pad(Math.round(t.rps), 6)} req/s  errors ${t.errors}`);
+for (const t of result.throughput)
+  console.log(`throughput c=${pad(t.concurrency, 3)} ${pad(Math.round(t.rps), 6)} req/s  errors ${t.errors}`);
 for (const d of result.density)
-  console.log(`density ${pad(d.runtime, 7)} ${pad(d.frozen_mib, 7)} MiB/frozen instance  ${d.per_gib}/GiB  created ${d.create_per_s}/s`);
+  console.log(
+    `density ${pad(d.runtime, 7)} ${pad(d.frozen_mib, 7)} MiB/frozen instance  ${d.per_gib}/GiB  created ${d.create_per_s}/s`,
+  );
 console.log(`create_per_s ${result.create_per_s}`);
 const r = result.ratios;
-console.log(`\nruntime vs crun: in-process ${r.runtime_inproc_vs_crun}×, CLI ${r.runtime_cli_vs_crun}× (runc ${r.runc_vs_crun}×)`);
+console.log(
+  `\nruntime vs crun: in-process ${r.runtime_inproc_vs_crun}×, CLI ${r.runtime_cli_vs_crun}× (runc ${r.runc_vs_crun}×)`,
+);
 console.log(`warm vs floor: agent ${r.warm_agent_vs_floor}×, HTTPS ${r.warm_https_vs_floor}×`);
 console.log(`cold vs crun-node: ${r.cold_vs_crun_node}× (pre-warm ${r.prewarm_vs_crun_node}×)`);
 console.log(`\nwrote ${path.relative(root, dir)}/latest.{json,md,svg}`);

@@ -32,6 +32,12 @@ async function shutdown(sig) {
 }
 process.on('SIGINT', () => shutdown('SIGINT'));
 process.on('SIGTERM', () => shutdown('SIGTERM'));
+process.on('SIGHUP', () => shutdown('SIGHUP'));
+// `kill <npm pid>` does not always reach us through npm: when our parent goes, so do we.
+const parent = process.ppid;
+setInterval(() => {
+  if (process.ppid !== parent) shutdown('parent exited');
+}, 500).unref();
 
 try {
   platform = await startPlatform({

@@ -3,6 +3,7 @@
 import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
 import https from 'node:https';
+import os from 'node:os';
 import path from 'node:path';
 import { freePort } from './redis.mjs';
 import { root } from './setup.mjs';
@@ -56,7 +57,8 @@ export async function startPlatform(opts) {
   children.push(scheduler);
   const agents = [];
   for (let i = 0; i < (opts.agents ?? 1); i++) {
-    const id = `agent-${i}-${path.basename(stateDir)}`.replace(/[^a-zA-Z0-9-]/g, '-');
+    const base = fixed ? os.hostname() : path.basename(stateDir);
+    const id = `agent-${i}-${base}`.replace(/[^a-zA-Z0-9-]/g, '-').replace(/-+/g, '-');
     const agentState = i === 0 ? stateDir : path.join(stateDir, `agent-${i}`);
     const rpc = fixed ? 7101 + 2 * i : await freePort();
     const http = fixed ? 7102 + 2 * i : await freePort();
