@@ -4,7 +4,7 @@ import { copyFileSync, existsSync, mkdirSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { root } from '../scripts/lib/setup.mjs';
-import { compile, removeCgroup, sleep, summary } from './stats.mjs';
+import { compile, onInterrupt, removeCgroup, sleep, summary } from './stats.mjs';
 
 function roundTrip(sock) {
   return new Promise((resolve) => {
@@ -26,6 +26,14 @@ export async function floor({ work, n, log }) {
   const spec = defaultSpec({ rootfs, args: ['/bin/echo-srv', '/sock/echo.sock'] });
   spec.mounts.push({ destination: '/sock', type: 'bind', source: sockDir, options: ['rbind', 'rw'] });
   let sock;
+  const teardown = async () => {
+    sock?.destroy();
+    await rt.delete('floor').catch(() => {});
+    rt.close();
+    removeCgroup(parent);
+    rmSync(rootfs, { recursive: true, force: true });
+  };
+  const unregister = onInterrupt(teardown);
   log(`floor: thaw → 1-byte unix socket round trip → freeze, ${n} runs`);
   try {
     const c = await rt.run('floor', spec);
@@ -59,7 +67,7 @@ export async function floor({ work, n, log }) {
     }
     // The same cycle after 120 ms idle, as the platform's warm case sees it (CPU idle exit included).
     const paused = [];
-    for (let i = 0; i < Math.min(n, 100); i++) {
+    for (let i = 0; i < Math.min(Math.round(n / 5), 100); i++) {
       await sleep(120);
       const t0 = performance.now();
       await c.thaw();
@@ -75,10 +83,7 @@ export async function floor({ work, n, log }) {
       floor_parts_ms: { thaw: summary(thaw), round_trip: summary(rtt), freeze: summary(freeze), freezer },
     };
   } finally {
-    sock?.destroy();
-    await rt.delete('floor').catch(() => {});
-    rt.close();
-    removeCgroup(parent);
-    rmSync(rootfs, { recursive: true, force: true });
+    unregister();
+    await teardown();
   }
 }

@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { startPlatform } from '../scripts/lib/platform.mjs';
 import { startRedis } from '../scripts/lib/redis.mjs';
-import { removeCgroup, sleep } from './stats.mjs';
+import { onInterrupt, removeCgroup, sleep } from './stats.mjs';
 
 export const PASSWORD = 'bench-admin-password';
 export const NAMESPACE = 'openfaas-fn';
@@ -91,6 +91,20 @@ export async function withPlatform({ work, label, env = {}, log }, fn) {
   const t0 = performance.now();
   const redis = await startRedis({ dir: path.join(dir, 'redis'), persist: false });
   let platform;
+  let stopping;
+  // Memoized: the interrupt handler and the finally below may both ask, and both must wait.
+  const teardown = () => (stopping ??= stopAll());
+  const stopAll = async () => {
+    await platform?.stop();
+    redis.child.kill('SIGTERM');
+    if (platform) removeCgroup(`floe-${platform.agents[0].id}`);
+    // Never rm -rf through a mount the agent failed to take down: detach it and say so.
+    const left = leftoverMounts(dir);
+    for (const m of left) spawnSync('umount', ['-l', m]);
+    if (left.length) log(`platform ${label}: ${left.length} mount(s) left behind under ${dir}, detached`);
+    rmSync(dir, { recursive: true, force: true });
+  };
+  const unregister = onInterrupt(teardown);
   try {
     platform = await startPlatform({
       stateDir: dir,
@@ -140,14 +154,8 @@ export async function withPlatform({ work, label, env = {}, log }, fn) {
     return await fn(client);
   } finally {
     const t1 = performance.now();
-    await platform?.stop();
-    redis.child.kill('SIGTERM');
-    if (platform) removeCgroup(`floe-${platform.agents[0].id}`);
-    // Never rm -rf through a mount the agent failed to take down: detach it and say so.
-    const left = leftoverMounts(dir);
-    for (const m of left) spawnSync('umount', ['-l', m]);
-    if (left.length) log(`platform ${label}: ${left.length} mount(s) left behind under ${dir}, detached`);
-    rmSync(dir, { recursive: true, force: true });
+    await teardown();
+    unregister();
     log(`platform ${label} stopped in ${Math.round(performance.now() - t1)} ms`);
   }
 }

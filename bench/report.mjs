@@ -26,6 +26,7 @@ export function ratios(r) {
     runc_vs_crun: ratio(r.runc_true_ms, r.crun_true_ms),
     warm_agent_vs_floor: ratio(r.warm_agent_ms, r.floor_warm_ms),
     warm_https_vs_floor: ratio(r.warm_https_ms, r.floor_warm_ms),
+    warm_agent_vs_floor_after_idle: ratio(r.warm_agent_ms, r.floor_after_idle_ms),
     cold_vs_crun_node: ratio(r.cold_node_ms, r.crun_node_ms),
     prewarm_vs_crun_node: ratio(r.prewarm_node_ms, r.crun_node_ms),
   };

@@ -5,7 +5,7 @@ import { mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { root } from '../scripts/lib/setup.mjs';
 import { trueBundle } from './bundles.mjs';
-import { removeCgroup, summary, timeit } from './stats.mjs';
+import { onInterrupt, removeCgroup, summary, timeit } from './stats.mjs';
 
 const CLI = path.join(root, 'libs/runtime/dist/cli/floe-runtime.js');
 
@@ -23,8 +23,14 @@ async function inProcess(bundle, work, n, warmup) {
   const parent = `floe-bench-${process.pid}`;
   const rt = new Runtime({ stateDir: path.join(work, 'inproc'), cgroupParent: parent });
   const times = [];
+  let current;
+  const unregister = onInterrupt(async () => {
+    if (current) await rt.delete(current).catch(() => {});
+    removeCgroup(parent);
+  });
   try {
     for (let i = 0; i < n + warmup; i++) {
+      current = `t${i}`;
       const t0 = performance.now();
       const c = await rt.run(`t${i}`, structuredClone(bundle.spec));
       await c.wait();
@@ -32,6 +38,7 @@ async function inProcess(bundle, work, n, warmup) {
       if (i >= warmup) times.push(performance.now() - t0);
     }
   } finally {
+    unregister();
     rt.close();
     removeCgroup(parent);
   }
@@ -55,6 +62,7 @@ export async function runtimes({ work, n, log }) {
     for (const bin of ['crun', 'runc']) {
       const stateRoot = path.join(work, `${bin}-state`);
       log(`runtime: ${bin} run, ${n} runs (in unshare -m with /sys/fs/cgroup/unified unmounted)`);
+      const unregister = onInterrupt(() => cleanupOci(bin, stateRoot));
       try {
         const t = await timeit([bin, '--root', stateRoot, 'run', '-b', bundle.dir, `b${process.pid}-{i}`], {
           n: n + warm,
@@ -62,6 +70,7 @@ export async function runtimes({ work, n, log }) {
         });
         out[`${bin}_true_ms`] = summary(t.slice(warm));
       } finally {
+        unregister();
         cleanupOci(bin, stateRoot);
       }
     }

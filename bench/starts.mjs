@@ -5,7 +5,7 @@ import path from 'node:path';
 import { findNodeLayer, nodeBundle } from './bundles.mjs';
 import { deployment } from './platform.mjs';
 import { cleanupOci } from './runtimes.mjs';
-import { summary, timeit } from './stats.mjs';
+import { onInterrupt, summary, timeit } from './stats.mjs';
 
 /** First calls of `n` deployed-but-never-called functions; `between` runs after each. */
 async function firstCalls(client, { prefix, n, expect, between = async () => {} }) {
@@ -33,6 +33,7 @@ export async function coldStarts(client, { n, log, work }) {
   const bundle = await nodeBundle(path.join(work, 'node-bundle'), layer);
   const stateRoot = path.join(work, 'crun-node-state');
   log(`cold: crun run node -e "process.stdout.write('x')" to first byte, ${n} runs (unshare -m, unified unmounted)`);
+  const unregister = onInterrupt(() => cleanupOci('crun', stateRoot));
   try {
     const warm = 3;
     const t = await timeit(['crun', '--root', stateRoot, 'run', '-b', bundle.dir, `n${process.pid}-{i}`], {
@@ -42,6 +43,7 @@ export async function coldStarts(client, { n, log, work }) {
     });
     out.crun_node_ms = summary(t.slice(warm));
   } finally {
+    unregister();
     cleanupOci('crun', stateRoot);
     rmSync(bundle.dir, { recursive: true, force: true });
   }

@@ -71,3 +71,22 @@ export function removeCgroup(name) {
     } catch {}
   }
 }
+
+const cleanups = new Set();
+/**
+ * Registers an undo step that must run even if the bench is interrupted (SIGINT/SIGTERM);
+ * returns its unregister. Steps run newest first.
+ */
+export function onInterrupt(fn) {
+  cleanups.add(fn);
+  return () => cleanups.delete(fn);
+}
+
+export async function runInterruptCleanups() {
+  for (const fn of [...cleanups].reverse()) {
+    cleanups.delete(fn);
+    try {
+      await fn();
+    } catch {}
+  }
+}

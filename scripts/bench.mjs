@@ -9,7 +9,7 @@ import { withPlatform } from '../bench/platform.mjs';
 import { LATENCY_KEYS, ratios, writeReport } from '../bench/report.mjs';
 import { runtimes } from '../bench/runtimes.mjs';
 import { coldStarts, prewarmStarts } from '../bench/starts.mjs';
-import { CLEAN_ENV, compile } from '../bench/stats.mjs';
+import { CLEAN_ENV, compile, onInterrupt, runInterruptCleanups } from '../bench/stats.mjs';
 import { throughput } from '../bench/throughput.mjs';
 import { warmCalls } from '../bench/warm.mjs';
 import { APT_BENCH, log, root, setup } from './lib/setup.mjs';
@@ -43,7 +43,10 @@ const result = {
   },
 };
 
+let interrupted = false;
+
 async function kase(name, fn) {
+  if (interrupted) return;
   try {
     Object.assign(result, await fn());
   } catch (e) {
@@ -53,6 +56,14 @@ async function kase(name, fn) {
 }
 
 const work = mkdtempSync(path.join(os.tmpdir(), 'floe-bench-'));
+onInterrupt(() => rmSync(work, { recursive: true, force: true }));
+for (const sig of ['SIGINT', 'SIGTERM'])
+  process.once(sig, async () => {
+    interrupted = true;
+    bench(`${sig}: cleaning up, no results written`);
+    await runInterruptCleanups();
+    process.exit(130);
+  });
 try {
   log('bench: setup');
   await setup({ apt: APT_BENCH, baseImages: false });
@@ -75,8 +86,14 @@ try {
     }),
   );
 } finally {
-  rmSync(work, { recursive: true, force: true });
+  try {
+    rmSync(work, { recursive: true, force: true });
+  } catch (e) {
+    bench(`could not remove ${work}: ${e.message}`);
+  }
 }
+// An interrupted run writes nothing: the signal handler exits once its cleanup is done.
+if (interrupted) await new Promise(() => {});
 
 for (const [k] of LATENCY_KEYS) result[k] ??= { p50: null, p95: null, p99: null, n: 0 };
 result.throughput ??= [];
@@ -103,7 +120,9 @@ const r = result.ratios;
 console.log(
   `\nruntime vs crun: in-process ${r.runtime_inproc_vs_crun}×, CLI ${r.runtime_cli_vs_crun}× (runc ${r.runc_vs_crun}×)`,
 );
-console.log(`warm vs floor: agent ${r.warm_agent_vs_floor}×, HTTPS ${r.warm_https_vs_floor}×`);
+console.log(
+  `warm vs floor: agent ${r.warm_agent_vs_floor}×, HTTPS ${r.warm_https_vs_floor}× (agent vs the floor after 120 ms idle: ${r.warm_agent_vs_floor_after_idle}×)`,
+);
 console.log(`cold vs crun-node: ${r.cold_vs_crun_node}× (pre-warm ${r.prewarm_vs_crun_node}×)`);
 console.log(`\nwrote ${path.relative(root, dir)}/latest.{json,md,svg}`);
 if (result.meta.errors.length) {
