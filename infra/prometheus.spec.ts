@@ -499,6 +499,13 @@ describe('dashboards and alerts against a real platform and a real Prometheus', 
       (r) => r.length > 0,
       15_000,
     );
+    // Each target is scraped on its own clock: wait for the scheduler's round 2 as well.
+    await waitForQuery(
+      'round 2 scraped from the scheduler',
+      'sum(rate(scheduler_placements_total[1m])) > 0',
+      (r) => r.length > 0,
+      15_000,
+    );
     await waitForQuery(
       'the async calls',
       'sum(rate(scheduler_async_attempts_total[1m])) > 0',
@@ -509,7 +516,10 @@ describe('dashboards and alerts against a real platform and a real Prometheus', 
       `${promUrl}/api/v1/label/function_name/values?match[]=gateway_function_invocation_total`,
     ).then((r) => r.json() as any);
     fnLabel = (fns.data as string[]).find((f) => f.startsWith(`${names.echo}.`)) ?? '';
-    await sleep(2000);
+    // A label value seen for the first time has no rate yet: a last burst of warm calls, then
+    // a few scrapes, gives every placement and invocation series two differing samples.
+    for (let i = 0; i < 5; i++) await invoke(names.echo);
+    await sleep(3000);
   }, 170_000);
 
   afterAll(async () => {

@@ -136,7 +136,8 @@ async function stopAll(children) {
   const exited = (c) =>
     c.exitCode !== null || c.signalCode !== null ? Promise.resolve() : new Promise((r) => c.once('exit', r));
   const all = Promise.all(children.map(exited));
-  const timeout = sleep(20_000).then(() => 'timeout');
+  // An agent still building its layer store finishes that before it tears down: give it time.
+  const timeout = sleep(60_000).then(() => 'timeout');
   if ((await Promise.race([all, timeout])) === 'timeout') {
     for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
     await all;
