@@ -3,7 +3,7 @@
 // namespace but net, and Floe's default seccomp deny-list written as OCI seccomp so that all
 // three install the same filter (Floe installs it implicitly when the spec has none).
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readdirSync, writeFileSync, existsSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { root } from '../scripts/lib/setup.mjs';
 
@@ -39,7 +39,8 @@ export function findNodeLayer(stateDir) {
   const walk = (d, depth) => {
     if (depth > 4 || !existsSync(d)) return undefined;
     if (path.basename(d) === 'layers')
-      for (const l of readdirSync(d)) if (existsSync(path.join(d, l, 'fs/usr/bin/node'))) return path.join(d, l, 'fs');
+      for (const l of readdirSync(d))
+        if (existsSync(path.join(d, l, 'fs/usr/bin/node'))) return path.join(d, l, 'fs');
     for (const e of readdirSync(d, { withFileTypes: true }))
       if (e.isDirectory()) {
         const hit = walk(path.join(d, e.name), depth + 1);

@@ -36,7 +36,9 @@ function frozen(parent, id) {
 
 const meanMib = (parent, ids) =>
   Math.round(
-    (ids.map((id) => Number(read(`/sys/fs/cgroup/memory/${parent}/${id}/memory.usage_in_bytes`))).reduce((a, b) => a + b, 0) /
+    (ids
+      .map((id) => Number(read(`/sys/fs/cgroup/memory/${parent}/${id}/memory.usage_in_bytes`)))
+      .reduce((a, b) => a + b, 0) /
       ids.length /
       2 ** 20) *
       100,
@@ -46,7 +48,13 @@ const meanMib = (parent, ids) =>
 const meanStatMib = (parent, ids, field) =>
   Math.round(
     (ids
-      .map((id) => Number(new RegExp(`^${field} (\\d+)$`, 'm').exec(read(`/sys/fs/cgroup/memory/${parent}/${id}/memory.stat`))?.[1] ?? 0))
+      .map((id) =>
+        Number(
+          new RegExp(`^${field} (\\d+)$`, 'm').exec(
+            read(`/sys/fs/cgroup/memory/${parent}/${id}/memory.stat`),
+          )?.[1] ?? 0,
+        ),
+      )
       .reduce((a, b) => a + b, 0) /
       ids.length /
       2 ** 20) *
@@ -60,7 +68,9 @@ export async function density(client, { n, log }) {
     const before = new Set(instanceCgroups(parent));
     log(`density: pre-warming ${n} ${runtime} instances (scale.min ${n})`);
     const t0 = performance.now();
-    await client.deploy(deployment(runtime, `dense-${runtime}`, { labels: { 'com.openfaas.scale.min': String(n) } }));
+    await client.deploy(
+      deployment(runtime, `dense-${runtime}`, { labels: { 'com.openfaas.scale.min': String(n) } }),
+    );
     let first;
     const ids = await client.waitFor(
       `${n} frozen ${runtime} instances`,

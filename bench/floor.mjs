@@ -14,7 +14,9 @@ function roundTrip(sock) {
 }
 
 export async function floor({ work, n, log }) {
-  const { Runtime, defaultSpec, makeBusyboxRootfs } = await import(path.join(root, 'libs/runtime/dist/index.js'));
+  const { Runtime, defaultSpec, makeBusyboxRootfs } = await import(
+    path.join(root, 'libs/runtime/dist/index.js')
+  );
   const echo = compile('echo', { static: true });
   const rootfs = makeBusyboxRootfs(['sh']);
   copyFileSync(echo, path.join(rootfs, 'bin/echo-srv'));

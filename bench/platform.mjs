@@ -32,7 +32,8 @@ export function codeArchive(files) {
 
 /** Deployments per runtime, each doing nothing, so what is timed is the platform. */
 export function deployment(runtime, service, extra = {}) {
-  if (runtime === 'node') return { service, runtime, handler: 'index.js', code: codeArchive(FUNCTIONS.noop), ...extra };
+  if (runtime === 'node')
+    return { service, runtime, handler: 'index.js', code: codeArchive(FUNCTIONS.noop), ...extra };
   if (runtime === 'python')
     return { service, runtime, handler: 'handler.handle', code: codeArchive(FUNCTIONS.python), ...extra };
   return { service, runtime: 'exec', envProcess: 'cat', ...extra };
@@ -54,7 +55,12 @@ function request(url, { method = 'GET', body, auth = false, agent = httpsAgent }
       const chunks = [];
       res.on('data', (c) => chunks.push(c));
       res.on('end', () =>
-        resolve({ status: res.statusCode, headers: res.headers, text: Buffer.concat(chunks).toString(), ms: performance.now() - t0 }),
+        resolve({
+          status: res.statusCode,
+          headers: res.headers,
+          text: Buffer.concat(chunks).toString(),
+          ms: performance.now() - t0,
+        }),
       );
     });
     req.on('error', reject);
@@ -76,7 +82,9 @@ function parseMetrics(text) {
   for (const line of text.split('\n')) {
     const m = /^([a-zA-Z_:][\w:]*)(?:\{([^}]*)\})?\s+(\S+)/.exec(line);
     if (!m) continue;
-    const labels = Object.fromEntries([...(m[2] ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((x) => [x[1], x[2]]));
+    const labels = Object.fromEntries(
+      [...(m[2] ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((x) => [x[1], x[2]]),
+    );
     out.push({ name: m[1], labels, value: Number(m[3]) });
   }
   return out;
@@ -122,13 +130,21 @@ export async function withPlatform({ work, label, env = {}, log }, fn) {
       cgroupParent: `floe-${agent.id}`,
       request: (p, opts) => request(new URL(p, platform.url).href, opts),
       async deploy(dep) {
-        const r = await request(`${platform.url}/system/functions`, { method: 'POST', body: dep, auth: true });
+        const r = await request(`${platform.url}/system/functions`, {
+          method: 'POST',
+          body: dep,
+          auth: true,
+        });
         if (r.status >= 300) throw new Error(`deploy ${dep.service}: ${r.status} ${r.text}`);
       },
       async invoke(name, body = '') {
         const r = await request(`${platform.url}/function/${name}`, { method: 'POST', body });
         if (r.status !== 200) throw new Error(`invoke ${name}: ${r.status} ${r.text}`);
-        return { ms: r.ms, start: r.headers['x-floe-start'], seconds: Number(r.headers['x-duration-seconds']) };
+        return {
+          ms: r.ms,
+          start: r.headers['x-floe-start'],
+          seconds: Number(r.headers['x-duration-seconds']),
+        };
       },
       async metrics() {
         const r = await request(`http://127.0.0.1:${agent.http}/metrics`);

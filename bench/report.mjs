@@ -32,7 +32,8 @@ export function ratios(r) {
   };
 }
 
-const f = (x) => (x === null || x === undefined ? '–' : x < 1 ? x.toFixed(3) : x < 100 ? x.toFixed(2) : x.toFixed(0));
+const f = (x) =>
+  x === null || x === undefined ? '–' : x < 1 ? x.toFixed(3) : x < 100 ? x.toFixed(2) : x.toFixed(0);
 
 function markdown(r) {
   const lines = [
@@ -49,10 +50,24 @@ function markdown(r) {
   }
   lines.push('', '| ratio (p50 / p50) | value |', '|---|---:|');
   for (const [k, v] of Object.entries(r.ratios)) lines.push(`| ${k} | ${v ?? '–'}× |`);
-  lines.push('', '## Throughput (wrk, HTTPS keep-alive, no-op node function)', '', '| concurrency | req/s | errors | p50 ms | p99 ms |', '|---:|---:|---:|---:|---:|');
+  lines.push(
+    '',
+    '## Throughput (wrk, HTTPS keep-alive, no-op node function)',
+    '',
+    '| concurrency | req/s | errors | p50 ms | p99 ms |',
+    '|---:|---:|---:|---:|---:|',
+  );
   for (const t of r.throughput ?? [])
-    lines.push(`| ${t.concurrency} | ${Math.round(t.rps)} | ${t.errors} | ${f(t.latency_ms?.p50)} | ${f(t.latency_ms?.p99)} |`);
-  lines.push('', '## Density (memory per frozen instance, cgroup v1 memory.usage_in_bytes)', '', '| runtime | frozen MiB | per GiB | before reclaim MiB | rss MiB | cache MiB | created/s |', '|---|---:|---:|---:|---:|---:|---:|');
+    lines.push(
+      `| ${t.concurrency} | ${Math.round(t.rps)} | ${t.errors} | ${f(t.latency_ms?.p50)} | ${f(t.latency_ms?.p99)} |`,
+    );
+  lines.push(
+    '',
+    '## Density (memory per frozen instance, cgroup v1 memory.usage_in_bytes)',
+    '',
+    '| runtime | frozen MiB | per GiB | before reclaim MiB | rss MiB | cache MiB | created/s |',
+    '|---|---:|---:|---:|---:|---:|---:|',
+  );
   for (const d of r.density ?? [])
     lines.push(
       `| ${d.runtime} | ${f(d.frozen_mib)} | ${d.per_gib} | ${f(d.frozen_mib_before_reclaim)} | ${f(d.rss_mib)} | ${f(d.cache_mib)} | ${d.create_per_s} |`,
@@ -60,18 +75,25 @@ function markdown(r) {
   lines.push('', `create_per_s (node): ${r.create_per_s}`, '', '## Details', '');
   const detail = (k, label) => {
     const v = r[k];
-    if (v?.n) lines.push(`- ${label} (\`${k}\`): p50 ${f(v.p50)}, p95 ${f(v.p95)}, p99 ${f(v.p99)} ms, n ${v.n}`);
+    if (v?.n)
+      lines.push(`- ${label} (\`${k}\`): p50 ${f(v.p50)}, p95 ${f(v.p95)}, p99 ${f(v.p99)} ms, n ${v.n}`);
   };
   detail('floor_after_idle_ms', 'floor after 120 ms idle');
   for (const [k, v] of Object.entries(r.floor_parts_ms ?? {}))
-    if (v?.n) lines.push(`- floor part ${k}: p50 ${f(v.p50)}, p99 ${f(v.p99)} ms (freezer ${r.floor_parts_ms.freezer})`);
+    if (v?.n)
+      lines.push(
+        `- floor part ${k}: p50 ${f(v.p50)}, p99 ${f(v.p99)} ms (freezer ${r.floor_parts_ms.freezer})`,
+      );
   detail('function_ms', 'in-function time reported by the instance');
   detail('agent_overhead_ms', 'warm agent call minus its in-function time');
   detail('agent_rpc_health_ms', 'agent.health round trip over Nest TCP');
   detail('hot_https_ms', 'back-to-back HTTPS calls, instance not frozen');
   if (r.agent_internal_mean_ms)
-    lines.push(`- agent's own histograms, mean per warm call: thaw ${r.agent_internal_mean_ms.thaw} ms, invocation ${r.agent_internal_mean_ms.invocation} ms`);
-  if (r.platform_overhead_ms?.method) lines.push(`- platform_overhead_ms method: ${r.platform_overhead_ms.method}`);
+    lines.push(
+      `- agent's own histograms, mean per warm call: thaw ${r.agent_internal_mean_ms.thaw} ms, invocation ${r.agent_internal_mean_ms.invocation} ms`,
+    );
+  if (r.platform_overhead_ms?.method)
+    lines.push(`- platform_overhead_ms method: ${r.platform_overhead_ms.method}`);
   for (const k of ['cold_start_kinds', 'prewarm_start_kinds', 'warm_start_kinds'])
     if (r[k]) lines.push(`- ${k}: ${JSON.stringify(r[k])}`);
   if (r.meta.errors.length) lines.push('', '## Errors', '', ...r.meta.errors.map((e) => `- ${e}`));
@@ -91,7 +113,9 @@ function svg(r) {
   const max = Math.max(...rows.map(([k]) => r[k].p99 ?? r[k].p50));
   const lo = 10 ** Math.floor(Math.log10(Math.min(...rows.map(([k]) => r[k].p50))));
   const hi = 10 ** Math.ceil(Math.log10(max));
-  const x = (v) => left + ((Math.log10(Math.max(v, lo)) - Math.log10(lo)) / (Math.log10(hi) - Math.log10(lo))) * (W - left - right);
+  const x = (v) =>
+    left +
+    ((Math.log10(Math.max(v, lo)) - Math.log10(lo)) / (Math.log10(hi) - Math.log10(lo))) * (W - left - right);
   const esc = (s) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;');
   const out = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="12">`,
@@ -100,17 +124,31 @@ function svg(r) {
   ];
   for (let d = lo; d <= hi; d *= 10) {
     out.push(`<line x1="${x(d)}" x2="${x(d)}" y1="${top - 5}" y2="${H - 40}" stroke="#ddd"/>`);
-    out.push(`<text x="${x(d)}" y="${H - 25}" text-anchor="middle" fill="#555">${d >= 1 ? d : d.toPrecision(1)}</text>`);
+    out.push(
+      `<text x="${x(d)}" y="${H - 25}" text-anchor="middle" fill="#555">${d >= 1 ? d : d.toPrecision(1)}</text>`,
+    );
   }
   rows.forEach(([k, label], i) => {
     const y = top + i * rowH;
     const v = r[k];
     out.push(`<text x="${left - 8}" y="${y + 18}" text-anchor="end">${esc(label)}</text>`);
-    for (const [p, color] of [['p99', '#c6dbef'], ['p95', '#6baed6'], ['p50', '#08519c']])
-      if (v[p] > 0) out.push(`<rect x="${left}" y="${y + 5}" width="${Math.max(1, x(v[p]) - left)}" height="18" fill="${color}"><title>${k} ${p} ${v[p]} ms</title></rect>`);
-    out.push(`<text x="${Math.min(x(v.p99 ?? v.p50) + 4, W - 120)}" y="${y + 18}" fill="#222">${f(v.p50)} / ${f(v.p95)} / ${f(v.p99)}</text>`);
+    for (const [p, color] of [
+      ['p99', '#c6dbef'],
+      ['p95', '#6baed6'],
+      ['p50', '#08519c'],
+    ])
+      if (v[p] > 0)
+        out.push(
+          `<rect x="${left}" y="${y + 5}" width="${Math.max(1, x(v[p]) - left)}" height="18" fill="${color}"><title>${k} ${p} ${v[p]} ms</title></rect>`,
+        );
+    out.push(
+      `<text x="${Math.min(x(v.p99 ?? v.p50) + 4, W - 120)}" y="${y + 18}" fill="#222">${f(v.p50)} / ${f(v.p95)} / ${f(v.p99)}</text>`,
+    );
   });
-  out.push(`<text x="${left}" y="${H - 8}" fill="#555">ms (p50 / p95 / p99 printed per bar)</text>`, '</svg>');
+  out.push(
+    `<text x="${left}" y="${H - 8}" fill="#555">ms (p50 / p95 / p99 printed per bar)</text>`,
+    '</svg>',
+  );
   return out.join('\n');
 }
 

@@ -12,8 +12,11 @@ const CLI = path.join(root, 'libs/runtime/dist/cli/floe-runtime.js');
 /** Deletes whatever crun/runc containers a (failed) run left under `stateRoot`. */
 export function cleanupOci(bin, stateRoot) {
   try {
-    const list = JSON.parse(execFileSync(bin, ['--root', stateRoot, 'list', '--format', 'json'], { encoding: 'utf8' }) || '[]');
-    for (const c of list ?? []) execFileSync(bin, ['--root', stateRoot, 'delete', '-f', c.id], { stdio: 'ignore' });
+    const list = JSON.parse(
+      execFileSync(bin, ['--root', stateRoot, 'list', '--format', 'json'], { encoding: 'utf8' }) || '[]',
+    );
+    for (const c of list ?? [])
+      execFileSync(bin, ['--root', stateRoot, 'delete', '-f', c.id], { stdio: 'ignore' });
   } catch {}
 }
 
@@ -56,7 +59,9 @@ export async function runtimes({ work, n, log }) {
     const cliRoot = path.join(work, 'cli-state');
     mkdirSync(cliRoot, { recursive: true });
     log(`runtime: floe-runtime CLI, ${n} runs`);
-    const cli = await timeit([process.execPath, CLI, '--root', cliRoot, 'run', 'c{i}', '-b', bundle.dir], { n: n + warm });
+    const cli = await timeit([process.execPath, CLI, '--root', cliRoot, 'run', 'c{i}', '-b', bundle.dir], {
+      n: n + warm,
+    });
     out.runtime_cli_true_ms = summary(cli.slice(warm));
 
     for (const bin of ['crun', 'runc']) {

@@ -32,7 +32,9 @@ export async function coldStarts(client, { n, log, work }) {
   if (!layer) throw new Error(`no node base layer (usr/bin/node) under ${client.stateDir}`);
   const bundle = await nodeBundle(path.join(work, 'node-bundle'), layer);
   const stateRoot = path.join(work, 'crun-node-state');
-  log(`cold: crun run node -e "process.stdout.write('x')" to first byte, ${n} runs (unshare -m, unified unmounted)`);
+  log(
+    `cold: crun run node -e "process.stdout.write('x')" to first byte, ${n} runs (unshare -m, unified unmounted)`,
+  );
   const unregister = onInterrupt(() => cleanupOci('crun', stateRoot));
   try {
     const warm = 3;

@@ -17,13 +17,22 @@ export function summary(xs) {
 }
 
 /** A clean environment for every process whose start we time (no NODE_EXTRA_CA_CERTS, no pyenv). */
-export const CLEAN_ENV = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C.UTF-8' };
+export const CLEAN_ENV = {
+  PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+  LANG: 'C.UTF-8',
+};
 
 /** Compiles bench/native/<name>.c into bench/build/<name> (static when asked). */
 export function compile(name, { static: isStatic = false } = {}) {
   mkdirSync(buildDir, { recursive: true });
   const out = path.join(buildDir, name);
-  execFileSync('cc', ['-O2', ...(isStatic ? ['-static'] : []), '-o', out, path.join(benchDir, 'native', `${name}.c`)]);
+  execFileSync('cc', [
+    '-O2',
+    ...(isStatic ? ['-static'] : []),
+    '-o',
+    out,
+    path.join(benchDir, 'native', `${name}.c`),
+  ]);
   return out;
 }
 
@@ -37,7 +46,17 @@ export function timeit(argv, { n, first = false, hybridFree = false, env = CLEAN
   const inner = [timeitBin, '-n', String(n), ...(first ? ['-f'] : []), '--', ...argv];
   // One long-lived private mount namespace for all runs, so the unshare cost is not timed.
   const cmd = hybridFree
-    ? ['unshare', '-m', '--propagation', 'private', 'sh', '-c', 'umount /sys/fs/cgroup/unified && exec "$@"', 'sh', ...inner]
+    ? [
+        'unshare',
+        '-m',
+        '--propagation',
+        'private',
+        'sh',
+        '-c',
+        'umount /sys/fs/cgroup/unified && exec "$@"',
+        'sh',
+        ...inner,
+      ]
     : inner;
   return new Promise((resolve, reject) => {
     const child = spawn(cmd[0], cmd.slice(1), { env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -47,10 +66,18 @@ export function timeit(argv, { n, first = false, hybridFree = false, env = CLEAN
     child.stderr.on('data', (d) => (err += d));
     child.on('error', reject);
     child.on('close', (code) => {
-      const rows = out.trim().split('\n').filter(Boolean).map((l) => l.split(' ').map(Number));
+      const rows = out
+        .trim()
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => l.split(' ').map(Number));
       const bad = rows.find(([ns, st]) => st !== 0 || ns < 0);
       if (code !== 0 || bad || rows.length !== n)
-        return reject(new Error(`timed run of ${argv.join(' ')} failed (exit ${code}, status ${bad?.[1]}): ${err.slice(-500)}`));
+        return reject(
+          new Error(
+            `timed run of ${argv.join(' ')} failed (exit ${code}, status ${bad?.[1]}): ${err.slice(-500)}`,
+          ),
+        );
       resolve(rows.map(([ns]) => ns / 1e6));
     });
   });

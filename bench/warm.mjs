@@ -18,7 +18,9 @@ async function activeVersion(redisUrl, name) {
   try {
     await redis.connect();
     const all = await redis.hgetall(`floe:fnv:${NAMESPACE}:${name}`);
-    const latest = Object.keys(all).filter((k) => /^\d+$/.test(k)).sort((a, b) => b - a)[0];
+    const latest = Object.keys(all)
+      .filter((k) => /^\d+$/.test(k))
+      .sort((a, b) => b - a)[0];
     if (!latest) throw new Error(`no version of ${name} in redis`);
     return JSON.parse(all[latest]);
   } finally {
@@ -44,13 +46,25 @@ export async function warmCalls(client, { n, log }) {
   await client.deploy(deployment('node', name));
   await client.invoke(name);
   const version = await activeVersion(client.redisUrl, name);
-  const rpc = ClientProxyFactory.create({ transport: Transport.TCP, options: { host: '127.0.0.1', port: client.agent.rpc } });
+  const rpc = ClientProxyFactory.create({
+    transport: Transport.TCP,
+    options: { host: '127.0.0.1', port: client.agent.rpc },
+  });
   await rpc.connect();
   const callAgent = () =>
     firstValueFrom(
       rpc.send('agent.invoke', {
         version,
-        request: { callId: randomUUID(), function: name, namespace: NAMESPACE, method: 'POST', path: '/', query: '', headers: {}, body: '' },
+        request: {
+          callId: randomUUID(),
+          function: name,
+          namespace: NAMESPACE,
+          method: 'POST',
+          path: '/',
+          query: '',
+          headers: {},
+          body: '',
+        },
       }),
     );
   const out = {};
@@ -78,7 +92,8 @@ export async function warmCalls(client, { n, log }) {
     out.agent_overhead_ms = summary(agentOverhead);
     // Where the agent's time goes, from its own histograms (means over the same calls).
     const m1 = await agentMeans(client);
-    const mean = (k) => Math.round(((m1[k].sum - m0[k].sum) / Math.max(1, m1[k].count - m0[k].count)) * 1e6) / 1e3;
+    const mean = (k) =>
+      Math.round(((m1[k].sum - m0[k].sum) / Math.max(1, m1[k].count - m0[k].count)) * 1e6) / 1e3;
     out.agent_internal_mean_ms = { thaw: mean('thaw'), invocation: mean('invocation') };
     const rpcMs = [];
     for (let i = 0; i < n; i++) {
