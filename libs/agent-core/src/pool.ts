@@ -494,11 +494,16 @@ export class Pool {
     inst.sm.transition('destroying');
     this.instances.delete(inst.id);
     inst.channel.close();
+    // Each step on its own: a container that fails to go must not also leak its mounts.
     try {
       await inst.backend.destroy(reason);
-      await this.launcher.release(inst.id);
     } catch (err) {
       this.opts.events?.error?.(`destroying ${inst.id}`, err);
+    }
+    try {
+      await this.launcher.release(inst.id);
+    } catch (err) {
+      this.opts.events?.error?.(`releasing ${inst.id}`, err);
     }
     inst.sm.transition('destroyed');
     if (inst.state === 'destroyed' && !this.closed && inst.runtime !== 'image' && !inst.version)
