@@ -142,7 +142,8 @@ export class ContainerLauncher implements Launcher {
     let cwd = '/';
     switch (opts.runtime) {
       case 'node':
-        args = [this.o.nodeBin ?? NODE_BIN, '/floe/node-bootstrap.cjs'];
+        // One V8 worker instead of one per core: fewer threads to freeze, thaw and keep in memory.
+        args = [this.o.nodeBin ?? NODE_BIN, '--v8-pool-size=1', '/floe/node-bootstrap.cjs'];
         env.push('NODE_ENV=production');
         break;
       case 'python':
