@@ -63,6 +63,8 @@ export async function runtimes({ work, n, log }) {
       n: n + warm,
     });
     out.runtime_cli_true_ms = summary(cli.slice(warm));
+    // The CLI's containers live under its default cgroup parent; drop it once empty.
+    removeCgroup('floe');
 
     for (const bin of ['crun', 'runc']) {
       const stateRoot = path.join(work, `${bin}-state`);
