@@ -10,11 +10,22 @@ const work = mkdtempSync(path.join(os.tmpdir(), 'floe-e2e-img-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 /** A `docker save` tar, made by hand: one layer with a static busybox as /bin/sh. */
-function dockerSave(ref: string, config: Record<string, unknown>): string {
+function dockerSave(
+  ref: string,
+  config: Record<string, unknown>,
+  files: Record<string, string> = {},
+): string {
+  rmSync(path.join(work, 'rootfs'), { recursive: true, force: true });
+  rmSync(path.join(work, 'img'), { recursive: true, force: true });
   const root = path.join(work, 'rootfs');
   mkdirSync(path.join(root, 'bin'), { recursive: true });
   execFileSync('cp', ['/bin/busybox', path.join(root, 'bin/busybox')]);
-  for (const applet of ['sh', 'cat', 'echo', 'tr']) symlinkSync('busybox', path.join(root, 'bin', applet));
+  for (const applet of ['sh', 'cat', 'echo', 'tr', 'httpd'])
+    symlinkSync('busybox', path.join(root, 'bin', applet));
+  for (const [name, text] of Object.entries(files)) {
+    mkdirSync(path.dirname(path.join(root, name)), { recursive: true });
+    writeFileSync(path.join(root, name), text, { mode: 0o755 });
+  }
   const img = path.join(work, 'img');
   mkdirSync(img);
   execFileSync('tar', ['-C', root, '-cf', path.join(img, 'layer.tar'), '.']);
@@ -60,10 +71,42 @@ describe('imported OCI/docker images', () => {
     expect(r.text).toBe('img:POST\nQUIET');
   });
 
+  it('runs an image that declares an HTTP port as a long-lived server and proxies calls to it', async () => {
+    const ref = `${uniqueName('e2e-http')}:1`;
+    const tar = dockerSave(
+      ref,
+      {
+        Entrypoint: ['/bin/httpd', '-f', '-p', '127.0.0.1:8080', '-h', '/www'],
+        Labels: { 'com.floe.http-port': '8080' },
+      },
+      {
+        'www/index.html': 'served by httpd\n',
+        'www/cgi-bin/echo':
+          '#!/bin/sh\necho "Content-Type: text/plain"\necho "X-From: cgi"\necho\necho "$REQUEST_METHOD $QUERY_STRING"\ncat\n',
+      },
+    );
+    const up = await request('POST', `/floe/images?ref=${encodeURIComponent(ref)}`, {
+      body: readFileSync(tar),
+      headers: { 'content-type': 'application/x-tar' },
+      auth: true,
+    });
+    expect(up.status, up.text).toBeLessThan(300);
+    const name = uniqueName('http');
+    const d = await deploy({ service: name, image: ref });
+    expect(d.status, d.text).toBeLessThan(300);
+    const page = await request('GET', `/function/${name}/index.html`);
+    if (page.status !== 200)
+      console.log((await request('GET', `/system/logs?name=${name}&tail=50`, { auth: true })).text);
+    expect(page.status, page.text).toBe(200);
+    expect(page.text).toBe('served by httpd\n');
+    const cgi = await request('POST', `/function/${name}/cgi-bin/echo?x=1`, { body: 'payload' });
+    expect(cgi.status, cgi.text).toBe(200);
+    expect(cgi.headers['x-from']).toBe('cgi');
+    expect(cgi.text).toBe('POST x=1\npayload');
+  });
+
   it('rejects a tampered image and stores nothing', async () => {
     const ref = `${uniqueName('e2e-bad')}:1`;
-    rmSync(path.join(work, 'rootfs'), { recursive: true, force: true });
-    rmSync(path.join(work, 'img'), { recursive: true, force: true });
     const tar = dockerSave(ref, { Cmd: ['cat'] });
     // Flip the config's diffID: the layer no longer matches what the image claims.
     const buf = readFileSync(tar);

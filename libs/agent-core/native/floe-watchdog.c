@@ -13,9 +13,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/un.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -27,6 +30,11 @@
 static char *fprocess;
 static char *fn_env[MAX_ENV];
 static int fn_env_n;
+/* HTTP mode (of-watchdog style): fprocess is a long-lived server on 127.0.0.1:http_port in the
+ * container's own netns, started once at load; each call is proxied to it as HTTP/1.0, so the
+ * answer ends when the server closes the connection (no chunked bodies to decode). */
+static int http_port;
+static pid_t server_pid;
 
 static int read_full(int fd, void *buf, size_t n) {
   size_t off = 0;
@@ -186,6 +194,129 @@ static void handle_invoke(int sock, char **pairs, int npairs, const char *body, 
   for (int i = fn_env_n; i < ne; i++) if (strncmp(envp[i], "PATH=", 5)) free(envp[i]);
 }
 
+
+static int connect_local(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+  if (connect(fd, (struct sockaddr *)&a, sizeof a) < 0) { close(fd); return -1; }
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  return fd;
+}
+
+/* Starts the server and waits (up to 10 s) until it accepts connections. */
+static int start_server(void) {
+  server_pid = fork();
+  if (server_pid == 0) {
+    char *envp[MAX_ENV + 2]; int ne = 0;
+    for (int i = 0; i < fn_env_n; i++) envp[ne++] = fn_env[i];
+    envp[ne++] = "PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin";
+    envp[ne] = NULL;
+    char *argv[] = { "sh", "-c", fprocess ? fprocess : "false", NULL };
+    if (access("/bin/sh", X_OK) == 0) execve("/bin/sh", argv, envp);
+    char *copy = strdup(fprocess ? fprocess : "false"), *av[64]; int ac = 0;
+    for (char *t = strtok(copy, " "); t && ac < 63; t = strtok(NULL, " ")) av[ac++] = t;
+    av[ac] = NULL;
+    execvpe(av[0], av, envp);
+    fprintf(stderr, "floe-watchdog: exec %s: %s\n", fprocess, strerror(errno));
+    _exit(127);
+  }
+  for (int i = 0; i < 1000; i++) {
+    int fd = connect_local(http_port);
+    if (fd >= 0) { close(fd); return 0; }
+    if (waitpid(server_pid, NULL, WNOHANG) == server_pid) return -1;
+    usleep(10000);
+  }
+  return -1;
+}
+
+static void send_error(int sock, const char *id, int status, const char *msg) {
+  struct buf head = {0};
+  char num[16];
+  kv(&head, "t", "res");
+  kv(&head, "id", id);
+  snprintf(num, sizeof num, "%d", status);
+  kv(&head, "status", num);
+  kv(&head, "h:Content-Type", "text/plain; charset=utf-8");
+  send_frame(sock, &head, msg, strlen(msg));
+  free(head.p);
+}
+
+static void handle_http(int sock, char **pairs, int npairs, const char *body, size_t blen) {
+  const char *id = "0", *method = "GET", *path = "/", *query = "";
+  for (int i = 0; i + 1 < npairs; i += 2) {
+    if (!strcmp(pairs[i], "id")) id = pairs[i + 1];
+    else if (!strcmp(pairs[i], "method")) method = pairs[i + 1];
+    else if (!strcmp(pairs[i], "path")) path = pairs[i + 1];
+    else if (!strcmp(pairs[i], "query")) query = pairs[i + 1];
+  }
+  double t0 = now_us();
+  int fd = connect_local(http_port);
+  if (fd < 0) { send_error(sock, id, 502, "function server is not accepting connections\n"); return; }
+  struct buf req = {0};
+  char line[8192];
+  snprintf(line, sizeof line, "%s %s%s%s HTTP/1.0\r\n", method, path, *query ? "?" : "", query);
+  buf_add(&req, line, strlen(line));
+  for (int i = 0; i + 1 < npairs; i += 2) {
+    if (strncmp(pairs[i], "h:", 2)) continue;
+    const char *h = pairs[i] + 2;
+    if (!strcasecmp(h, "content-length") || !strcasecmp(h, "connection") || !strcasecmp(h, "transfer-encoding")) continue;
+    snprintf(line, sizeof line, "%s: %s\r\n", h, pairs[i + 1]);
+    buf_add(&req, line, strlen(line));
+  }
+  snprintf(line, sizeof line, "Content-Length: %zu\r\nConnection: close\r\n\r\n", blen);
+  buf_add(&req, line, strlen(line));
+  if (blen) buf_add(&req, body, blen);
+  int ok = write_full(fd, req.p, req.len) == 0;
+  free(req.p);
+  struct buf res = {0};
+  char chunk[65536];
+  for (ssize_t r; ok && (r = read(fd, chunk, sizeof chunk)) != 0;) {
+    if (r < 0) { if (errno == EINTR) continue; break; }
+    buf_add(&res, chunk, (size_t)r);
+  }
+  close(fd);
+  buf_add(&res, "", 1); /* NUL so header parsing can use string functions */
+  res.len--;
+  /* Servers and CGI scripts behind them may end headers with a bare LF. */
+  char *crlf = res.p ? strstr(res.p, "\r\n\r\n") : NULL, *lf = res.p ? strstr(res.p, "\n\n") : NULL;
+  char *sep = crlf && (!lf || crlf < lf) ? crlf : lf;
+  size_t sep_len = sep == crlf ? 4 : 2;
+  int status = 0;
+  if (!sep || sscanf(res.p, "HTTP/%*s %d", &status) != 1) {
+    free(res.p);
+    send_error(sock, id, 502, "function server sent no valid HTTP response\n");
+    return;
+  }
+  struct buf head = {0};
+  char num[32];
+  kv(&head, "t", "res");
+  kv(&head, "id", id);
+  snprintf(num, sizeof num, "%d", status);
+  kv(&head, "status", num);
+  snprintf(num, sizeof num, "%.0f", now_us() - t0);
+  kv(&head, "us", num);
+  *sep = 0;
+  char *save = NULL;
+  strtok_r(res.p, "\r\n", &save); /* status line */
+  for (char *h = strtok_r(NULL, "\r\n", &save); h; h = strtok_r(NULL, "\r\n", &save)) {
+    char *colon = strchr(h, ':');
+    if (!colon) continue;
+    *colon = 0;
+    char *v = colon + 1;
+    while (*v == ' ') v++;
+    if (!strcasecmp(h, "connection") || !strcasecmp(h, "content-length") || !strcasecmp(h, "transfer-encoding")) continue;
+    char name[512];
+    snprintf(name, sizeof name, "h:%s", h);
+    kv(&head, name, v);
+  }
+  char *b = sep + sep_len;
+  send_frame(sock, &head, b, res.len - (size_t)(b - res.p));
+  free(head.p);
+  free(res.p);
+}
+
 int main(int argc, char **argv) {
   (void)argc; (void)argv;
   signal(SIGPIPE, SIG_IGN);
@@ -215,10 +346,12 @@ int main(int argc, char **argv) {
     for (uint32_t off = 0; off < hl && np < 2048;) { pairs[np++] = head + off; off += (uint32_t)strlen(head + off) + 1; }
     const char *t = np >= 2 && !strcmp(pairs[0], "t") ? pairs[1] : "";
     if (!strcmp(t, "inv")) {
-      handle_invoke(sock, pairs + 2, np - 2, body, bl);
+      if (http_port) handle_http(sock, pairs + 2, np - 2, body, bl);
+      else handle_invoke(sock, pairs + 2, np - 2, body, bl);
     } else if (!strcmp(t, "load")) {
       for (int i = 2; i + 1 < np; i += 2) {
         if (!strcmp(pairs[i], "handler")) { free(fprocess); fprocess = strdup(pairs[i + 1]); }
+        else if (!strcmp(pairs[i], "httpPort")) http_port = atoi(pairs[i + 1]);
         else if (!strncmp(pairs[i], "e:", 2) && fn_env_n < MAX_ENV) {
           char *e = NULL;
           asprintf(&e, "%s=%s", pairs[i] + 2, pairs[i + 1]);
@@ -228,7 +361,12 @@ int main(int argc, char **argv) {
       }
       struct buf r = {0};
       kv(&r, "t", "loaded");
-      kv(&r, "ok", "true");
+      if (http_port && start_server() < 0) {
+        kv(&r, "ok", "false");
+        kv(&r, "error", "function server did not start listening on its HTTP port within 10 s");
+      } else {
+        kv(&r, "ok", "true");
+      }
       send_frame(sock, &r, NULL, 0);
       free(r.p);
     }

@@ -21,6 +21,8 @@ export const RUNTIME_IMAGES: Record<Exclude<RuntimeName, 'image'>, string> = {
 const NODE_BIN = '/usr/bin/node';
 const PYTHON_BIN = '/usr/bin/python3.11';
 const SECRETS_DIR = '/var/openfaas/secrets';
+/** Label (image) or annotation (deployment) naming the port an image function serves HTTP on. */
+export const HTTP_PORT_KEY = 'com.floe.http-port';
 
 export interface ContainerLauncherOptions {
   runtime: Runtime;
@@ -227,6 +229,11 @@ export class ContainerLauncher implements Launcher {
       const img = await this.o.rootfs.imageConfig(version.image);
       const cmd = [...(img?.entrypoint ?? []), ...(img?.cmd ?? [])].map(shellQuote).join(' ');
       handler = version.deployment.envProcess || version.handler || cmd || 'cat';
+      // An image that declares an HTTP port runs as a long-lived server (of-watchdog's http mode).
+      const port = Number(
+        version.deployment.annotations?.[HTTP_PORT_KEY] ?? img?.labels?.[HTTP_PORT_KEY] ?? 0,
+      );
+      if (port > 0 && port < 65536) return { handler, env: version.env, codeDir: '/code', httpPort: port };
     }
     return { handler, env: version.env, codeDir: '/code' };
   }

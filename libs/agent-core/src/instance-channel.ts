@@ -24,6 +24,8 @@ export interface LoadRequest {
   handler: string;
   env: Record<string, string>;
   codeDir: string;
+  /** Image functions that serve HTTP: the watchdog starts `handler` once and proxies to this port. */
+  httpPort?: number;
 }
 
 type Pending = { resolve: (r: ChannelResponse) => void; reject: (e: Error) => void };
