@@ -84,7 +84,7 @@ export class Pool {
 
   async invoke(version: FunctionVersion, req: ChannelRequest, body: Buffer): Promise<PoolResult> {
     const deadline = req.deadline ?? Date.now() + version.timeoutMs;
-    const { inst, start } = await this.acquire(version, deadline);
+    const { inst, start, thaw } = await this.acquire(version, deadline);
     let timer: NodeJS.Timeout | undefined;
     try {
       const timeout = new Promise<never>((_, reject) => {
@@ -100,7 +100,14 @@ export class Pool {
           Math.max(0, deadline - Date.now()),
         );
       });
-      const res = await Promise.race([inst.call(req, body), timeout]);
+      const pending = inst.call(req, body);
+      if (thaw) {
+        // The request is queued in the socket while the instance is still frozen: it wakes once,
+        // with work waiting, instead of waking into an idle loop and again when the bytes land.
+        pending.catch(() => {});
+        await thaw();
+      }
+      const res = await Promise.race([pending, timeout]);
       if (res.status === 500 && (inst.runtime === 'exec' || inst.runtime === 'image'))
         await this.checkOom(inst, res);
       return { ...res, start, instanceId: inst.id };
@@ -159,7 +166,7 @@ export class Pool {
   private async acquire(
     version: FunctionVersion,
     deadline: number,
-  ): Promise<{ inst: Instance; start: StartKind }> {
+  ): Promise<{ inst: Instance; start: StartKind; thaw?: () => Promise<void> }> {
     if (this.closed) throw new FloeError('UNAVAILABLE', 'agent is shutting down');
     const key = functionKey(version.namespace, version.name);
     const mine = [...this.instances.values()].filter(
@@ -177,8 +184,7 @@ export class Pool {
     if (frozen) {
       frozen.inflight++;
       frozen.lastUsed = Date.now();
-      await this.resume(frozen);
-      return { inst: frozen, start: 'warm' };
+      return { inst: frozen, start: 'warm', thaw: () => this.resume(frozen) };
     }
     const count = mine.length + (this.creatingByFn.get(key) ?? 0);
     if (count >= Math.max(1, version.maxScale))
