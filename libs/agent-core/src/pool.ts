@@ -64,6 +64,8 @@ const now = () => performance.now();
  */
 export class Pool {
   private readonly instances = new Map<string, Instance>();
+  /** Live instances per function key (`ns/name`), the index the invoke path looks up. */
+  private readonly byFunction = new Map<string, Set<Instance>>();
   private readonly waiters = new Map<string, Waiter[]>();
   /** Memory promised to containers being created, not yet in `instances`. */
   private creatingBytes = 0;
@@ -169,8 +171,9 @@ export class Pool {
   ): Promise<{ inst: Instance; start: StartKind; thaw?: () => Promise<void> }> {
     if (this.closed) throw new FloeError('UNAVAILABLE', 'agent is shutting down');
     const key = functionKey(version.namespace, version.name);
-    const mine = [...this.instances.values()].filter(
-      (i) => i.key === key && i.version?.version === version.version && i.live,
+    // Only this function's instances: the invoke path must not scan the whole pool.
+    const mine = [...(this.byFunction.get(key) ?? [])].filter(
+      (i) => i.version?.version === version.version && i.live,
     );
     const max = Math.max(1, version.maxConcurrency);
     // Warm and unfrozen first, then warm and frozen: the cheapest start that is available.
@@ -192,6 +195,17 @@ export class Pool {
     const stem = version.runtime === 'image' ? undefined : this.findStemcell(version.runtime);
     if (stem) return { inst: await this.specialize(stem, version), start: 'prewarm' };
     return { inst: await this.cold(version), start: 'cold' };
+  }
+
+  private bindVersion(inst: Instance, version: FunctionVersion): void {
+    inst.version = version;
+    const key = functionKey(version.namespace, version.name);
+    let set = this.byFunction.get(key);
+    if (!set) {
+      set = new Set();
+      this.byFunction.set(key, set);
+    }
+    set.add(inst);
   }
 
   private takeRunning(inst: Instance): Instance {
@@ -286,7 +300,7 @@ export class Pool {
   private async specialize(inst: Instance, version: FunctionVersion): Promise<Instance> {
     const t0 = now();
     inst.sm.transition('specializing');
-    inst.version = version;
+    this.bindVersion(inst, version);
     inst.inflight = 1;
     inst.lastUsed = Date.now();
     try {
@@ -322,7 +336,7 @@ export class Pool {
       reserved = true;
       inst = await this.launchInstance(version.runtime, version.memoryBytes, version);
       inst.sm.transition('specializing');
-      inst.version = version;
+      this.bindVersion(inst, version);
       inst.inflight = 1;
       await this.bindAndLoad(inst, version);
       inst.sm.transition('running');
@@ -499,6 +513,9 @@ export class Pool {
     if (!inst.live) return;
     inst.sm.transition('destroying');
     this.instances.delete(inst.id);
+    const set = inst.key ? this.byFunction.get(inst.key) : undefined;
+    set?.delete(inst);
+    if (set?.size === 0 && inst.key) this.byFunction.delete(inst.key);
     inst.channel.close();
     // Each step on its own: a container that fails to go must not also leak its mounts.
     try {
