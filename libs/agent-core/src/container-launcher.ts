@@ -1,4 +1,5 @@
-import { chmodSync, closeSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, mkdirSync, rmSync } from 'node:fs';
+import { rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { FloeError, type FunctionVersion, type RuntimeName } from '@floe/contracts';
@@ -218,8 +219,11 @@ export class ContainerLauncher implements Launcher {
     }
     if (version.secrets.length) {
       const values = await this.o.sources.secrets(version.namespace, version.secrets);
-      for (const [name, value] of Object.entries(values))
-        writeFileSync(path.join(d.secrets, name), value, { mode: 0o444 });
+      await Promise.all(
+        Object.entries(values).map(([name, value]) =>
+          writeFile(path.join(d.secrets, name), value, { mode: 0o444 }),
+        ),
+      );
     }
     let handler = version.handler ?? '';
     if (version.runtime === 'node') handler ||= 'index.js';
@@ -244,7 +248,7 @@ export class ContainerLauncher implements Launcher {
     this.logMeta.delete(instanceId);
     this.o.mounts.detach(d.code);
     await this.o.rootfs.release(instanceId);
-    rmSync(d.base, { recursive: true, force: true });
+    await rm(d.base, { recursive: true, force: true });
   }
 
   private backend(id: string, c: Container, exited: Promise<ExitReason>): InstanceBackend {

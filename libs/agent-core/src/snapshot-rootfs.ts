@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { type Mount, NotFoundError } from '@floe/contracts';
@@ -40,17 +40,18 @@ export class SnapshotRootfs implements RootfsProvider {
   }
 
   private async importCode(digest: string, fetch: () => Promise<Buffer>): Promise<string> {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'floe-code-'));
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'floe-code-'));
     try {
       const file = path.join(dir, 'code.archive');
-      writeFileSync(file, await fetch());
+      // Async file I/O: this runs on a prewarm call's path while other calls are in flight.
+      await writeFile(file, await fetch());
       // Not synced to disk: this runs on a prewarm call's path (a syncfs costs milliseconds),
       // and a code layer can always be imported again from Redis. kill -9 safety is kept by
       // the store's temp dir + rename.
       const layer = await this.service.importCode(file, { leaseId: `code/${digest}`, durable: false });
       return this.service.codeLayerPath(layer.diffID);
     } finally {
-      rmSync(dir, { recursive: true, force: true });
+      await rm(dir, { recursive: true, force: true });
     }
   }
 
