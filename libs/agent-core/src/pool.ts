@@ -1,7 +1,13 @@
 import { FloeError, type FunctionVersion, type RuntimeName, type StartKind } from '@floe/contracts';
-import { describeExit, type ExitReason, functionKey, Instance, type InstanceBackend } from './instance.js';
+import { Capacity } from './capacity.js';
+import { Freezer } from './freezer.js';
+import { describeExit, functionKey, type Instance, type InstanceBackend } from './instance.js';
 import type { ChannelRequest, ChannelResponse, InstanceChannel } from './instance-channel.js';
+import { InstanceLifecycle } from './instance-lifecycle.js';
+import { InstanceStarter } from './instance-starter.js';
 import type { InstanceState } from './instance-state.js';
+import { PoolRegistry } from './pool-registry.js';
+import { Stemcells } from './stemcells.js';
 
 export interface LaunchOptions {
   id: string;
@@ -53,7 +59,6 @@ export interface PoolResult extends ChannelResponse {
 
 type Waiter = { resolve: (i: Instance) => void; reject: (e: Error) => void; timer: NodeJS.Timeout };
 
-const STEMCELL_RUNTIMES: RuntimeName[] = ['node', 'python', 'exec'];
 const now = () => performance.now();
 
 /**
@@ -61,26 +66,33 @@ const now = () => performance.now();
  * instance of its function (thawing it if paused), else specializes a frozen stemcell of its
  * runtime (prewarm), else starts one (cold), evicting least-recently-used paused instances
  * when memory is short; past the function's instance cap, calls wait in a bounded queue.
+ *
+ * This file holds the invoke path (acquire → call → release, thawing on the way) and the
+ * public facade; the rest is composed in: the shared registry (pool-registry.ts), container
+ * creation and teardown (instance-lifecycle.ts), prewarm and cold starts (instance-starter.ts),
+ * the stemcell stock (stemcells.ts), LRU eviction (capacity.ts) and pausing (freezer.ts).
  */
 export class Pool {
-  private readonly instances = new Map<string, Instance>();
-  /** Live instances per function key (`ns/name`), the index the invoke path looks up. */
-  private readonly byFunction = new Map<string, Set<Instance>>();
+  private readonly registry = new PoolRegistry();
   private readonly waiters = new Map<string, Waiter[]>();
-  /** Memory promised to containers being created, not yet in `instances`. */
-  private creatingBytes = 0;
-  private readonly creatingByFn = new Map<string, number>();
-  private readonly creatingStemcells = new Map<RuntimeName, number>();
-  private seq = 0;
-  private closed = false;
-  /** Containers being started, so shutdown can wait for them and tear them down too. */
-  private readonly launches = new Set<Promise<unknown>>();
+  private readonly lifecycle: InstanceLifecycle;
+  private readonly starter: InstanceStarter;
+  private readonly stemcells: Stemcells;
 
   constructor(
-    private readonly launcher: Launcher,
+    launcher: Launcher,
     private readonly opts: PoolOptions,
-    private readonly idPrefix = 'i',
-  ) {}
+    idPrefix = 'i',
+  ) {
+    const destroy = (inst: Instance) => this.lifecycle.destroy(inst);
+    const freezer = new Freezer(opts, destroy);
+    this.lifecycle = new InstanceLifecycle(this.registry, launcher, opts, idPrefix, freezer, () =>
+      this.stemcells.scheduleRefill(),
+    );
+    this.stemcells = new Stemcells(this.registry, this.lifecycle, opts);
+    const capacity = new Capacity(this.registry, opts, destroy);
+    this.starter = new InstanceStarter(this.registry, launcher, opts, this.lifecycle, capacity);
+  }
 
   // ---- calls -------------------------------------------------------------------------------
 
@@ -120,7 +132,7 @@ export class Pool {
       this.release(inst);
       // The stemcell this call took is replaced only now: starting a container competes for
       // the same cores and would slow the very call that needed the stemcell.
-      if (start === 'prewarm') this.scheduleRefill();
+      if (start === 'prewarm') this.stemcells.scheduleRefill();
     }
   }
 
@@ -144,7 +156,7 @@ export class Pool {
     const name = inst.version?.name ?? inst.id;
     if (err instanceof FloeError && err.code === 'DEADLINE_EXCEEDED') {
       this.opts.events?.failure?.(inst.key ?? '', 'timeout');
-      await this.destroy(inst, 'timeout');
+      await this.lifecycle.destroy(inst, 'timeout');
       return err;
     }
     if (err instanceof FloeError && err.code === 'FUNCTION_FAILED') return err;
@@ -153,7 +165,7 @@ export class Pool {
       inst.backend.exited,
       new Promise<undefined>((r) => setTimeout(() => r(undefined), 1000)),
     ]);
-    await this.destroy(inst);
+    await this.lifecycle.destroy(inst);
     if (!exit)
       return new FloeError('UNAVAILABLE', `function ${name}: instance ${inst.id} stopped answering`, {
         cause: err,
@@ -169,10 +181,10 @@ export class Pool {
     version: FunctionVersion,
     deadline: number,
   ): Promise<{ inst: Instance; start: StartKind; thaw?: () => Promise<void> }> {
-    if (this.closed) throw new FloeError('UNAVAILABLE', 'agent is shutting down');
+    if (this.registry.closed) throw new FloeError('UNAVAILABLE', 'agent is shutting down');
     const key = functionKey(version.namespace, version.name);
     // Only this function's instances: the invoke path must not scan the whole pool.
-    const mine = [...(this.byFunction.get(key) ?? [])].filter(
+    const mine = [...(this.registry.byFunction.get(key) ?? [])].filter(
       (i) => i.version?.version === version.version && i.live,
     );
     const max = Math.max(1, version.maxConcurrency);
@@ -189,23 +201,12 @@ export class Pool {
       frozen.lastUsed = Date.now();
       return { inst: frozen, start: 'warm', thaw: () => this.resume(frozen) };
     }
-    const count = mine.length + (this.creatingByFn.get(key) ?? 0);
+    const count = mine.length + (this.registry.creatingByFn.get(key) ?? 0);
     if (count >= Math.max(1, version.maxScale))
       return { inst: await this.wait(key, deadline), start: 'warm' };
-    const stem = version.runtime === 'image' ? undefined : this.findStemcell(version.runtime);
-    if (stem) return { inst: await this.specialize(stem, version), start: 'prewarm' };
-    return { inst: await this.cold(version), start: 'cold' };
-  }
-
-  private bindVersion(inst: Instance, version: FunctionVersion): void {
-    inst.version = version;
-    const key = functionKey(version.namespace, version.name);
-    let set = this.byFunction.get(key);
-    if (!set) {
-      set = new Set();
-      this.byFunction.set(key, set);
-    }
-    set.add(inst);
+    const stem = version.runtime === 'image' ? undefined : this.registry.findStemcell(version.runtime);
+    if (stem) return { inst: await this.starter.specialize(stem, version), start: 'prewarm' };
+    return { inst: await this.starter.cold(version), start: 'cold' };
   }
 
   private takeRunning(inst: Instance): Instance {
@@ -253,25 +254,6 @@ export class Pool {
     if (inst.inflight === 0) inst.sm.transition('idle');
   }
 
-  // ---- freezing ----------------------------------------------------------------------------
-
-  private pause(inst: Instance): Promise<void> {
-    return inst.serialize(async () => {
-      if (inst.state !== 'idle' || inst.inflight > 0) return;
-      inst.sm.transition('pausing');
-      const t0 = now();
-      try {
-        await inst.backend.freeze();
-      } catch (err) {
-        this.opts.events?.error?.(`freezing ${inst.id}`, err);
-        await this.destroy(inst);
-        return;
-      }
-      this.opts.events?.freeze?.(now() - t0);
-      if ((inst.state as InstanceState) === 'pausing') inst.sm.transition('paused');
-    });
-  }
-
   private resume(inst: Instance): Promise<void> {
     return inst.serialize(async () => {
       if (inst.state === 'paused') {
@@ -290,128 +272,20 @@ export class Pool {
     });
   }
 
-  // ---- starting ----------------------------------------------------------------------------
-
-  private findStemcell(runtime: RuntimeName): Instance | undefined {
-    for (const i of this.instances.values()) if (i.state === 'stemcell' && i.runtime === runtime) return i;
-    return undefined;
-  }
-
-  private async specialize(inst: Instance, version: FunctionVersion): Promise<Instance> {
-    const t0 = now();
-    inst.sm.transition('specializing');
-    this.bindVersion(inst, version);
-    inst.inflight = 1;
-    inst.lastUsed = Date.now();
-    try {
-      await inst.serialize(() => inst.backend.thaw());
-      await this.bindAndLoad(inst, version);
-      inst.sm.transition('running');
-      this.opts.events?.start?.('prewarm', version.runtime, now() - t0);
-      return inst;
-    } catch (err) {
-      await this.destroy(inst);
-      throw startupError(version, err);
-    }
-  }
-
-  private async bindAndLoad(inst: Instance, version: FunctionVersion): Promise<void> {
-    // The stemcell's generous limit becomes the function's own before its code runs.
-    await inst.backend.setMemoryLimit(version.memoryBytes);
-    inst.reservedBytes = version.memoryBytes;
-    const load = await this.launcher.bind(inst.id, version);
-    await inst.channel.load({ name: version.name, ...load });
-  }
-
-  private async cold(version: FunctionVersion): Promise<Instance> {
-    const t0 = now();
-    const key = functionKey(version.namespace, version.name);
-    // Counted before the first await, so concurrent calls see this start against the cap.
-    this.creatingByFn.set(key, (this.creatingByFn.get(key) ?? 0) + 1);
-    let inst: Instance | undefined;
-    let reserved = false;
-    try {
-      await this.makeRoom(version.memoryBytes);
-      this.creatingBytes += version.memoryBytes;
-      reserved = true;
-      inst = await this.launchInstance(version.runtime, version.memoryBytes, version);
-      inst.sm.transition('specializing');
-      this.bindVersion(inst, version);
-      inst.inflight = 1;
-      await this.bindAndLoad(inst, version);
-      inst.sm.transition('running');
-      this.opts.events?.start?.('cold', version.runtime, now() - t0);
-      return inst;
-    } catch (err) {
-      if (inst) await this.destroy(inst);
-      throw startupError(version, err);
-    } finally {
-      if (reserved) this.creatingBytes -= version.memoryBytes;
-      this.creatingByFn.set(key, (this.creatingByFn.get(key) ?? 1) - 1);
-    }
-  }
-
-  private async launchInstance(
-    runtime: RuntimeName,
-    memoryBytes: number,
-    version?: FunctionVersion,
-  ): Promise<Instance> {
-    const id = `${this.idPrefix}-${runtime}-${(++this.seq).toString(36)}-${Date.now().toString(36)}`;
-    const launching = this.launcher.launch({ id, runtime, memoryBytes, version });
-    this.launches.add(launching);
-    let launched: Awaited<typeof launching>;
-    try {
-      launched = await launching;
-    } finally {
-      this.launches.delete(launching);
-    }
-    const { backend, channel } = launched;
-    if (this.closed) {
-      // Shutdown began while this container was starting: it must not outlive the agent.
-      channel.close();
-      await backend.destroy().catch(() => {});
-      await this.launcher.release(id).catch(() => {});
-      throw new FloeError('UNAVAILABLE', 'agent is shutting down');
-    }
-    const inst = new Instance(id, runtime, backend, channel, memoryBytes);
-    inst.sm
-      .timerFor('idle', this.opts.pauseGraceMs, () => void this.pause(inst))
-      .timerFor('paused', this.opts.keepAliveMs, () => void this.destroy(inst))
-      .onTransition((from, to) => {
-        this.opts.events?.transition?.(inst, from, to);
-        if (to === 'paused' && inst.backend.reclaim) {
-          setTimeout(() => {
-            if (inst.state !== 'paused' || inst.reclaimed) return;
-            inst.serialize(async () => {
-              if (inst.state !== 'paused') return;
-              await inst.backend.reclaim?.();
-              inst.reclaimed = true;
-            });
-          }, this.opts.reclaimAfterMs).unref();
-        }
-      });
-    this.instances.set(id, inst);
-    // An instance that dies on its own (crash, OOM outside a call) leaves the pool at once.
-    backend.exited.then((exit) => {
-      if (!inst.live) return;
-      if (inst.inflight === 0) this.opts.events?.failure?.(inst.key ?? '', exitKind(exit));
-      void this.destroy(inst);
-    });
-    return inst;
-  }
+  // ---- scaling -----------------------------------------------------------------------------
 
   /** Pre-warms `n` instances of a version (com.openfaas.scale.min or /system/scale-function). */
   async ensure(version: FunctionVersion, n: number): Promise<number> {
     const key = functionKey(version.namespace, version.name);
     const have = () =>
-      [...this.instances.values()].filter(
+      [...this.registry.instances.values()].filter(
         (i) => i.key === key && i.version?.version === version.version && i.live,
-      ).length + (this.creatingByFn.get(key) ?? 0);
+      ).length + (this.registry.creatingByFn.get(key) ?? 0);
     const target = Math.min(n, Math.max(1, version.maxScale));
     const started: Promise<void>[] = [];
     while (have() < target) {
-      const stem = version.runtime === 'image' ? undefined : this.findStemcell(version.runtime);
-      const p = stem ? this.specialize(stem, version) : this.cold(version);
+      const stem = version.runtime === 'image' ? undefined : this.registry.findStemcell(version.runtime);
+      const p = stem ? this.starter.specialize(stem, version) : this.starter.cold(version);
       started.push(p.then((inst) => this.release(inst)));
     }
     await Promise.all(started);
@@ -421,166 +295,49 @@ export class Pool {
   /** Destroys a function's instances (all, or those not of `keepVersion`). */
   async retire(namespace: string, name: string, keepVersion?: number): Promise<number> {
     const key = functionKey(namespace, name);
-    const victims = [...this.instances.values()].filter(
+    const victims = [...this.registry.instances.values()].filter(
       (i) => i.key === key && i.version?.version !== keepVersion,
     );
-    await Promise.all(victims.map((i) => this.destroy(i)));
+    await Promise.all(victims.map((i) => this.lifecycle.destroy(i)));
     return victims.length;
   }
 
-  // ---- capacity ----------------------------------------------------------------------------
+  // ---- capacity and stemcells --------------------------------------------------------------
 
   get usedBytes(): number {
-    let used = this.creatingBytes;
-    for (const i of this.instances.values()) if (i.live) used += i.reservedBytes;
-    return used;
-  }
-
-  private async makeRoom(bytes: number): Promise<void> {
-    if (bytes > this.opts.capacityBytes) {
-      throw new FloeError(
-        'INVALID_ARGUMENT',
-        `memory ${bytes} exceeds this agent's capacity ${this.opts.capacityBytes}`,
-        { fault: 'user' },
-      );
-    }
-    while (this.usedBytes + bytes > this.opts.capacityBytes) {
-      // LRU: paused instances first, then stemcells; never one that is busy.
-      const victims = [...this.instances.values()]
-        .filter(
-          (i) => i.state === 'paused' || i.state === 'stemcell' || (i.state === 'idle' && i.inflight === 0),
-        )
-        .sort((a, b) => rank(a) - rank(b) || a.lastUsed - b.lastUsed);
-      const v = victims[0];
-      if (!v)
-        throw new FloeError('RESOURCE_EXHAUSTED', 'agent memory is full', {
-          details: { retryAfterSeconds: 1 },
-        });
-      await this.destroy(v);
-    }
+    return this.registry.usedBytes;
   }
 
   setStemcellTargets(targets: Partial<Record<RuntimeName, number>>): void {
-    Object.assign(this.opts.stemcells, targets);
-    this.scheduleRefill();
-  }
-
-  private refillPending = false;
-  private scheduleRefill(): void {
-    if (this.refillPending || this.closed) return;
-    this.refillPending = true;
-    setTimeout(() => {
-      this.refillPending = false;
-      void this.refill();
-    }, 0).unref();
+    this.stemcells.setTargets(targets);
   }
 
   /** Tops stemcells up to their targets, without ever evicting a warm instance for one. */
-  async refill(): Promise<void> {
-    for (const runtime of STEMCELL_RUNTIMES) {
-      const want = this.opts.stemcells[runtime] ?? 0;
-      const have = () =>
-        [...this.instances.values()].filter((i) => i.state === 'stemcell' && i.runtime === runtime).length +
-        (this.creatingStemcells.get(runtime) ?? 0);
-      while (
-        !this.closed &&
-        have() < want &&
-        this.usedBytes + this.opts.stemcellBytes <= this.opts.capacityBytes
-      ) {
-        this.creatingStemcells.set(runtime, (this.creatingStemcells.get(runtime) ?? 0) + 1);
-        this.creatingBytes += this.opts.stemcellBytes;
-        try {
-          const inst = await this.launchInstance(runtime, this.opts.stemcellBytes);
-          this.creatingBytes -= this.opts.stemcellBytes;
-          this.creatingStemcells.set(runtime, (this.creatingStemcells.get(runtime) ?? 1) - 1);
-          const t0 = now();
-          await inst.serialize(() => inst.backend.freeze());
-          this.opts.events?.freeze?.(now() - t0);
-          if (inst.state === 'creating') inst.sm.transition('stemcell');
-        } catch (err) {
-          this.creatingBytes -= this.opts.stemcellBytes;
-          this.creatingStemcells.set(runtime, (this.creatingStemcells.get(runtime) ?? 1) - 1);
-          this.opts.events?.error?.(`starting a ${runtime} stemcell`, err);
-          break;
-        }
-      }
-    }
+  refill(): Promise<void> {
+    return this.stemcells.refill();
   }
 
   // ---- teardown ----------------------------------------------------------------------------
 
-  async destroy(inst: Instance, reason?: 'timeout'): Promise<void> {
-    if (!inst.live) return;
-    inst.sm.transition('destroying');
-    this.instances.delete(inst.id);
-    const set = inst.key ? this.byFunction.get(inst.key) : undefined;
-    set?.delete(inst);
-    if (set?.size === 0 && inst.key) this.byFunction.delete(inst.key);
-    inst.channel.close();
-    // Each step on its own: a container that fails to go must not also leak its mounts.
-    try {
-      await inst.backend.destroy(reason);
-    } catch (err) {
-      this.opts.events?.error?.(`destroying ${inst.id}`, err);
-    }
-    try {
-      await this.launcher.release(inst.id);
-    } catch (err) {
-      this.opts.events?.error?.(`releasing ${inst.id}`, err);
-    }
-    inst.sm.transition('destroyed');
-    if (inst.state === 'destroyed' && !this.closed && inst.runtime !== 'image' && !inst.version)
-      this.scheduleRefill();
+  destroy(inst: Instance, reason?: 'timeout'): Promise<void> {
+    return this.lifecycle.destroy(inst, reason);
   }
 
   async close(): Promise<void> {
-    this.closed = true;
+    this.registry.closed = true;
     for (const list of this.waiters.values())
       for (const w of list) w.reject(new FloeError('UNAVAILABLE', 'agent is shutting down'));
     this.waiters.clear();
-    await Promise.allSettled([...this.launches]);
-    await Promise.all([...this.instances.values()].map((i) => this.destroy(i)));
+    await this.lifecycle.destroyAll();
   }
 
   // ---- reporting ---------------------------------------------------------------------------
 
   list(): Instance[] {
-    return [...this.instances.values()];
+    return this.registry.list();
   }
 
   summary() {
-    const stemcells: Partial<Record<RuntimeName, number>> = {};
-    const functions: Record<string, { instances: number; idle: number; inflight: number }> = {};
-    for (const i of this.instances.values()) {
-      if (i.state === 'stemcell') stemcells[i.runtime] = (stemcells[i.runtime] ?? 0) + 1;
-      const key = i.key;
-      if (!key) continue;
-      functions[key] ??= { instances: 0, idle: 0, inflight: 0 };
-      const f = functions[key];
-      f.instances++;
-      f.inflight += i.inflight;
-      if (i.inflight === 0 && (i.state === 'idle' || i.state === 'paused')) f.idle++;
-    }
-    return { stemcells, functions, usedBytes: this.usedBytes };
+    return this.registry.summary();
   }
-}
-
-function rank(i: Instance): number {
-  return i.state === 'stemcell' ? 1 : 0;
-}
-
-function exitKind(e: ExitReason): 'oom' | 'timeout' | 'crash' {
-  return e.reason === 'OOMKilled' ? 'oom' : e.reason === 'timeout' ? 'timeout' : 'crash';
-}
-
-function startupError(version: FunctionVersion, err: unknown): Error {
-  if (
-    err instanceof FloeError &&
-    (err.code === 'STARTUP' || err.code === 'RESOURCE_EXHAUSTED' || err.code === 'INVALID_ARGUMENT')
-  )
-    return err;
-  return new FloeError('STARTUP', `starting function ${version.name}: ${(err as Error)?.message ?? err}`, {
-    cause: err,
-    fault: 'platform',
-  });
 }

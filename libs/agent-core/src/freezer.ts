@@ -1,0 +1,46 @@
+import type { Instance } from './instance.js';
+import type { InstanceState } from './instance-state.js';
+import type { PoolOptions } from './pool.js';
+
+const now = () => performance.now();
+
+/**
+ * Takes idle instances down: freezes one once its pause grace ends, and gives back a paused
+ * one's reclaimable memory later. Thawing is the invoke path's, in pool.ts (`Pool.resume`).
+ */
+export class Freezer {
+  constructor(
+    private readonly opts: PoolOptions,
+    private readonly destroy: (inst: Instance) => Promise<void>,
+  ) {}
+
+  pause(inst: Instance): Promise<void> {
+    return inst.serialize(async () => {
+      if (inst.state !== 'idle' || inst.inflight > 0) return;
+      inst.sm.transition('pausing');
+      const t0 = now();
+      try {
+        await inst.backend.freeze();
+      } catch (err) {
+        this.opts.events?.error?.(`freezing ${inst.id}`, err);
+        await this.destroy(inst);
+        return;
+      }
+      this.opts.events?.freeze?.(now() - t0);
+      if ((inst.state as InstanceState) === 'pausing') inst.sm.transition('paused');
+    });
+  }
+
+  /** Called on entering `paused`: reclaims after `reclaimAfterMs` if still paused by then. */
+  scheduleReclaim(inst: Instance): void {
+    if (!inst.backend.reclaim) return;
+    setTimeout(() => {
+      if (inst.state !== 'paused' || inst.reclaimed) return;
+      inst.serialize(async () => {
+        if (inst.state !== 'paused') return;
+        await inst.backend.reclaim?.();
+        inst.reclaimed = true;
+      });
+    }, this.opts.reclaimAfterMs).unref();
+  }
+}
