@@ -41,6 +41,7 @@ export async function startPlatform(opts) {
   const fixed = opts.fixedPorts === true;
   const schedRpc = fixed ? 7001 : await freePort();
   const schedHttp = fixed ? 7002 : await freePort();
+  const schedInvoke = fixed ? 7003 : await freePort();
   const common = { REDIS_URL: redisUrl, FLOE_STATE_DIR: stateDir, ...opts.env };
   const children = [];
   const scheduler = startService(
@@ -50,6 +51,7 @@ export async function startPlatform(opts) {
       ...common,
       FLOE_SCHEDULER_RPC: `127.0.0.1:${schedRpc}`,
       FLOE_SCHEDULER_HTTP: `127.0.0.1:${schedHttp}`,
+      FLOE_SCHEDULER_INVOKE: `127.0.0.1:${schedInvoke}`,
     },
     stateDir,
     quiet,
@@ -62,6 +64,7 @@ export async function startPlatform(opts) {
     const agentState = i === 0 ? stateDir : path.join(stateDir, `agent-${i}`);
     const rpc = fixed ? 7101 + 2 * i : await freePort();
     const http = fixed ? 7102 + 2 * i : await freePort();
+    const invoke = fixed ? 7201 + i : await freePort();
     const agentEnv = {
       ...common,
       FLOE_STATE_DIR: agentState,
@@ -70,9 +73,10 @@ export async function startPlatform(opts) {
       FLOE_SCHEDULER_RPC: `127.0.0.1:${schedRpc}`,
       FLOE_AGENT_RPC: `127.0.0.1:${rpc}`,
       FLOE_AGENT_HTTP: `127.0.0.1:${http}`,
+      FLOE_AGENT_INVOKE: `127.0.0.1:${invoke}`,
     };
     const child = startService(`agent-${i}`, 'apps/node-agent/dist/main.js', agentEnv, stateDir, quiet);
-    const entry = { id, rpc, http, child };
+    const entry = { id, rpc, http, invoke, child };
     // After a kill -9, a restart with the same env recovers (destroys) what the agent owned.
     entry.restart = () => {
       const next = startService(`agent-${i}`, 'apps/node-agent/dist/main.js', agentEnv, stateDir, quiet);
@@ -90,6 +94,7 @@ export async function startPlatform(opts) {
       ...common,
       FLOE_GATEWAY_PORT: String(port),
       FLOE_SCHEDULER_RPC: `127.0.0.1:${schedRpc}`,
+      FLOE_SCHEDULER_INVOKE: `127.0.0.1:${schedInvoke}`,
     },
     stateDir,
     quiet,

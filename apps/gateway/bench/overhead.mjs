@@ -1,7 +1,7 @@
 // Measures the gateway's own overhead on a warm invoke: the built gateway (dist/main.js, run
 // `npx tsc -b apps/gateway` first) in its own process, against a fake scheduler that answers
-// `invoke` at once over Nest's TCP framing (`<len>#<json>`), driven by wrk over HTTPS with
-// keep-alive. Usage: node apps/gateway/bench/overhead.mjs [seconds]
+// `invoke` at once over the invoke fast path's framing (`[u32 len][json]`; management calls
+// over Nest's `<len>#<json>`), driven by wrk over HTTPS with keep-alive. Usage: node apps/gateway/bench/overhead.mjs [seconds]
 import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
@@ -16,7 +16,40 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const main = path.join(here, '../dist/main.js');
 const run = promisify(execFile);
 
-/** A scheduler that answers every invoke with the request body, instantly. */
+/** The InvokeResponse echoing the request body, instantly. */
+const echo = (req) => ({
+  status: 200,
+  headers: { 'content-type': 'text/plain' },
+  body: req.body,
+  start: 'warm',
+  functionMs: 0,
+  agentId: 'a',
+  instanceId: 'i',
+});
+
+/** The scheduler's invoke fast path: `[u32 BE len][{i, p, d}]` in, `[u32 BE len][{i, r}]` out. */
+function fakeInvokeChannel() {
+  const server = net.createServer((sock) => {
+    sock.setNoDelay(true);
+    sock.on('error', () => {});
+    let buf = Buffer.alloc(0);
+    sock.on('data', (d) => {
+      buf = Buffer.concat([buf, d]);
+      while (buf.length >= 4 && buf.length >= 4 + buf.readUInt32BE(0)) {
+        const len = buf.readUInt32BE(0);
+        const msg = JSON.parse(buf.toString('utf8', 4, 4 + len));
+        buf = buf.subarray(4 + len);
+        const json = Buffer.from(JSON.stringify({ i: msg.i, r: echo(msg.d) }));
+        const head = Buffer.alloc(4);
+        head.writeUInt32BE(json.length);
+        sock.write(Buffer.concat([head, json]));
+      }
+    });
+  });
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
+}
+
+/** A scheduler's management side (Nest TCP framing); invoke answers here too. */
 function fakeScheduler() {
   const server = net.createServer((sock) => {
     sock.setNoDelay(true);
@@ -34,16 +67,7 @@ function fakeScheduler() {
         buf = buf.slice(hash + 1 + len);
         let response;
         if (packet.pattern === 'agents.list') response = [{ id: 'bench' }];
-        else if (packet.pattern === 'invoke')
-          response = {
-            status: 200,
-            headers: { 'content-type': 'text/plain' },
-            body: packet.data.body,
-            start: 'warm',
-            functionMs: 0,
-            agentId: 'a',
-            instanceId: 'i',
-          };
+        else if (packet.pattern === 'invoke') response = echo(packet.data);
         else response = [];
         const json = JSON.stringify({ id: packet.id, response, isDisposed: true });
         sock.write(`${json.length}#${json}`);
@@ -86,6 +110,7 @@ function overheadQuantiles(metrics) {
 }
 
 const fake = await fakeScheduler();
+const fakeInvoke = await fakeInvokeChannel();
 const port = await freePort();
 const state = mkdtempSync(path.join(os.tmpdir(), 'floe-gw-bench-'));
 const gw = spawn(process.execPath, [main], {
@@ -95,6 +120,7 @@ const gw = spawn(process.execPath, [main], {
     FLOE_GATEWAY_HOST: '127.0.0.1',
     FLOE_GATEWAY_PORT: String(port),
     FLOE_SCHEDULER_RPC: `127.0.0.1:${fake.address().port}`,
+    FLOE_SCHEDULER_INVOKE: `127.0.0.1:${fakeInvoke.address().port}`,
   },
   stdio: ['ignore', 'inherit', 'inherit'],
 });
@@ -147,5 +173,6 @@ try {
 } finally {
   gw.kill('SIGTERM');
   fake.close();
+  fakeInvoke.close();
   rmSync(state, { recursive: true, force: true });
 }

@@ -7,6 +7,8 @@ export interface GatewayConfig {
   /** Loopback-only plain HTTP listener (metrics, local tools); off unless FLOE_GATEWAY_HTTP_PORT is set. */
   http?: { host: string; port: number };
   scheduler: { host: string; port: number };
+  /** The scheduler's invoke fast path (length-prefixed JSON frames); management stays on `scheduler`. */
+  schedulerInvoke: { host: string; port: number };
   stateDir: string;
   /** User-supplied cert/key files; when absent a self-signed pair is kept under the state dir. */
   tls: { certFile?: string; keyFile?: string };
@@ -41,6 +43,7 @@ export function loadConfig(env = new EnvReader()): GatewayConfig {
     http:
       httpPort === undefined ? undefined : { host: '127.0.0.1', port: env.port('FLOE_GATEWAY_HTTP_PORT', 0) },
     scheduler: env.address('FLOE_SCHEDULER_RPC', '127.0.0.1:7001'),
+    schedulerInvoke: env.address('FLOE_SCHEDULER_INVOKE', '127.0.0.1:7003'),
     stateDir: stateDir({ FLOE_STATE_DIR: env.optional('FLOE_STATE_DIR') }),
     tls: {
       certFile: certFile && path.resolve(certFile),

@@ -1,11 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import {
-  FloeError,
-  type InvokeRequest,
-  type InvokeResponse,
-  NotFoundError,
-  SchedulerPatterns,
-} from '@floe/contracts';
+import { FloeError, type InvokeRequest, NotFoundError } from '@floe/contracts';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { GatewayConfig } from './config.js';
 import { sendError } from './error-reply.js';
@@ -51,8 +45,7 @@ export class InvokeHandler {
     }
     this.inflight++;
     try {
-      const res = await this.scheduler.call<InvokeResponse>(
-        SchedulerPatterns.invoke,
+      const res = await this.scheduler.invoke(
         // No deadline: the scheduler derives it from the function's own timeout (com.floe.timeout);
         // the gateway's timeout is only an upper bound for a scheduler that never answers.
         invokeRequest(req, target, callId, startNs),

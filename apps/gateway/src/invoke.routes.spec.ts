@@ -11,7 +11,7 @@ import type { SchedulerClient } from './scheduler.client.js';
 function stub(answer: (req: InvokeRequest) => Promise<InvokeResponse>) {
   const seen: InvokeRequest[] = [];
   const client = {
-    call: (_pattern: string, req: InvokeRequest) => {
+    invoke: (req: InvokeRequest) => {
       seen.push(req);
       return answer(req);
     },

@@ -63,3 +63,32 @@ describe(SchedulerClient.name, () => {
     await new Promise((r) => srv.close(r));
   });
 });
+
+describe(`${SchedulerClient.name}.invoke (fast path)`, () => {
+  it('answers an unreachable scheduler as UNAVAILABLE, and a silent one as DEADLINE_EXCEEDED', async () => {
+    const port = await freePort();
+    const client = new SchedulerClient(
+      loadConfig(new EnvReader({ FLOE_SCHEDULER_INVOKE: `127.0.0.1:${port}` })),
+    );
+    const req = {
+      callId: 'c',
+      function: 'f',
+      namespace: 'n',
+      method: 'GET',
+      path: '/',
+      query: '',
+      headers: {},
+      body: '',
+    };
+    const down = await client.invoke(req, 1000).catch((e: unknown) => e);
+    expect(down).toMatchObject({ code: 'UNAVAILABLE' });
+    expect((down as Error).message).toContain(`127.0.0.1:${port}`);
+    const sockets: net.Socket[] = [];
+    const srv = net.createServer((s) => sockets.push(s));
+    await new Promise<void>((r) => srv.listen(port, '127.0.0.1', r));
+    await expect(client.invoke(req, 100)).rejects.toMatchObject({ code: 'DEADLINE_EXCEEDED' });
+    await client.onApplicationShutdown();
+    for (const s of sockets) s.destroy();
+    await new Promise((r) => srv.close(r));
+  });
+});

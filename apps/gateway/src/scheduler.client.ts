@@ -1,4 +1,14 @@
-import { FloeError, isSerializedError, reviveError, SchedulerPatterns } from '@floe/contracts';
+import {
+  FloeError,
+  FrameRpcClient,
+  type InvokeRequest,
+  type InvokeResponse,
+  isSerializedError,
+  RpcConnectionError,
+  RpcTimeoutError,
+  reviveError,
+  SchedulerPatterns,
+} from '@floe/contracts';
 import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import { ClientTCP } from '@nestjs/microservices';
 import type { GatewayConfig } from './config.js';
@@ -28,11 +38,35 @@ type Pattern = (typeof SchedulerPatterns)[keyof typeof SchedulerPatterns];
 @Injectable()
 export class SchedulerClient implements OnApplicationShutdown {
   private readonly proxy: ClientTCP;
+  private readonly fast: FrameRpcClient;
   private readonly where: string;
 
   constructor(@Inject(GATEWAY_CONFIG) private readonly config: GatewayConfig) {
     this.proxy = new NoDelayClientTCP(config.scheduler);
+    this.fast = new FrameRpcClient(config.schedulerInvoke);
     this.where = `${config.scheduler.host}:${config.scheduler.port}`;
+  }
+
+  /**
+   * The hot path: `scheduler.invoke` over the scheduler's frame channel, not Nest TCP (one
+   * Nest TCP hop costs ~0.4 ms here, this one ~0.05 ms). Same errors as `call`.
+   */
+  async invoke(req: InvokeRequest, timeoutMs: number): Promise<InvokeResponse> {
+    try {
+      return await this.fast.call<InvokeResponse>(SchedulerPatterns.invoke, req, timeoutMs);
+    } catch (err) {
+      if (err instanceof RpcTimeoutError)
+        throw new FloeError(
+          'DEADLINE_EXCEEDED',
+          `scheduler did not answer ${SchedulerPatterns.invoke} within ${timeoutMs} ms`,
+          { details: { timeoutMs } },
+        );
+      if (err instanceof RpcConnectionError)
+        throw new FloeError('UNAVAILABLE', `scheduler unreachable at ${this.fast.where}: ${err.message}`, {
+          cause: err,
+        });
+      throw err;
+    }
   }
 
   /** Calls `pattern`; management calls use the RPC timeout, invoke passes its own. */
@@ -84,6 +118,7 @@ export class SchedulerClient implements OnApplicationShutdown {
   }
 
   async onApplicationShutdown(): Promise<void> {
+    this.fast.close();
     await this.proxy.close();
   }
 }

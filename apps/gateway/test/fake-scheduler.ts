@@ -5,6 +5,7 @@ import {
   DEFAULT_NAMESPACE,
   type EnqueueRequest,
   FloeError,
+  FrameRpcServer,
   type FunctionDeployment,
   type FunctionRef,
   type FunctionStatus,
@@ -13,7 +14,9 @@ import {
   type LogLine,
   type LogsReadRequest,
   NotFoundError,
+  reviveError,
   SchedulerPatterns,
+  type SerializedError,
 } from '@floe/contracts';
 import { Controller, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
@@ -238,5 +241,28 @@ export async function startFakeScheduler() {
     logger: false,
   });
   await app.listen();
-  return { port, state, stop: () => app.close() };
+  // The gateway's invoke fast path: the same controller, errors unwrapped from RpcException.
+  const controller = app.get(FakeSchedulerController);
+  const fast = new FrameRpcServer(
+    {
+      [SchedulerPatterns.invoke]: async (req: InvokeRequest) => {
+        try {
+          return await controller.invoke(req);
+        } catch (e) {
+          throw e instanceof RpcException ? reviveError(e.getError() as SerializedError) : e;
+        }
+      },
+    },
+    'fake-scheduler',
+  );
+  const invokePort = await fast.listen('127.0.0.1', 0);
+  return {
+    port,
+    invokePort,
+    state,
+    stop: async () => {
+      await fast.close();
+      await app.close();
+    },
+  };
 }

@@ -29,6 +29,7 @@ export async function bootGateway(env: Record<string, string> = {}): Promise<Har
       FLOE_GATEWAY_PORT: '0',
       FLOE_GATEWAY_HTTP_PORT: '0',
       FLOE_SCHEDULER_RPC: `127.0.0.1:${fake.port}`,
+      FLOE_SCHEDULER_INVOKE: `127.0.0.1:${fake.invokePort}`,
       FLOE_MAX_BODY_BYTES: '1Mi',
       FLOE_MAX_IMAGE_BYTES: '60Mi',
       FLOE_LOGS_POLL_MS: '100',

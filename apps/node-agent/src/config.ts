@@ -6,6 +6,8 @@ export interface AgentConfig {
   id: string;
   redisUrl: string;
   rpc: { host: string; port: number };
+  /** The invoke fast path (length-prefixed JSON frames); the scheduler calls invoke here. */
+  invoke: { host: string; port: number };
   http: { host: string; port: number };
   /** Where other services reach this agent; defaults to the bind addresses. */
   advertiseHost: string;
@@ -48,6 +50,7 @@ export function loadConfig(env = new EnvReader()): AgentConfig {
     id,
     redisUrl: env.string('REDIS_URL', 'redis://127.0.0.1:6379'),
     rpc,
+    invoke: env.address('FLOE_AGENT_INVOKE', '127.0.0.1:7201'),
     http: env.address('FLOE_AGENT_HTTP', '127.0.0.1:7102'),
     advertiseHost: env.string('FLOE_AGENT_ADVERTISE_HOST', rpc.host === '0.0.0.0' ? os.hostname() : rpc.host),
     stateDir: dir,

@@ -2,7 +2,14 @@ import 'reflect-metadata';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { Agent, lockStateDir, recover, removeCgroupParent, SnapshotRootfs } from '@floe/agent-core';
-import { ConfigError, reviveError, SchedulerPatterns } from '@floe/contracts';
+import {
+  type AgentInvokeRequest,
+  AgentPatterns,
+  ConfigError,
+  FrameRpcServer,
+  reviveError,
+  SchedulerPatterns,
+} from '@floe/contracts';
 import { HostMountsFfi, Runtime } from '@floe/runtime';
 import { NestFactory } from '@nestjs/core';
 import { ClientProxyFactory, type MicroserviceOptions, Transport } from '@nestjs/microservices';
@@ -44,6 +51,7 @@ async function bootstrap() {
     {
       id: config.id,
       rpc: `${config.advertiseHost}:${config.rpc.port}`,
+      invoke: `${config.advertiseHost}:${config.invoke.port}`,
       http: `${config.advertiseHost}:${config.http.port}`,
       stateDir: config.stateDir,
       labels: config.labels,
@@ -83,10 +91,17 @@ async function bootstrap() {
   );
   app.connectMicroservice<MicroserviceOptions>({ transport: Transport.TCP, options: config.rpc });
   await app.startAllMicroservices();
+  // The invoke fast path: one Nest TCP hop costs ~0.4 ms hot here, a raw frame hop ~0.05 ms.
+  // Control calls (ensure, retire, logs, status) stay on Nest TCP.
+  const invokeChannel = new FrameRpcServer(
+    { [AgentPatterns.invoke]: (p: AgentInvokeRequest) => agent.invoke(p.request, p.version) },
+    'agent',
+  );
+  await invokeChannel.listen(config.invoke.host, config.invoke.port);
   await app.listen(config.http.port, config.http.host);
   await agent.announce();
   console.log(
-    `node-agent ${config.id}: rpc ${config.rpc.host}:${config.rpc.port}, http ${config.http.host}:${config.http.port}, cgroups ${runtime.cgroups.mode}`,
+    `node-agent ${config.id}: rpc ${config.rpc.host}:${config.rpc.port}, invoke ${config.invoke.host}:${config.invoke.port}, http ${config.http.host}:${config.http.port}, cgroups ${runtime.cgroups.mode}`,
   );
 
   let stopping = false;
@@ -95,6 +110,7 @@ async function bootstrap() {
     stopping = true;
     console.log(`node-agent ${config.id}: ${sig}, destroying containers`);
     await agent.stop();
+    await invokeChannel.close();
     await app.close();
     scheduler.close();
     redis.disconnect();

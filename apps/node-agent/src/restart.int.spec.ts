@@ -26,6 +26,7 @@ async function startAgent() {
       FLOE_STATE_DIR: dir,
       FLOE_AGENT_ID: id,
       FLOE_AGENT_RPC: `127.0.0.1:${await freePort()}`,
+      FLOE_AGENT_INVOKE: `127.0.0.1:${await freePort()}`,
       FLOE_AGENT_HTTP: `127.0.0.1:${http}`,
       FLOE_SCHEDULER_RPC: `127.0.0.1:${await freePort()}`,
       FLOE_STEMCELLS: '1',

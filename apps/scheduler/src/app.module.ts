@@ -1,6 +1,7 @@
 import { type DynamicModule, Module } from '@nestjs/common';
 import type { SchedulerConfig } from './config.js';
 import { HealthController } from './health.controller.js';
+import { InvokeChannel } from './invoke.channel.js';
 import { MetricsController } from './metrics.controller.js';
 import { connectRedis } from './redis.js';
 import { SchedulerController } from './scheduler.controller.js';
@@ -18,6 +19,7 @@ export class AppModule {
         { provide: REDIS, useFactory: () => connectRedis(config, 'main') },
         { provide: SCHEDULER, useFactory: () => createScheduler(config) },
         SchedulerLifecycle,
+        InvokeChannel,
       ],
     };
   }

@@ -7,6 +7,8 @@ export interface SchedulerConfig extends SchedulerSettings {
   /** Per-command timeout, so a hung Redis answers UNAVAILABLE instead of hanging callers. */
   redisCommandTimeoutMs: number;
   rpc: { host: string; port: number };
+  /** The invoke fast path (length-prefixed JSON frames, not Nest TCP); the gateway calls it. */
+  invoke: { host: string; port: number };
   http: { host: string; port: number };
 }
 
@@ -18,6 +20,7 @@ export function loadConfig(env = new EnvReader()): SchedulerConfig {
     redisPrefix: env.string('FLOE_REDIS_PREFIX', 'floe'),
     redisCommandTimeoutMs: env.int('FLOE_REDIS_COMMAND_TIMEOUT_MS', 1000, { min: 50 }),
     rpc,
+    invoke: env.address('FLOE_SCHEDULER_INVOKE', '127.0.0.1:7003'),
     http: env.address('FLOE_SCHEDULER_HTTP', '127.0.0.1:7002'),
     stateDir: stateDir({ FLOE_STATE_DIR: env.optional('FLOE_STATE_DIR') }),
     agentTimeoutMs: env.int('FLOE_AGENT_TIMEOUT_MS', 5000, { min: 500 }),

@@ -3,6 +3,7 @@ import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import {
+  FrameRpcClient,
   type FunctionStatus,
   type InvokeRequest,
   type InvokeResponse,
@@ -65,8 +66,8 @@ describe('scheduler app (integration)', () => {
       redis.disconnect();
     });
     const env = await schedulerEnv(redisUrl, prefix, state.dir, extra);
-    const agent = async (id: string) => {
-      const a = new FakeAgent(id, await freePort(), redisUrl, prefix);
+    const agent = async (id: string, fast = false) => {
+      const a = new FakeAgent(id, await freePort(), redisUrl, prefix, fast ? await freePort() : undefined);
       await a.start();
       cleanups.push(() => a.stop());
       return a;
@@ -170,6 +171,29 @@ describe('scheduler app (integration)', () => {
       .call(SchedulerPatterns.invoke, request('echo', 'x'))
       .catch((e: SerializedError) => e);
     expect(gone).toMatchObject({ code: 'NOT_FOUND' });
+  });
+
+  it('serves invoke on its fast path and reaches an agent over the agent fast path', async () => {
+    const s = await stack();
+    const a = await s.agent('agent-fast', true);
+    const rpc = await inProcess(s.env);
+    await rpc.call(SchedulerPatterns.deploy, { service: 'echo', image: 'echo:1' });
+    const [host, port] = (s.env.FLOE_SCHEDULER_INVOKE as string).split(':');
+    const fast = new FrameRpcClient({ host: host as string, port: Number(port) });
+    cleanups.push(() => fast.close());
+    const res = await fast.call<InvokeResponse>(SchedulerPatterns.invoke, request('echo', 'quick'), 2000);
+    expect(text(res)).toBe('agent-fast:quick');
+    expect(a.invocations).toHaveLength(1);
+    await expect(fast.call(SchedulerPatterns.invoke, request('nope', ''), 2000)).rejects.toMatchObject({
+      code: 'NOT_FOUND',
+    });
+    // The agent dies: the call in flight fails as UNAVAILABLE instead of hanging.
+    const inflight = fast
+      .call(SchedulerPatterns.invoke, request('echo', 'x', { 'x-delay-ms': '2000' }), 5000)
+      .catch((e: SerializedError) => e);
+    await new Promise((r) => setTimeout(r, 100));
+    await a.crash();
+    expect(await inflight).toMatchObject({ code: 'UNAVAILABLE' });
   });
 
   it('moves calls to the other agent within 5 s when one stops heartbeating', async () => {

@@ -7,26 +7,42 @@ import {
   AgentPatterns,
   type AgentRetireRequest,
   FloeError,
+  FrameRpcClient,
   type InvokeResponse,
   isSerializedError,
   type PoolTarget,
+  RpcConnectionError,
+  RpcTimeoutError,
   reviveError,
 } from '@floe/contracts';
 import { type AgentClient, type AgentClientFactory, UnavailableError } from '@floe/scheduler-core';
 import { ClientTCP } from '@nestjs/microservices';
 import { defaultIfEmpty, firstValueFrom, TimeoutError, timeout } from 'rxjs';
 
-/** Agent RPC over Nest TCP; one connection per agent, reconnected by Nest on the next call. */
+/**
+ * Agent RPC over Nest TCP, one connection per agent, reconnected by Nest on the next call;
+ * invoke goes over the agent's fast path instead when it advertises one.
+ */
 class TcpAgentClient implements AgentClient {
   constructor(
     readonly rpc: string,
+    readonly invokeAddr: string | undefined,
     private readonly agentId: string,
     private readonly client: ClientTCP,
     private readonly controlTimeoutMs: number,
+    private readonly fast?: FrameRpcClient,
   ) {}
 
-  invoke(req: AgentInvokeRequest, timeoutMs: number): Promise<InvokeResponse> {
-    return this.call(AgentPatterns.invoke, req, timeoutMs);
+  async invoke(req: AgentInvokeRequest, timeoutMs: number): Promise<InvokeResponse> {
+    if (!this.fast) return this.call(AgentPatterns.invoke, req, timeoutMs);
+    try {
+      const answer = await this.fast.call<InvokeResponse>(AgentPatterns.invoke, req, timeoutMs);
+      if (typeof answer?.status !== 'number')
+        throw new FloeError('INTERNAL', `invoke on agent ${this.agentId}: answer is not an InvokeResponse`);
+      return answer;
+    } catch (err) {
+      throw this.fastError(err);
+    }
   }
   async ensure(req: AgentEnsureRequest): Promise<void> {
     await this.call(AgentPatterns.ensure, req, this.controlTimeoutMs * 6);
@@ -46,6 +62,21 @@ class TcpAgentClient implements AgentClient {
 
   close(): void {
     this.client.close();
+    this.fast?.close();
+  }
+
+  /** The fast path's transport failures mean what Nest's do: the agent is unavailable. */
+  private fastError(err: unknown): FloeError {
+    const e = err as FloeError;
+    if (e instanceof RpcTimeoutError || e instanceof RpcConnectionError) {
+      return new UnavailableError(`invoke on agent ${this.agentId} (${this.fast?.where}): ${e.message}`, {
+        cause: err,
+        details: { connection: true, agentId: this.agentId },
+      });
+    }
+    return e instanceof FloeError
+      ? e
+      : new FloeError('INTERNAL', `invoke on agent ${this.agentId}: ${String(err)}`);
   }
 
   private async call<T>(pattern: string, payload: unknown, ms: number): Promise<T> {
@@ -100,13 +131,19 @@ export class TcpAgentClientFactory implements AgentClientFactory {
 
   get(agent: AgentInfo): AgentClient {
     const cached = this.clients.get(agent.id);
-    if (cached && cached.rpc === agent.rpc) return cached;
+    if (cached && cached.rpc === agent.rpc && cached.invokeAddr === agent.invoke) return cached;
     cached?.close();
-    const m = /^(.*):(\d+)$/.exec(agent.rpc);
-    const client = new ClientTCP({ host: m?.[1] ?? '127.0.0.1', port: Number(m?.[2] ?? 0) });
+    const client = new ClientTCP(parseAddress(agent.rpc));
     // ClientTCP reports socket errors through the pending call; this keeps them off the event loop.
     client.on?.('error', () => {});
-    const c = new TcpAgentClient(agent.rpc, agent.id, client, this.controlTimeoutMs);
+    const c = new TcpAgentClient(
+      agent.rpc,
+      agent.invoke,
+      agent.id,
+      client,
+      this.controlTimeoutMs,
+      agent.invoke ? new FrameRpcClient(parseAddress(agent.invoke)) : undefined,
+    );
     this.clients.set(agent.id, c);
     return c;
   }
@@ -120,4 +157,9 @@ export class TcpAgentClientFactory implements AgentClientFactory {
     for (const c of this.clients.values()) c.close();
     this.clients.clear();
   }
+}
+
+function parseAddress(hostPort: string): { host: string; port: number } {
+  const m = /^(.*):(\d+)$/.exec(hostPort);
+  return { host: m?.[1] ?? '127.0.0.1', port: Number(m?.[2] ?? 0) };
 }

@@ -24,6 +24,8 @@ import type { HostMounts, RootfsProvider } from './ports.js';
 export interface AgentSettings {
   id: string;
   rpc: string;
+  /** host:port of the invoke fast path, when the app serves one; the scheduler prefers it. */
+  invoke?: string;
   http: string;
   stateDir: string;
   labels: Record<string, string>;
@@ -176,6 +178,7 @@ export class Agent {
     return {
       id: this.settings.id,
       rpc: this.settings.rpc,
+      ...(this.settings.invoke ? { invoke: this.settings.invoke } : {}),
       http: this.settings.http,
       labels: this.settings.labels,
       capacity: { memoryBytes: this.settings.memoryBytes, cpus: this.settings.cpus },

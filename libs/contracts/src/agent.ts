@@ -5,6 +5,8 @@ export interface AgentInfo {
   id: string;
   /** host:port of its RPC (Nest TCP) listener. */
   rpc: string;
+  /** host:port of its invoke fast path (FrameRpcServer); absent: invoke goes over `rpc`. */
+  invoke?: string;
   /** host:port of its HTTP /metrics and /healthz listener. */
   http: string;
   labels: Record<string, string>;

@@ -7,5 +7,6 @@ export * from './function.js';
 export * from './invoke.js';
 export * from './mount.js';
 export * from './patterns.js';
+export * from './rpc/index.js';
 export * from './scheduler-rpc.js';
 export * from './validate-deployment.js';

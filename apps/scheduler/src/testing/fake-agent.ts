@@ -4,6 +4,7 @@ import {
   type AgentInfo,
   type AgentInvokeRequest,
   AgentPatterns,
+  FrameRpcServer,
   type InvokeResponse,
   redisKeys,
 } from '@floe/contracts';
@@ -15,13 +16,15 @@ import { Redis } from 'ioredis';
 /**
  * A stand-in node-agent for scheduler tests: a real Nest TCP microservice answering
  * AgentPatterns, registered in Redis with the agent's heartbeat protocol (SET PX + SADD).
- * `invoke` echoes the body; header `x-delay-ms` makes it slow.
+ * `invoke` echoes the body; header `x-delay-ms` makes it slow. With `fastPort`, it also serves
+ * invoke on the fast path (FrameRpcServer) and advertises it, as the real agent does.
  */
 export class FakeAgent {
   readonly invocations: AgentInvokeRequest[] = [];
   readonly calls: { op: string; payload: unknown }[] = [];
   functions: AgentInfo['functions'] = {};
   private app?: INestMicroservice;
+  private fast?: FrameRpcServer;
   private timer?: NodeJS.Timeout;
   private readonly redis: Redis;
 
@@ -30,6 +33,7 @@ export class FakeAgent {
     readonly port: number,
     readonly redisUrl: string,
     private readonly prefix: string,
+    readonly fastPort?: number,
   ) {
     this.redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
     this.redis.on('error', () => {});
@@ -39,6 +43,7 @@ export class FakeAgent {
     return {
       id: this.id,
       rpc: `127.0.0.1:${this.port}`,
+      ...(this.fastPort ? { invoke: `127.0.0.1:${this.fastPort}` } : {}),
       http: '127.0.0.1:1',
       labels: {},
       capacity: { memoryBytes: 4 * 1024 ** 3, cpus: 2 },
@@ -55,21 +60,8 @@ export class FakeAgent {
     @Controller()
     class FakeAgentController {
       @MessagePattern(AgentPatterns.invoke)
-      async invoke(@Payload() req: AgentInvokeRequest): Promise<InvokeResponse> {
-        agent.invocations.push(req);
-        const key = `${req.version.namespace}/${req.version.name}`;
-        agent.functions[key] ??= { instances: 1, idle: 1, inflight: 0 };
-        const delay = Number(req.request.headers['x-delay-ms'] ?? 0);
-        if (delay) await new Promise((r) => setTimeout(r, delay));
-        return {
-          status: 200,
-          headers: { 'content-type': 'text/plain' },
-          body: Buffer.from(`${agent.id}:${Buffer.from(req.request.body, 'base64')}`).toString('base64'),
-          start: 'warm',
-          functionMs: delay,
-          agentId: agent.id,
-          instanceId: `${agent.id}-1`,
-        };
+      invoke(@Payload() req: AgentInvokeRequest): Promise<InvokeResponse> {
+        return agent.invoke(req);
       }
       @MessagePattern(AgentPatterns.ensure)
       ensure(@Payload() req: AgentEnsureRequest) {
@@ -120,8 +112,32 @@ export class FakeAgent {
       logger: false,
     });
     await this.app.listen();
+    if (this.fastPort) {
+      this.fast = new FrameRpcServer(
+        { [AgentPatterns.invoke]: (req: AgentInvokeRequest) => this.invoke(req) },
+        'fake-agent',
+      );
+      await this.fast.listen('127.0.0.1', this.fastPort);
+    }
     await this.beat();
     this.timer = setInterval(() => void this.beat().catch(() => {}), 1000);
+  }
+
+  async invoke(req: AgentInvokeRequest): Promise<InvokeResponse> {
+    this.invocations.push(req);
+    const key = `${req.version.namespace}/${req.version.name}`;
+    this.functions[key] ??= { instances: 1, idle: 1, inflight: 0 };
+    const delay = Number(req.request.headers['x-delay-ms'] ?? 0);
+    if (delay) await new Promise((r) => setTimeout(r, delay));
+    return {
+      status: 200,
+      headers: { 'content-type': 'text/plain' },
+      body: Buffer.from(`${this.id}:${Buffer.from(req.request.body, 'base64')}`).toString('base64'),
+      start: 'warm',
+      functionMs: delay,
+      agentId: this.id,
+      instanceId: `${this.id}-1`,
+    };
   }
 
   async beat(): Promise<void> {
@@ -136,6 +152,8 @@ export class FakeAgent {
   /** Dies without a goodbye: no more heartbeats, RPC port closed, Redis key left to expire. */
   async crash(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
+    await this.fast?.close();
+    this.fast = undefined;
     await this.app?.close();
     this.app = undefined;
   }

@@ -38,6 +38,7 @@ export async function schedulerEnv(
     FLOE_SCHEDULER_ID: `sched-${randomBytes(3).toString('hex')}`,
     FLOE_SCHEDULER_RPC: `127.0.0.1:${await freePort()}`,
     FLOE_SCHEDULER_HTTP: `127.0.0.1:${await freePort()}`,
+    FLOE_SCHEDULER_INVOKE: `127.0.0.1:${await freePort()}`,
     FLOE_QUEUE_WAIT_MS: '300',
     FLOE_RECONCILE_MS: '200',
     ...extra,

@@ -1,0 +1,41 @@
+import { FrameRpcServer, type InvokeRequest, SchedulerPatterns } from '@floe/contracts';
+import type { Scheduler } from '@floe/scheduler-core';
+import {
+  Inject,
+  Injectable,
+  Logger,
+  type OnApplicationBootstrap,
+  type OnApplicationShutdown,
+} from '@nestjs/common';
+import type { SchedulerConfig } from './config.js';
+import { SCHEDULER, SCHEDULER_CONFIG } from './tokens.js';
+
+/**
+ * The invoke fast path: `scheduler.invoke` over length-prefixed JSON frames, next to the Nest
+ * TCP listener that serves everything else (invoke included, for older callers). A Nest TCP
+ * hop costs ~0.4 ms hot here, this one ~0.05 ms, and a warm call crosses two such hops.
+ */
+@Injectable()
+export class InvokeChannel implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly server: FrameRpcServer;
+
+  constructor(
+    @Inject(SCHEDULER_CONFIG) private readonly config: SchedulerConfig,
+    @Inject(SCHEDULER) scheduler: Scheduler,
+  ) {
+    this.server = new FrameRpcServer(
+      { [SchedulerPatterns.invoke]: (req: InvokeRequest) => scheduler.invoke(req) },
+      'scheduler',
+    );
+  }
+
+  async onApplicationBootstrap(): Promise<void> {
+    const { host, port } = this.config.invoke;
+    const bound = await this.server.listen(host, port);
+    new Logger('scheduler').log(`invoke channel on ${host}:${bound}`);
+  }
+
+  onApplicationShutdown(): Promise<void> {
+    return this.server.close();
+  }
+}

@@ -1,0 +1,95 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { FloeError, NotFoundError } from '../errors.js';
+import { FrameRpcClient, RpcConnectionError, RpcTimeoutError } from './frame-rpc-client.js';
+import { FrameRpcServer } from './frame-rpc-server.js';
+import { encodeJsonFrame, JsonFrameDecoder } from './json-frames.js';
+
+const cleanups: (() => unknown)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+async function pair(handlers: ConstructorParameters<typeof FrameRpcServer>[0]) {
+  const server = new FrameRpcServer(handlers, 'test');
+  const port = await server.listen('127.0.0.1', 0);
+  const client = new FrameRpcClient({ host: '127.0.0.1', port });
+  cleanups.push(
+    () => server.close(),
+    () => client.close(),
+  );
+  return { server, client, port };
+}
+
+describe('JsonFrameDecoder', () => {
+  it('reassembles messages split across chunks and several in one chunk', () => {
+    const bytes = Buffer.concat([encodeJsonFrame({ a: 1 }), encodeJsonFrame({ b: 'é'.repeat(100) })]);
+    const got: unknown[] = [];
+    const d = new JsonFrameDecoder();
+    for (let i = 0; i < bytes.length; i += 7) d.push(bytes.subarray(i, i + 7), (m) => got.push(m));
+    expect(got).toEqual([{ a: 1 }, { b: 'é'.repeat(100) }]);
+  });
+
+  it('refuses a frame over the limit', () => {
+    expect(() => new JsonFrameDecoder(10).push(encodeJsonFrame({ x: 'y'.repeat(20) }), () => {})).toThrow(
+      /exceeds the limit of 10/,
+    );
+  });
+});
+
+describe('FrameRpcServer + FrameRpcClient', () => {
+  it('answers calls, many in flight, each with its own result', async () => {
+    const { client } = await pair({
+      echo: async (d: { n: number }) => {
+        await new Promise((r) => setTimeout(r, (10 - d.n) % 3));
+        return { n: d.n };
+      },
+    });
+    const answers = await Promise.all(Array.from({ length: 10 }, (_, n) => client.call('echo', { n }, 1000)));
+    expect(answers).toEqual(Array.from({ length: 10 }, (_, n) => ({ n })));
+  });
+
+  it('carries FloeErrors with their code, and anything else as INTERNAL naming the service', async () => {
+    const { client } = await pair({
+      missing: () => {
+        throw new NotFoundError('function f not found');
+      },
+      bug: async () => {
+        throw new TypeError('x is undefined');
+      },
+    });
+    await expect(client.call('missing', {}, 1000)).rejects.toMatchObject({
+      code: 'NOT_FOUND',
+      message: 'function f not found',
+      fault: 'user',
+    });
+    const bug = await client.call('bug', {}, 1000).catch((e) => e);
+    expect(bug).toBeInstanceOf(FloeError);
+    expect(bug).toMatchObject({ code: 'INTERNAL', message: 'test: x is undefined' });
+    await expect(client.call('nope', {}, 1000)).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      message: "test: no handler for 'nope'",
+    });
+  });
+
+  it('times out a call that gets no answer, and the connection stays usable', async () => {
+    const { client } = await pair({ never: () => new Promise(() => {}), ok: () => 'ok' });
+    await expect(client.call('never', {}, 30)).rejects.toBeInstanceOf(RpcTimeoutError);
+    expect(await client.call('ok', {}, 1000)).toBe('ok');
+  });
+
+  it('fails calls as UNAVAILABLE when nobody listens, or the server goes away mid-call', async () => {
+    const { server, client, port } = await pair({ never: () => new Promise(() => {}) });
+    const pending = client.call('never', {}, 5000);
+    await new Promise((r) => setTimeout(r, 20));
+    await server.close();
+    const err = await pending.catch((e) => e);
+    expect(err).toBeInstanceOf(RpcConnectionError);
+    expect(err).toMatchObject({ code: 'UNAVAILABLE', details: { connection: true } });
+    await expect(client.call('never', {}, 1000)).rejects.toThrow(/ECONNREFUSED/);
+    // The next server on the same port is reached again: the client reconnects by itself.
+    const again = new FrameRpcServer({ ok: () => 'again' }, 'test');
+    await again.listen('127.0.0.1', port);
+    cleanups.push(() => again.close());
+    expect(await client.call('ok', {}, 1000)).toBe('again');
+  });
+});
