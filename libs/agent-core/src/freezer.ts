@@ -9,6 +9,8 @@ const now = () => performance.now();
  * one's reclaimable memory later. Thawing is the invoke path's, in pool.ts (`Pool.resume`).
  */
 export class Freezer {
+  private readonly reclaimTimers = new WeakMap<Instance, NodeJS.Timeout>();
+
   constructor(
     private readonly opts: PoolOptions,
     private readonly destroy: (inst: Instance) => Promise<void>,
@@ -31,10 +33,17 @@ export class Freezer {
     });
   }
 
-  /** Called on entering `paused`: reclaims after `reclaimAfterMs` if still paused by then. */
+  /**
+   * Called on entering `paused`: reclaims once the instance has stayed paused for
+   * `reclaimAfterMs`. The timer belongs to this pause only (cancelReclaim on leaving it):
+   * a timer left over from an earlier pause would reclaim an instance paused a moment ago,
+   * and its next thaw would pay for restoring the limit.
+   */
   scheduleReclaim(inst: Instance): void {
     if (!inst.backend.reclaim) return;
-    setTimeout(() => {
+    this.cancelReclaim(inst);
+    const timer = setTimeout(() => {
+      this.reclaimTimers.delete(inst);
       if (inst.state !== 'paused' || inst.reclaimed) return;
       inst.serialize(async () => {
         if (inst.state !== 'paused') return;
@@ -42,5 +51,11 @@ export class Freezer {
         inst.reclaimed = true;
       });
     }, this.opts.reclaimAfterMs).unref();
+    this.reclaimTimers.set(inst, timer);
+  }
+
+  cancelReclaim(inst: Instance): void {
+    clearTimeout(this.reclaimTimers.get(inst));
+    this.reclaimTimers.delete(inst);
   }
 }

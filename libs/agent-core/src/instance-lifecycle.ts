@@ -48,6 +48,7 @@ export class InstanceLifecycle {
       .onTransition((from, to) => {
         this.opts.events?.transition?.(inst, from, to);
         if (to === 'paused') this.freezer.scheduleReclaim(inst);
+        else if (from === 'paused') this.freezer.cancelReclaim(inst);
       });
     this.registry.add(inst);
     // An instance that dies on its own (crash, OOM outside a call) leaves the pool at once.

@@ -103,6 +103,24 @@ describe(Pool.name, () => {
     expect(launcher.counts.launch).toBe(1);
   });
 
+  it('reclaims only an instance paused for reclaimAfterMs in one go, and restores it before the thaw', async () => {
+    makePool({ pauseGraceMs: 5, reclaimAfterMs: 150 });
+    const v = version('echo');
+    await call(v);
+    // Paused and thawed every ~60 ms: no pause lasts 150 ms, so nothing is reclaimed, even
+    // though the first pause began long before the last one ended.
+    for (let i = 0; i < 5; i++) {
+      await sleep(60);
+      await call(v);
+    }
+    expect(launcher.counts.thaw).toBeGreaterThan(0);
+    expect(launcher.counts.reclaim).toBe(0);
+    await sleep(300);
+    expect(launcher.counts.reclaim).toBe(1);
+    await call(v);
+    expect(launcher.counts.restore).toBe(1);
+  });
+
   it('specializes a frozen stemcell for a new function (prewarm) and refills the stemcell', async () => {
     makePool({ stemcells: { node: 1 } });
     await pool.refill();

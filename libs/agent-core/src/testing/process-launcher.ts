@@ -14,7 +14,7 @@ import type { Launcher, LaunchOptions } from '../pool.js';
  */
 export class ProcessLauncher implements Launcher {
   readonly children = new Map<string, ChildProcess>();
-  readonly counts = { launch: 0, freeze: 0, thaw: 0, destroy: 0 };
+  readonly counts = { launch: 0, freeze: 0, thaw: 0, destroy: 0, reclaim: 0, restore: 0 };
 
   constructor(
     private readonly server: ChannelServer,
@@ -55,6 +55,12 @@ export class ProcessLauncher implements Launcher {
         return { bytes: 0, peakBytes: 0, nrThrottled: 0, oomKills: 0 };
       },
       async setMemoryLimit() {},
+      async reclaim() {
+        counts.reclaim++;
+      },
+      async restore() {
+        counts.restore++;
+      },
     };
     const channel = await this.server.expect(opts.id, 10_000);
     return { backend, channel };
