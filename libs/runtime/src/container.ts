@@ -121,7 +121,10 @@ export class ContainerImpl extends EventEmitter implements Container {
 
   /** Turns a status-pipe failure record into a SyscallError naming the op. */
   opError(index: number, errno: number): SyscallError {
-    const d = this.program?.describe(index);
+    const d =
+      index === -2
+        ? { syscall: 'mmap', path: undefined, what: 'load op program in floe-setup' }
+        : this.program?.describe(index);
     return new SyscallError(
       d?.syscall ?? `op#${index}`,
       errno,

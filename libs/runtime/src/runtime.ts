@@ -154,7 +154,11 @@ export class Runtime {
       const cloneFd = cg.openCloneFd();
       let child: ReturnType<Syscalls['spawn']>;
       try {
-        child = this.sys.spawn(program, plan.cloneFlags, cloneFd);
+        // vfork+exec unless a user namespace needs its id maps before any exec.
+        const exec = plan.namespaces.has('user')
+          ? undefined
+          : { initFd: this.getInitFd(), keepFds: plan.keepFds };
+        child = this.sys.spawn(program, plan.cloneFlags, cloneFd, exec);
       } finally {
         if (cloneFd >= 0) fs.closeSync(cloneFd);
       }

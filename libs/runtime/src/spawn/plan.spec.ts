@@ -35,6 +35,12 @@ describe(planSpawn.name, () => {
     const p = planSpawn({ config: s, opts: {}, initFd: 3 }).program.codes();
     expect(p.slice(0, 3)).toEqual([Op.WAIT, Op.SETRESGID, Op.SETRESUID]);
   });
+
+  it('lists the caller fds the program uses (floe-init, stdio sources) once each', () => {
+    const p = planSpawn({ config: spec, opts: { stdio: { stdout: 7, stderr: 7 } }, initFd: 42 });
+    expect(p.keepFds).toEqual([42, 7]);
+    expect(plan.keepFds).toEqual([42]);
+  });
 });
 
 describe(OpProgram.name, () => {

@@ -72,6 +72,8 @@ export interface SpawnPlan {
   readyRecord: boolean;
   cloneFlags: bigint;
   namespaces: Set<string>;
+  /** Caller fds the program uses (stdio sources, floe-init): kept open for a vfork+exec spawn. */
+  keepFds: number[];
 }
 
 /** Whether a host path is a directory (for masked paths: tmpfs over dirs, /dev/null over files). */
@@ -258,7 +260,14 @@ export function planSpawn(input: PlanInput): SpawnPlan {
       path: c.process.args[0],
     },
   );
-  return { program: p, cloneFlags: BigInt(flags), namespaces: ns, readyRecord: !input.autoStart };
+  const keepFds = [input.initFd, ...Object.values(stdio).filter((fd): fd is number => fd !== undefined)];
+  return {
+    program: p,
+    cloneFlags: BigInt(flags),
+    namespaces: ns,
+    readyRecord: !input.autoStart,
+    keepFds: [...new Set(keepFds)],
+  };
 }
 
 function addSeccomp(p: OpProgram, bpf: Buffer): void {

@@ -8,7 +8,8 @@ export type StatusEvent =
 
 /**
  * Reads the child's CLOEXEC status pipe: 8-byte {op index, errno} records ({-1, 0} =
- * READY) and EOF once execveat closed the pipe (or the child died).
+ * READY; index -2 = floe-setup could not load the program) and EOF once the execveat of
+ * floe-init closed the pipe (or the child died).
  */
 export class StatusPipe {
   private readonly socket: net.Socket;
@@ -38,7 +39,7 @@ export class StatusPipe {
         const index = this.buf.readInt32LE(0);
         const errno = this.buf.readInt32LE(4);
         this.buf = this.buf.subarray(8);
-        return index < 0 ? { kind: 'ready' } : { kind: 'failed', index, errno };
+        return index === -1 ? { kind: 'ready' } : { kind: 'failed', index, errno };
       }
       if (this.eof) return { kind: 'eof' };
       await new Promise<void>((r) => {

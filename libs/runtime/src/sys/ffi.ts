@@ -1,10 +1,19 @@
 import { SyscallError } from '@floe/contracts';
 import koffi from 'koffi';
 import { ensureNative, SHIM_LIB } from './native.js';
-import type { SpawnedChild, Syscalls } from './syscalls.js';
+import type { SpawnExec, SpawnedChild, Syscalls } from './syscalls.js';
 
 interface Shim {
-  spawn: (prog: Buffer, len: number, flags: bigint, cgroupFd: number, out: Int32Array) => number;
+  spawn: (
+    prog: Buffer,
+    len: number,
+    flags: bigint,
+    cgroupFd: number,
+    initFd: number,
+    keep: Int32Array,
+    nkeep: number,
+    out: Int32Array,
+  ) => number;
   reaperStart: () => number;
   reaperWatch: (pidfd: number, token: number) => number;
   pidfdOpen: (pid: number) => number;
@@ -26,7 +35,7 @@ function load(): Shim {
   const lib = koffi.load(SHIM_LIB);
   shim = {
     spawn: lib.func(
-      'int floe_spawn(void *prog, uint32_t len, uint64_t flags, int cgroup_fd, _Out_ int32_t *out)',
+      'int floe_spawn(void *prog, uint32_t len, uint64_t flags, int cgroup_fd, int init_fd, const int32_t *keep, uint32_t nkeep, _Out_ int32_t *out)',
     ),
     reaperStart: lib.func('int floe_reaper_start(void)'),
     reaperWatch: lib.func('int floe_reaper_watch(int pidfd, uint32_t token)'),
@@ -52,10 +61,11 @@ function check(r: number, syscall: string, what?: string): number {
 
 /** The real, koffi-backed `Syscalls`. The shim loads (and compiles if needed) on first use. */
 export class NativeSyscalls implements Syscalls {
-  spawn(program: Buffer, cloneFlags: bigint, cgroupFd: number): SpawnedChild {
+  spawn(program: Buffer, cloneFlags: bigint, cgroupFd: number, exec?: SpawnExec): SpawnedChild {
     const out = new Int32Array(3);
+    const keep = Int32Array.from(exec?.keepFds ?? []);
     const pid = check(
-      load().spawn(program, program.length, cloneFlags, cgroupFd, out),
+      load().spawn(program, program.length, cloneFlags, cgroupFd, exec?.initFd ?? -1, keep, keep.length, out),
       'clone3',
       'spawn container',
     );

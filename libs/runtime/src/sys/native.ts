@@ -10,7 +10,7 @@ export const NATIVE_BUILD_DIR = path.join(NATIVE_SRC_DIR, 'build');
 export const SHIM_LIB = path.join(NATIVE_BUILD_DIR, 'libfloe-shim.so');
 export const INIT_BIN = path.join(NATIVE_BUILD_DIR, 'floe-init');
 
-const SOURCES = ['floe-shim.c', 'floe-init.c'];
+const SOURCES = ['floe-shim.c', 'floe-init.c', 'ops.c'];
 
 function sourceHash(): string {
   const h = createHash('sha256');
@@ -40,6 +40,8 @@ export function ensureNative(): string {
         '-Wall',
         '-fPIC',
         '-shared',
+        // Bind every symbol at load: the vfork child must not enter the lazy resolver.
+        '-Wl,-z,now',
         '-o',
         path.join(tmp, 'libfloe-shim.so'),
         path.join(NATIVE_SRC_DIR, 'floe-shim.c'),

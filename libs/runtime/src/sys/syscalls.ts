@@ -9,12 +9,26 @@ export interface SpawnedChild {
 }
 
 /**
+ * vfork+exec spawn: the child execs floe-init's setup stage from `initFd` at once and runs
+ * the program there, so nothing of the caller's address space is copied. `keepFds` (the
+ * program's stdio sources and `initFd`) stay open across that first exec. Not for user
+ * namespaces: an exec before the id maps are written drops every capability.
+ */
+export interface SpawnExec {
+  initFd: number;
+  keepFds: number[];
+}
+
+/**
  * The FFI surface of the runtime (youki's `Syscall` trait). The koffi-backed implementation
  * lives in `ffi.ts`; tests inject a recording fake. Every method throws `SyscallError`.
  */
 export interface Syscalls {
-  /** clone3(flags | CLONE_PIDFD [| CLONE_INTO_CGROUP when cgroupFd >= 0]) running `program`. */
-  spawn(program: Buffer, cloneFlags: bigint, cgroupFd: number): SpawnedChild;
+  /**
+   * clone3(flags | CLONE_PIDFD [| CLONE_INTO_CGROUP when cgroupFd >= 0]) running `program`:
+   * fork-style in the child, or in floe-init's setup stage with `exec`.
+   */
+  spawn(program: Buffer, cloneFlags: bigint, cgroupFd: number, exec?: SpawnExec): SpawnedChild;
   /** Starts the reaper thread (once); returns the fd of its 16-byte exit-record pipe. */
   reaperStart(): number;
   /** Watches `pidfd`; the exit record carries `token`. The caller keeps owning the fd. */
