@@ -61,4 +61,19 @@ describe(InstanceStateMachine.name, () => {
     vi.advanceTimersByTime(50);
     expect(fired).toHaveBeenCalledOnce();
   });
+
+  it('fires a zero-length timer once the current turn is done, and not after leaving the state', async () => {
+    const fired = vi.fn();
+    const m = new InstanceStateMachine('i4').timerFor('idle', 0, fired);
+    m.transition('specializing');
+    m.transition('idle');
+    expect(fired).not.toHaveBeenCalled();
+    await new Promise((r) => setImmediate(r));
+    expect(fired).toHaveBeenCalledOnce();
+    m.transition('running');
+    m.transition('idle');
+    m.transition('running');
+    await new Promise((r) => setImmediate(r));
+    expect(fired).toHaveBeenCalledOnce();
+  });
 });

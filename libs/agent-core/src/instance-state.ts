@@ -79,6 +79,7 @@ type Listener = (from: InstanceState, to: InstanceState) => void;
 export class InstanceStateMachine {
   private current: InstanceState = 'creating';
   private timer?: NodeJS.Timeout;
+  private immediate?: NodeJS.Immediate;
   private readonly listeners: Listener[] = [];
   private readonly enterTimers = new Map<InstanceState, { ms: number; fire: () => void }>();
 
@@ -103,10 +104,16 @@ export class InstanceStateMachine {
     const from = this.current;
     if (!canTransition(from, to)) throw new IllegalTransitionError(this.id, from, to);
     if (this.timer) clearTimeout(this.timer);
+    if (this.immediate) clearImmediate(this.immediate);
     this.timer = undefined;
+    this.immediate = undefined;
     this.current = to;
     const t = this.enterTimers.get(to);
-    if (t) {
+    if (t && t.ms === 0) {
+      // Zero means once this turn of the event loop is done (a reply in flight is written
+      // first), not the ≥1 ms a zero setTimeout waits, idling the CPU in between.
+      this.immediate = setImmediate(t.fire);
+    } else if (t) {
       this.timer = setTimeout(t.fire, t.ms);
       this.timer.unref();
     }
