@@ -5,6 +5,7 @@ import { benchDir } from './stats.mjs';
 
 export const LATENCY_KEYS = [
   ['floor_warm_ms', 'floor: thaw + unix-socket round trip + freeze (runtime lib)'],
+  ['floor_after_idle_ms', 'floor, after 120 ms idle'],
   ['runtime_inproc_true_ms', 'floe-runtime in process: run /bin/true'],
   ['runtime_cli_true_ms', 'floe-runtime CLI: run /bin/true'],
   ['crun_true_ms', 'crun run /bin/true'],
@@ -12,9 +13,13 @@ export const LATENCY_KEYS = [
   ['cold_node_ms', 'cold start, node, via gateway (pools off)'],
   ['crun_node_ms', 'crun run node to first byte'],
   ['prewarm_node_ms', 'pre-warm (stemcell) start, node, via gateway'],
-  ['warm_agent_ms', 'warm (thaw) call, agent over Nest TCP'],
-  ['warm_https_ms', 'warm (thaw) call, HTTPS via gateway'],
-  ['platform_overhead_ms', 'platform overhead (warm HTTPS − in-function time)'],
+  ['warm_agent_ms', 'warm call of a frozen instance, agent fast path, closed loop'],
+  ['warm_agent_after_idle_ms', 'warm call of a frozen instance, agent fast path, after 120 ms idle'],
+  ['hot_agent_ms', 'warm call, agent fast path, back to back (not frozen)'],
+  ['warm_https_ms', 'warm call of a frozen instance, HTTPS via gateway, after 120 ms idle'],
+  ['one_inflight_https_ms', 'warm call, HTTPS via gateway, one in flight (wrk -c1)'],
+  ['platform_overhead_ms', 'platform overhead, one in flight (wrk -c1 − in-function time)'],
+  ['platform_overhead_after_idle_ms', 'platform overhead, frozen after 120 ms idle'],
 ];
 
 const ratio = (a, b) => (a?.p50 && b?.p50 ? Math.round((a.p50 / b.p50) * 100) / 100 : null);
@@ -25,8 +30,8 @@ export function ratios(r) {
     runtime_cli_vs_crun: ratio(r.runtime_cli_true_ms, r.crun_true_ms),
     runc_vs_crun: ratio(r.runc_true_ms, r.crun_true_ms),
     warm_agent_vs_floor: ratio(r.warm_agent_ms, r.floor_warm_ms),
-    warm_https_vs_floor: ratio(r.warm_https_ms, r.floor_warm_ms),
-    warm_agent_vs_floor_after_idle: ratio(r.warm_agent_ms, r.floor_after_idle_ms),
+    warm_agent_after_idle_vs_floor_after_idle: ratio(r.warm_agent_after_idle_ms, r.floor_after_idle_ms),
+    warm_https_after_idle_vs_floor_after_idle: ratio(r.warm_https_ms, r.floor_after_idle_ms),
     cold_vs_crun_node: ratio(r.cold_node_ms, r.crun_node_ms),
     prewarm_vs_crun_node: ratio(r.prewarm_node_ms, r.crun_node_ms),
   };
@@ -78,22 +83,21 @@ function markdown(r) {
     if (v?.n)
       lines.push(`- ${label} (\`${k}\`): p50 ${f(v.p50)}, p95 ${f(v.p95)}, p99 ${f(v.p99)} ms, n ${v.n}`);
   };
-  detail('floor_after_idle_ms', 'floor after 120 ms idle');
   for (const [k, v] of Object.entries(r.floor_parts_ms ?? {}))
     if (v?.n)
       lines.push(
         `- floor part ${k}: p50 ${f(v.p50)}, p99 ${f(v.p99)} ms (freezer ${r.floor_parts_ms.freezer})`,
       );
-  detail('function_ms', 'in-function time reported by the instance');
-  detail('agent_overhead_ms', 'warm agent call minus its in-function time');
-  detail('agent_rpc_health_ms', 'agent.health round trip over Nest TCP');
-  detail('hot_https_ms', 'back-to-back HTTPS calls, instance not frozen');
+  detail('function_ms', 'in-function time reported by the instance, back to back');
+  detail('function_frozen_ms', 'in-function time reported by the instance, frozen closed loop');
+  detail('function_after_idle_ms', 'in-function time reported by the instance, after 120 ms idle');
+  detail('hot_https_ms', "back-to-back HTTPS calls from Node's https client, instance not frozen");
   if (r.agent_internal_mean_ms)
     lines.push(
       `- agent's own histograms, mean per warm call: thaw ${r.agent_internal_mean_ms.thaw} ms, invocation ${r.agent_internal_mean_ms.invocation} ms`,
     );
-  if (r.platform_overhead_ms?.method)
-    lines.push(`- platform_overhead_ms method: ${r.platform_overhead_ms.method}`);
+  for (const k of ['platform_overhead_ms', 'platform_overhead_after_idle_ms'])
+    if (r[k]?.method) lines.push(`- ${k} method: ${r[k].method}`);
   for (const k of ['cold_start_kinds', 'prewarm_start_kinds', 'warm_start_kinds'])
     if (r[k]) lines.push(`- ${k}: ${JSON.stringify(r[k])}`);
   if (r.meta.errors.length) lines.push('', '## Errors', '', ...r.meta.errors.map((e) => `- ${e}`));

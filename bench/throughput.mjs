@@ -7,7 +7,7 @@ import { CLEAN_ENV } from './stats.mjs';
 
 const run = promisify(execFile);
 
-function parseWrk(stdout) {
+export function parseWrk(stdout) {
   const num = (re) => Number((re.exec(stdout) ?? [])[1] ?? 0);
   const ms = (re) => {
     const m = re.exec(stdout);

@@ -1,16 +1,24 @@
-// Case 5: repeated calls of a frozen instance (a pause longer than the pause grace before each
-// call, so every call thaws): straight to the agent over Nest TCP, and over HTTPS through
-// gateway → scheduler → agent. Platform overhead = end to end minus the in-function time the
-// instance reports to the agent (functionMs, not exposed in a response header).
-import 'reflect-metadata';
+// Case 5: warm calls. Straight to the agent over its invoke fast path (the scheduler's
+// route), and over HTTPS through gateway → scheduler → agent:
+// - frozen closed loop (`frozenLoop`, an agent with a pause grace of 0, which freezes an
+//   instance as soon as its reply is written): thaw, call, freeze, back to back, as the
+//   floor's loop does, with no idle time between;
+// - after 120 ms idle: the same frozen instance, as a function called now and then sees it
+//   (CPU idle exit on every process of the chain included; the floor has its own figure);
+// - one request in flight over HTTPS (wrk -c1, keep-alive): the instance stays warm, and
+//   the platform's overhead is that latency minus the in-function time.
+import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { ClientProxyFactory, Transport } from '@nestjs/microservices';
+import path from 'node:path';
+import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
-import { firstValueFrom } from 'rxjs';
+import { root } from '../scripts/lib/setup.mjs';
 import { deployment, NAMESPACE } from './platform.mjs';
-import { sleep, summary } from './stats.mjs';
+import { CLEAN_ENV, sleep, summary } from './stats.mjs';
+import { parseWrk } from './throughput.mjs';
 
 const PAUSE_MS = 120; // > FLOE_PAUSE_GRACE_MS (50) + freeze time
+const run = promisify(execFile);
 
 /** The active FunctionVersion, as the scheduler hands it to the agent (from Redis). */
 async function activeVersion(redisUrl, name) {
@@ -28,6 +36,53 @@ async function activeVersion(redisUrl, name) {
   }
 }
 
+/** A deployed no-op node function and a client on the agent's invoke fast path, as the scheduler calls it. */
+async function agentCaller(client, name) {
+  const { FrameRpcClient } = await import(path.join(root, 'libs/contracts/dist/index.js'));
+  await client.deploy(deployment('node', name));
+  await client.invoke(name);
+  const version = await activeVersion(client.redisUrl, name);
+  const rpc = new FrameRpcClient({ host: '127.0.0.1', port: client.agent.invoke });
+  const call = () =>
+    rpc.call(
+      'agent.invoke',
+      {
+        version,
+        request: {
+          callId: randomUUID(),
+          function: name,
+          namespace: NAMESPACE,
+          method: 'POST',
+          path: '/',
+          query: '',
+          headers: {},
+          body: '',
+        },
+      },
+      10_000,
+    );
+  return { call, close: () => rpc.close() };
+}
+
+/** Times `n` calls (after `warmup` untimed ones), each after `before()`; counts start kinds. */
+async function timed(call, { n, warmup = 20, before = async () => {} }) {
+  const ms = [];
+  const fn = [];
+  const kinds = {};
+  let last;
+  for (let i = 0; i < n + warmup; i++) {
+    await before(last);
+    const t0 = performance.now();
+    last = await call();
+    const t = performance.now() - t0;
+    kinds[last.start] = (kinds[last.start] ?? 0) + 1;
+    if (i < warmup || last.start !== 'warm') continue;
+    ms.push(t);
+    fn.push(last.functionMs);
+  }
+  return { ms, fn, kinds, last };
+}
+
 /** Cumulative sum/count of the agent's thaw and warm-invocation histograms. */
 async function agentMeans(client) {
   const m = await client.metrics();
@@ -41,93 +96,106 @@ async function agentMeans(client) {
   };
 }
 
-export async function warmCalls(client, { n, log }) {
-  const name = 'warm-noop';
-  await client.deploy(deployment('node', name));
-  await client.invoke(name);
-  const version = await activeVersion(client.redisUrl, name);
-  const rpc = ClientProxyFactory.create({
-    transport: Transport.TCP,
-    options: { host: '127.0.0.1', port: client.agent.rpc },
-  });
-  await rpc.connect();
-  const callAgent = () =>
-    firstValueFrom(
-      rpc.send('agent.invoke', {
-        version,
-        request: {
-          callId: randomUUID(),
-          function: name,
-          namespace: NAMESPACE,
-          method: 'POST',
-          path: '/',
-          query: '',
-          headers: {},
-          body: '',
-        },
-      }),
-    );
-  const out = {};
+const meanMs = (a, b, k) =>
+  Math.round(((b[k].sum - a[k].sum) / Math.max(1, b[k].count - a[k].count)) * 1e6) / 1e3;
+
+/**
+ * The frozen closed loop; run it on a platform whose agent has FLOE_PAUSE_GRACE_MS=0, which
+ * freezes an instance as soon as its reply is written. Back-to-back calls then each thaw a
+ * frozen instance, call it, and leave it to be frozen again: the floor's loop, through the
+ * agent. The agent's thaw counter checks that every timed call thawed.
+ */
+export async function frozenLoop(client, { n, log }) {
+  const agent = await agentCaller(client, 'frozen-noop');
   try {
-    log(`warm: ${n} agent calls over Nest TCP, ${PAUSE_MS} ms apart (each thaws a frozen instance)`);
-    const agentMs = [];
-    const fnMs = [];
-    const agentOverhead = [];
-    const kinds = {};
-    let m0;
-    for (let i = 0; i < n + 5; i++) {
-      if (i === 5) m0 = await agentMeans(client);
-      await sleep(PAUSE_MS);
-      const t0 = performance.now();
-      const res = await callAgent();
-      const t = performance.now() - t0;
-      kinds[res.start] = (kinds[res.start] ?? 0) + 1;
-      if (i < 5 || res.start !== 'warm') continue;
-      agentMs.push(t);
-      fnMs.push(res.functionMs);
-      agentOverhead.push(t - res.functionMs);
-    }
-    out.warm_agent_ms = summary(agentMs);
-    out.function_ms = summary(fnMs);
-    out.agent_overhead_ms = summary(agentOverhead);
-    // Where the agent's time goes, from its own histograms (means over the same calls).
+    // The agent's JIT warms up as it would serving any steady load, then the timed calls.
+    log(`warm: ${n} agent calls, each thawing an instance frozen right after the call before`);
+    await timed(agent.call, { n: 0, warmup: 2000 });
+    const m0 = await agentMeans(client);
+    const r = await timed(agent.call, { n, warmup: 0 });
     const m1 = await agentMeans(client);
-    const mean = (k) =>
-      Math.round(((m1[k].sum - m0[k].sum) / Math.max(1, m1[k].count - m0[k].count)) * 1e6) / 1e3;
-    out.agent_internal_mean_ms = { thaw: mean('thaw'), invocation: mean('invocation') };
-    const rpcMs = [];
-    for (let i = 0; i < n; i++) {
-      const t0 = performance.now();
-      await firstValueFrom(rpc.send('agent.health', {}));
-      rpcMs.push(performance.now() - t0);
-    }
-    out.agent_rpc_health_ms = summary(rpcMs);
+    const thaws = m1.thaw.count - m0.thaw.count;
+    if (thaws < n) throw new Error(`frozen loop: only ${thaws} of ${n} calls thawed their instance`);
+    return {
+      warm_agent_ms: summary(r.ms),
+      function_frozen_ms: summary(r.fn),
+      frozen_loop_agent_mean_ms: { thaw: meanMs(m0, m1, 'thaw'), invocation: meanMs(m0, m1, 'invocation') },
+    };
+  } finally {
+    agent.close();
+  }
+}
+
+export async function warmCalls(client, { n, seconds, log }) {
+  const name = 'warm-noop';
+  const agent = await agentCaller(client, name);
+  const out = {};
+  const kinds = {};
+  const tally = (k) => {
+    for (const [s, c] of Object.entries(k)) kinds[s] = (kinds[s] ?? 0) + c;
+  };
+  try {
+    log(`warm: ${n * 3} back-to-back agent calls (the instance stays thawed)`);
+    const hot = await timed(agent.call, { n: n * 3, warmup: 2000 });
+    tally(hot.kinds);
+    out.hot_agent_ms = summary(hot.ms);
+    out.function_ms = summary(hot.fn);
+
+    log(`warm: ${n} agent calls, ${PAUSE_MS} ms apart (each thaws a frozen instance)`);
+    const m0 = await agentMeans(client);
+    const idle = await timed(agent.call, { n, warmup: 5, before: () => sleep(PAUSE_MS) });
+    const m1 = await agentMeans(client);
+    tally(idle.kinds);
+    out.warm_agent_after_idle_ms = summary(idle.ms);
+    out.function_after_idle_ms = summary(idle.fn);
+    out.agent_internal_mean_ms = { thaw: meanMs(m0, m1, 'thaw'), invocation: meanMs(m0, m1, 'invocation') };
 
     log(`warm: ${n} HTTPS calls through the gateway, ${PAUSE_MS} ms apart`);
-    const httpsMs = [];
-    for (let i = 0; i < n + 5; i++) {
-      await sleep(PAUSE_MS);
-      const r = await client.invoke(name);
-      kinds[r.start] = (kinds[r.start] ?? 0) + 1;
-      if (i >= 5 && r.start === 'warm') httpsMs.push(r.ms);
-    }
+    const https = await timed(() => client.invoke(name).then((r) => ({ ...r, functionMs: 0 })), {
+      n,
+      warmup: 5,
+      before: () => sleep(PAUSE_MS),
+    });
+    const httpsMs = https.ms;
+    tally(https.kinds);
     out.warm_https_ms = summary(httpsMs);
-    const fn = out.function_ms.p50 ?? 0;
-    out.platform_overhead_ms = {
-      ...summary(httpsMs.map((x) => x - fn)),
-      method: `warm_https_ms minus the p50 in-function time the instance reported to the agent (functionMs, ${fn} ms)`,
+    const fnIdle = out.function_after_idle_ms.p50 ?? 0;
+    out.platform_overhead_after_idle_ms = {
+      ...summary(httpsMs.map((x) => x - fnIdle)),
+      method: `warm_https_ms minus the p50 in-function time after idle (${fnIdle} ms)`,
     };
 
-    log(`warm: ${n} back-to-back HTTPS calls (no pause: the instance stays thawed)`);
-    const hot = [];
-    for (let i = 0; i < n + 5; i++) {
-      const r = await client.invoke(name);
-      if (i >= 5) hot.push(r.ms);
-    }
-    out.hot_https_ms = summary(hot);
+    // One request in flight, closed loop, keep-alive: wrk's own latency percentiles (no p95).
+    const url = `${client.url.replace('localhost', '127.0.0.1')}/function/${name}`;
+    log(`warm: wrk -c1 for ${seconds} s (one request in flight)`);
+    await run('wrk', ['-t1', '-c1', '-d2s', url], { env: CLEAN_ENV });
+    const { stdout } = await run('wrk', ['-t1', '-c1', `-d${seconds}s`, '--latency', url], {
+      env: CLEAN_ENV,
+      timeout: (seconds + 30) * 1000,
+    });
+    const w = parseWrk(stdout);
+    const fn = out.function_ms.p50 ?? 0;
+    const less = (x) => (x === null ? null : Math.round((x - fn) * 1000) / 1000);
+    out.one_inflight_https_ms = { p50: w.latency_ms.p50, p95: null, p99: w.latency_ms.p99, n: w.requests };
+    out.platform_overhead_ms = {
+      p50: less(w.latency_ms.p50),
+      p95: null,
+      p99: less(w.latency_ms.p99),
+      n: w.requests,
+      errors: w.errors,
+      method: `wrk -t1 -c1 over HTTPS keep-alive (${Math.round(w.rps)} req/s, ${w.errors} errors), minus the p50 in-function time of back-to-back calls (${fn} ms)`,
+    };
+
+    log(`warm: ${n} back-to-back HTTPS calls from Node's https client`);
+    const hotHttps = await timed(() => client.invoke(name).then((r) => ({ ...r, functionMs: 0 })), {
+      n,
+      warmup: 20,
+    });
+    tally(hotHttps.kinds);
+    out.hot_https_ms = summary(hotHttps.ms);
     out.warm_start_kinds = kinds;
   } finally {
-    await rpc.close();
+    agent.close();
   }
   return out;
 }

@@ -11,7 +11,7 @@ import { runtimes } from '../bench/runtimes.mjs';
 import { coldStarts, prewarmStarts } from '../bench/starts.mjs';
 import { CLEAN_ENV, compile, onInterrupt, runInterruptCleanups } from '../bench/stats.mjs';
 import { throughput } from '../bench/throughput.mjs';
-import { warmCalls } from '../bench/warm.mjs';
+import { frozenLoop, warmCalls } from '../bench/warm.mjs';
 import { APT_BENCH, log, root, setup } from './lib/setup.mjs';
 
 const quick = process.argv.includes('--quick');
@@ -80,10 +80,19 @@ try {
   await kase('platform (pools on)', () =>
     withPlatform({ work, label: 'warm', env: { FLOE_STEMCELLS: '1' }, log: bench }, async (client) => {
       await kase('prewarm', () => prewarmStarts(client, { n: N.prewarm, log: bench }));
-      await kase('warm', () => warmCalls(client, { n: N.warm, log: bench }));
+      await kase('warm', () => warmCalls(client, { n: N.warm, seconds: N.seconds, log: bench }));
       await kase('throughput', () => throughput(client, { seconds: N.seconds, log: bench }));
       return {};
     }),
+  );
+  await kase('platform (pause grace 0)', () =>
+    withPlatform(
+      { work, label: 'frozen', env: { FLOE_STEMCELLS: '0', FLOE_PAUSE_GRACE_MS: '0' }, log: bench },
+      async (client) => {
+        await kase('frozen loop', () => frozenLoop(client, { n: N.warm * 3, log: bench }));
+        return {};
+      },
+    ),
   );
 } finally {
   try {
@@ -121,7 +130,10 @@ console.log(
   `\nruntime vs crun: in-process ${r.runtime_inproc_vs_crun}×, CLI ${r.runtime_cli_vs_crun}× (runc ${r.runc_vs_crun}×)`,
 );
 console.log(
-  `warm vs floor: agent ${r.warm_agent_vs_floor}×, HTTPS ${r.warm_https_vs_floor}× (agent vs the floor after 120 ms idle: ${r.warm_agent_vs_floor_after_idle}×)`,
+  `warm vs floor: agent ${r.warm_agent_vs_floor}× (closed loop, frozen before each call); after 120 ms idle, agent ${r.warm_agent_after_idle_vs_floor_after_idle}× the floor after idle`,
+);
+console.log(
+  `platform overhead, one request in flight: p50 ${result.platform_overhead_ms.p50} ms, p99 ${result.platform_overhead_ms.p99} ms`,
 );
 console.log(`cold vs crun-node: ${r.cold_vs_crun_node}× (pre-warm ${r.prewarm_vs_crun_node}×)`);
 console.log(`\nwrote ${path.relative(root, dir)}/latest.{json,md,svg}`);
