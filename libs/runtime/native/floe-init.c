@@ -7,23 +7,89 @@
  * Started as argv[0] "floe-setup" it is first the setup stage of a vfork+exec spawn: it
  * runs the runtime's op program (read from a memfd) in the container's fresh namespaces;
  * the program ends by execveat()ing this binary again as floe-init.
+ *
+ * On x86-64 it is built without libc (nolibc.c): it is exec'd twice per container start.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <signal.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#ifdef FLOE_NOLIBC
+#include "nolibc.c"
+#endif
 #include "ops.c"
+
+static int parse_fd(const char *s) {
+  int n = 0;
+  for (; *s >= '0' && *s <= '9'; s++) n = n * 10 + (*s - '0');
+  return n;
+}
+
+static void put(const char *s) { write_all(2, s, strlen(s)); }
+
+static const char *errno_text(int e) {
+  switch (e) {
+  case ENOENT: return "No such file or directory";
+  case EACCES: return "Permission denied";
+  case ENOEXEC: return "Exec format error";
+  case ENOTDIR: return "Not a directory";
+  case E2BIG: return "Argument list too long";
+  case ENOMEM: return "Cannot allocate memory";
+  case ELOOP: return "Too many levels of symbolic links";
+  default: return "exec failed";
+  }
+}
+
+/* execve, or as a script without #! through /bin/sh (execvp's ENOEXEC fallback). */
+static void exec_file(const char *path, char **argv, char **envp) {
+  execve(path, argv, envp);
+  if (errno != ENOEXEC) return;
+  char *sh[64];
+  int n = 0;
+  sh[n++] = "/bin/sh";
+  sh[n++] = (char *)path;
+  for (char **a = argv + 1; *a && n < 63; a++) sh[n++] = *a;
+  sh[n] = NULL;
+  execve("/bin/sh", sh, envp);
+  errno = ENOEXEC;
+}
+
+/* execvp without malloc: PATH from the payload's environment (glibc's default if unset). */
+static void exec_payload(char **argv, char **envp) {
+  const char *file = argv[0];
+  if (strchr(file, '/')) { exec_file(file, argv, envp); return; }
+  const char *path = "/bin:/usr/bin";
+  for (char **e = envp; *e; e++)
+    if (strncmp(*e, "PATH=", 5) == 0) { path = *e + 5; break; }
+  size_t flen = strlen(file);
+  int seen_eacces = 0, last = ENOENT;
+  for (const char *p = path;; p++) {
+    const char *end = strchr(p, ':');
+    if (!end) end = p + strlen(p);
+    char buf[4096];
+    size_t dlen = (size_t)(end - p);
+    if (dlen + flen + 2 <= sizeof buf) {
+      memcpy(buf, p, dlen);
+      if (dlen) buf[dlen++] = '/';
+      memcpy(buf + dlen, file, flen + 1);
+      exec_file(buf, argv, envp);
+      if (errno == EACCES) seen_eacces = 1;
+      else if (errno != ENOENT && errno != ENOTDIR) last = errno;
+    }
+    if (!*end) break;
+    p = end;
+  }
+  errno = seen_eacces ? EACCES : last;
+}
 
 /* argv: floe-setup <program memfd> <sync pipe read end> <status pipe write end>. */
 static int setup_main(int argc, char **argv) {
   if (argc < 4) return 127;
-  int mfd = atoi(argv[1]), sync_r = atoi(argv[2]), status_w = atoi(argv[3]);
+  int mfd = parse_fd(argv[1]), sync_r = parse_fd(argv[2]), status_w = parse_fd(argv[3]);
   /* Kept open across the exec that started us; nothing after floe-init's exec may see them. */
   fcntl(sync_r, F_SETFD, FD_CLOEXEC);
   fcntl(status_w, F_SETFD, FD_CLOEXEC);
@@ -41,7 +107,7 @@ static int setup_main(int argc, char **argv) {
   _exit(127);
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char **argv, char **envp) {
   if (argc > 0 && strcmp(argv[0], "floe-setup") == 0) return setup_main(argc, argv);
   if (argc < 2) return 127;
   /* The runtime execs us with every signal blocked; keep it so and take them via sigwait. */
@@ -54,9 +120,14 @@ int main(int argc, char **argv) {
   if (child == 0) {
     sigprocmask(SIG_SETMASK, &none, NULL);
     setsid();
-    execvp(argv[1], argv + 1);
-    dprintf(2, "floe-init: exec %s: %m\n", argv[1]);
-    _exit(errno == ENOENT ? 127 : 126);
+    exec_payload(argv + 1, envp);
+    int e = errno;
+    put("floe-init: exec ");
+    put(argv[1]);
+    put(": ");
+    put(errno_text(e));
+    put("\n");
+    _exit(e == ENOENT ? 127 : 126);
   }
   for (;;) {
     int sig = 0;

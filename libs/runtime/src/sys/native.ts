@@ -10,7 +10,7 @@ export const NATIVE_BUILD_DIR = path.join(NATIVE_SRC_DIR, 'build');
 export const SHIM_LIB = path.join(NATIVE_BUILD_DIR, 'libfloe-shim.so');
 export const INIT_BIN = path.join(NATIVE_BUILD_DIR, 'floe-init');
 
-const SOURCES = ['floe-shim.c', 'floe-init.c', 'ops.c'];
+const SOURCES = ['floe-shim.c', 'floe-init.c', 'ops.c', 'nolibc.c'];
 
 function sourceHash(): string {
   const h = createHash('sha256');
@@ -47,10 +47,24 @@ export function ensureNative(): string {
         path.join(NATIVE_SRC_DIR, 'floe-shim.c'),
         '-lpthread',
       ]);
+      // floe-init is exec'd twice per start: on x86-64 without libc (see nolibc.c).
+      const nolibc =
+        process.arch === 'x64'
+          ? [
+              '-nostdlib',
+              '-fno-stack-protector',
+              '-fno-pie',
+              '-no-pie',
+              '-fno-builtin',
+              '-fno-tree-loop-distribute-patterns',
+              '-DFLOE_NOLIBC',
+            ]
+          : [];
       execFileSync(cc, [
         '-O2',
         '-Wall',
         '-static',
+        ...nolibc,
         '-o',
         path.join(tmp, 'floe-init'),
         path.join(NATIVE_SRC_DIR, 'floe-init.c'),
