@@ -69,7 +69,17 @@ export class StateStore {
   }
 
   remove(id: string): void {
-    fs.rmSync(this.containerDir(id), { recursive: true, force: true });
+    const dir = this.containerDir(id);
+    // The common case in two syscalls; rmSync's walk (stat, opendir, ...) only for leftovers
+    // such as exec.fifo or a temp file of a crashed write.
+    try {
+      fs.unlinkSync(path.join(dir, 'state.json'));
+    } catch {}
+    try {
+      fs.rmdirSync(dir);
+    } catch {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   }
 }
 

@@ -105,21 +105,23 @@ export class OpProgram {
       return off;
     };
     const cstr = (s: string) => place(Buffer.from(`${s}\0`));
-    const words: bigint[][] = this.ops.map((o) => {
-      const w: bigint[] = [BigInt(o.op) | (BigInt(o.flags) << 32n)];
+    // Words as numbers (offsets, flags and fds fit in 53 bits); bigints only when given.
+    const words: (number | bigint)[][] = this.ops.map((o) => {
+      const w: (number | bigint)[] = [o.op + o.flags * 2 ** 32];
       for (const a of o.args) {
-        if (a === null) w.push(0n);
-        else if (typeof a === 'number') w.push(BigInt.asUintN(64, BigInt(a)));
+        if (a === null) w.push(0);
+        else if (typeof a === 'number')
+          w.push(a < 0 || !Number.isSafeInteger(a) ? BigInt.asUintN(64, BigInt(a)) : a);
         else if (typeof a === 'bigint') w.push(BigInt.asUintN(64, a));
-        else if ('str' in a) w.push(BigInt(cstr(a.str)));
-        else if ('bytes' in a) w.push(BigInt(place(a.bytes)));
+        else if ('str' in a) w.push(cstr(a.str));
+        else if ('bytes' in a) w.push(place(a.bytes));
         else {
           const offs = a.strArray.map(cstr);
           const arr = Buffer.alloc((offs.length + 1) * 8);
           offs.forEach((o, i) => {
-            arr.writeBigUInt64LE(BigInt(o), i * 8);
+            arr.writeUInt32LE(o, i * 8);
           });
-          w.push(BigInt(place(arr)));
+          w.push(place(arr));
         }
       }
       return w;
@@ -129,10 +131,16 @@ export class OpProgram {
     out.writeUInt32LE(this.ops.length, 4);
     words.forEach((w, i) => {
       w.forEach((v, j) => {
-        out.writeBigUInt64LE(v, HEADER + i * RECORD + j * 8);
+        const at = HEADER + i * RECORD + j * 8;
+        if (typeof v === 'bigint') out.writeBigUInt64LE(v, at);
+        else {
+          out.writeUInt32LE(v % 2 ** 32, at);
+          out.writeUInt32LE(Math.floor(v / 2 ** 32), at + 4);
+        }
       });
     });
-    Buffer.concat(data).copy(out, dataStart);
+    let off = dataStart;
+    for (const b of data) off += b.copy(out, off);
     return out;
   }
 }

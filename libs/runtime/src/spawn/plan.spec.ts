@@ -54,6 +54,16 @@ describe(OpProgram.name, () => {
     expect(b.toString('latin1', off, off + 3)).toBe('/x\0');
     expect(p.describe(0)).toMatchObject({ syscall: 'chdir', path: '/x' });
   });
+
+  it('encodes numbers above 32 bits, negatives and bigints as u64 words', () => {
+    const b = new OpProgram()
+      .add(Op.RLIMIT, [2 ** 40 + 5, -1, 1n << 63n], { syscall: 'setrlimit' }, 1)
+      .encode();
+    expect(b.readBigUInt64LE(16)).toBe(BigInt(Op.RLIMIT) | (1n << 32n));
+    expect(b.readBigUInt64LE(24)).toBe(2n ** 40n + 5n);
+    expect(b.readBigUInt64LE(32)).toBe(2n ** 64n - 1n);
+    expect(b.readBigUInt64LE(40)).toBe(1n << 63n);
+  });
 });
 
 describe(parseMountOptions.name, () => {

@@ -78,8 +78,10 @@ export interface SpawnPlan {
 
 /** Whether a host path is a directory (for masked paths: tmpfs over dirs, /dev/null over files). */
 function isDir(p: string): boolean {
+  // No throw for missing paths: most default masked paths do not exist, and building an
+  // ENOENT error with its stack trace costs more than the stat.
   try {
-    return fs.statSync(p).isDirectory();
+    return fs.statSync(p, { throwIfNoEntry: false })?.isDirectory() ?? false;
   } catch {
     return false;
   }
