@@ -12,7 +12,8 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 function httpGet(url) {
   return new Promise((resolve) => {
-    const req = https.get(url, { rejectUnauthorized: false, timeout: 1000 }, (res) => {
+    // No keep-alive: a pooled socket would outlive the check and hold its caller's event loop.
+    const req = https.get(url, { rejectUnauthorized: false, timeout: 1000, agent: false }, (res) => {
       res.resume();
       res.on('end', () => resolve(res.statusCode));
     });
@@ -142,8 +143,14 @@ async function stopAll(children) {
     c.exitCode !== null || c.signalCode !== null ? Promise.resolve() : new Promise((r) => c.once('exit', r));
   const all = Promise.all(children.map(exited));
   // An agent still building its layer store finishes that before it tears down: give it time.
-  const timeout = sleep(60_000).then(() => 'timeout');
-  if ((await Promise.race([all, timeout])) === 'timeout') {
+  // The timer is cleared once all are gone, or it would hold the caller's process for a minute.
+  let timer;
+  const timeout = new Promise((r) => {
+    timer = setTimeout(() => r('timeout'), 60_000);
+  });
+  const outcome = await Promise.race([all, timeout]);
+  clearTimeout(timer);
+  if (outcome === 'timeout') {
     for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
     await all;
   }
