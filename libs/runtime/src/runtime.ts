@@ -238,8 +238,9 @@ export class Runtime {
       writeFile(`/proc/${c.pid}/gid_map`, mapText(config.linux!.gidMappings!), 'write gid_map');
       c.release(1);
     }
-    // From the parent: a userns child turns non-dumpable and can no longer open its /proc files.
-    if (config.process.oomScoreAdj !== undefined)
+    // From the parent only for a user namespace: such a child turns non-dumpable and can no
+    // longer open its /proc files (otherwise a WRITE_FILE op in the program sets it).
+    if (userns && config.process.oomScoreAdj !== undefined)
       writeFile(`/proc/${c.pid}/oom_score_adj`, String(config.process.oomScoreAdj), 'set oom_score_adj');
     for (const f of cg.attachFiles()) writeFile(f, String(c.pid), 'attach to cgroup');
     // The veth peer must exist in the child's netns before it runs NET_CONFIG after start.

@@ -125,6 +125,18 @@ export function planSpawn(input: PlanInput): SpawnPlan {
     p.add(Op.SETRESUID, [0], { syscall: 'setresuid', what: 'become root in user namespace' });
   }
 
+  // A child of its own address space sets its own score (raising needs no privilege, and it
+  // still has every capability here); in a user namespace the parent writes it instead.
+  const adj = c.process.oomScoreAdj;
+  if (adj !== undefined && !ns.has('user')) {
+    const text = String(adj);
+    p.add(Op.WRITE_FILE, [{ str: '/proc/self/oom_score_adj' }, { str: text }, text.length], {
+      syscall: 'write',
+      path: '/proc/self/oom_score_adj',
+      what: 'set oom_score_adj',
+    });
+  }
+
   if (ns.has('mount')) {
     const prop = PROPAGATION[c.linux?.rootfsPropagation ?? 'rslave']! | MS.REC;
     p.add(Op.MOUNT, [null, { str: '/' }, null, prop, null], {
