@@ -15,8 +15,14 @@ export async function recover(
   cgroupParent?: string,
 ): Promise<{ containers: number; mounts: number }> {
   let containers = 0;
+  const failures: unknown[] = [];
   for (const c of await runtime.list()) {
-    await runtime.delete(c.id);
+    // One container that won't go must not keep the rest (and every mount) behind.
+    try {
+      await runtime.delete(c.id);
+    } catch (err) {
+      failures.push(err);
+    }
     containers++;
   }
   // A container killed with its agent mid-create has a cgroup but no saved state yet.
@@ -26,8 +32,20 @@ export async function recover(
   const points = mountPoints()
     .filter((p) => p.startsWith(prefix))
     .sort((a, b) => b.length - a.length);
-  for (const p of points) mounts.detach(p);
+  for (const p of points) {
+    try {
+      mounts.detach(p);
+    } catch (err) {
+      failures.push(err);
+    }
+  }
   rmSync(instancesDir, { recursive: true, force: true });
+  // Everything that could go went; what could not is the caller's to report (and refuse to serve).
+  if (failures.length)
+    throw new AggregateError(
+      failures,
+      `agent recovery: ${failures.length} step(s) failed, first: ${String((failures[0] as Error)?.message ?? failures[0])}`,
+    );
   return { containers, mounts: points.length };
 }
 
@@ -75,10 +93,18 @@ async function killStrayCgroups(
     if (left === 0) break;
     await new Promise((r) => setTimeout(r, 20));
   }
+  // A killed task stays in its cgroup until reaped (cgroup.events `populated`), and rmdir
+  // fails with EBUSY until then: retry for a while instead of leaving the dir behind.
   for (const d of dirs) {
-    try {
-      rmdirSync(d);
-    } catch {}
+    for (let i = 0; i < 250; i++) {
+      try {
+        rmdirSync(d);
+        break;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EBUSY') break;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    }
   }
   return names.size;
 }

@@ -98,6 +98,18 @@ export class CgroupV2 implements CgroupBackend {
     return readPids(`${this.dir}/cgroup.procs`);
   }
 
+  /**
+   * `populated` from cgroup.events. Unlike cgroup.procs it still counts a killed task until
+   * it is reaped, which is what makes rmdir fail with EBUSY; a missing dir is empty.
+   */
+  populated(): boolean {
+    try {
+      return !readFile(`${this.dir}/cgroup.events`).includes('populated 0');
+    } catch {
+      return false;
+    }
+  }
+
   /** cgroup.kill: SIGKILL to every process in the subtree, atomically w.r.t. forks. */
   kill(): void {
     writeFile(`${this.dir}/cgroup.kill`, '1', 'kill cgroup');

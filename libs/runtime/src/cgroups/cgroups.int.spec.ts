@@ -92,6 +92,18 @@ describe('cgroups (host mode)', () => {
     expect(Number(v1('pids', c.id, 'pids.events').split(' ')[1])).toBeGreaterThan(0);
   });
 
+  it.skipIf(!info.unifiedPath)(
+    'reports a cgroup2 dir populated while its process lives, and not once deleted',
+    async () => {
+      const id = env.id();
+      const c = await env.rt.run(id, spec('sleep 100', {}));
+      expect(c.cgroup.unified?.populated()).toBe(true);
+      await env.rt.delete(id);
+      expect(c.cgroup.unified?.populated()).toBe(false);
+      expect(fs.existsSync(`${info.unifiedPath}/${env.parent}/${id}`)).toBe(false);
+    },
+  );
+
   it.skipIf(!hasV2Controllers())(
     `applies memory.max/low, cpu.max, pids.max on pure v2 (${V2_SKIP})`,
     async () => {

@@ -123,11 +123,16 @@ export class ContainerCgroup {
     await f.thaw();
   }
 
-  /** Waits (bounded) until no process is left, then removes every dir. */
+  /**
+   * Waits (bounded, ~5 s) until no process is left, then removes every dir. On cgroup2 it
+   * waits for `populated 0`: a killed task leaves cgroup.procs before it is reaped, and until
+   * then rmdir fails with EBUSY (seen under load, where exits take longer than rmdir retries).
+   */
   async destroy(): Promise<void> {
     this.freezerImpl?.close();
     this.freezerImpl = undefined;
-    for (let i = 0; i < 2000 && this.pids().length > 0; i++) await new Promise((r) => setTimeout(r, 1));
+    const busy = () => (this.unified ? this.unified.populated() : this.pids().length > 0);
+    for (let i = 0; i < 5000 && busy(); i++) await new Promise((r) => setTimeout(r, 1));
     this.unified?.destroy();
     if (this.resources !== this.unified) this.resources.destroy();
   }
