@@ -16,7 +16,7 @@ export const LATENCY_KEYS = [
   ['warm_agent_ms', 'warm call of a frozen instance, agent fast path, closed loop'],
   ['warm_agent_after_idle_ms', 'warm call of a frozen instance, agent fast path, after 120 ms idle'],
   ['hot_agent_ms', 'warm call, agent fast path, back to back (not frozen)'],
-  ['warm_https_ms', 'warm call of a frozen instance, HTTPS via gateway, after 120 ms idle'],
+  ['warm_https_ms', 'warm call of a frozen instance, HTTPS via gateway, after 120 ms idle (wrk)'],
   ['one_inflight_https_ms', 'warm call, HTTPS via gateway, one in flight (wrk -c1)'],
   ['platform_overhead_ms', 'platform overhead, one in flight (wrk -c1 − in-function time)'],
   ['platform_overhead_after_idle_ms', 'platform overhead, frozen after 120 ms idle'],
