@@ -185,6 +185,18 @@ describe(Pool.name, () => {
     expect(pool.list()).toHaveLength(0);
   });
 
+  it('with every instance busy, starts one more in the background and serves the call from whichever frees first', async () => {
+    makePool();
+    const v = version('slow', { maxScale: 3 });
+    expect((await call(v)).start).toBe('cold');
+    const [a, b] = await Promise.all([call(v), call(v)]);
+    expect([a.start, b.start]).toEqual(['warm', 'warm']);
+    // The second call queued instead of starting a container of its own, and one more
+    // instance was started for the queue all the same.
+    await expect.poll(() => launcher.counts.launch).toBe(2);
+    await expect.poll(() => pool.list().length).toBe(2);
+  });
+
   it('pre-warms instances with ensure()', async () => {
     makePool();
     expect(await pool.ensure(version('a'), 2)).toBe(2);

@@ -204,9 +204,29 @@ export class Pool {
     const count = mine.length + (this.registry.creatingByFn.get(key) ?? 0);
     if (count >= Math.max(1, version.maxScale))
       return { inst: await this.wait(key, deadline), start: 'warm' };
+    if (mine.length > 0) {
+      // Every instance is busy: one more starts in the background and this call takes
+      // whichever instance is free first. A short call should not wait out a container start
+      // (tens of ms, ~1 s on a saturated machine) when a busy instance frees up in a moment.
+      this.scaleOut(version);
+      return { inst: await this.wait(key, deadline), start: 'warm' };
+    }
     const stem = version.runtime === 'image' ? undefined : this.registry.findStemcell(version.runtime);
     if (stem) return { inst: await this.starter.specialize(stem, version), start: 'prewarm' };
     return { inst: await this.starter.cold(version), start: 'cold' };
+  }
+
+  /** Starts one more instance of `version` for whoever waits (see `acquire`), else it idles. */
+  private scaleOut(version: FunctionVersion): void {
+    const stem = version.runtime === 'image' ? undefined : this.registry.findStemcell(version.runtime);
+    const started = stem ? this.starter.specialize(stem, version) : this.starter.cold(version);
+    started.then(
+      (inst) => {
+        this.release(inst);
+        if (stem) this.stemcells.scheduleRefill();
+      },
+      (err) => this.opts.events?.error?.(`scaling out ${version.namespace}/${version.name}`, err),
+    );
   }
 
   private takeRunning(inst: Instance): Instance {
