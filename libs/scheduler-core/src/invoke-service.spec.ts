@@ -151,6 +151,48 @@ describe(InvokeService.name, () => {
     await third;
   });
 
+  it('serves queued calls first come, first served: a new call does not overtake a waiting one', async () => {
+    await deploy({ labels: { 'com.openfaas.scale.max': '1' } });
+    await registerAgent(
+      env.redis,
+      env.keys,
+      agentInfo('a', { functions: { [key]: { instances: 1, idle: 0, inflight: 0 } } }),
+    );
+    await directory.poll();
+    const releases: (() => void)[] = [];
+    const served: string[] = [];
+    agents.handler = (id, req) =>
+      new Promise((resolve) => {
+        served.push(Buffer.from(req.request.body, 'base64').toString());
+        releases.push(() =>
+          resolve({
+            status: 200,
+            headers: {},
+            body: '',
+            start: 'warm',
+            functionMs: 1,
+            agentId: id,
+            instanceId: 'i',
+          }),
+        );
+      });
+    const body = (s: string) => ({ ...invokeRequest('echo'), body: Buffer.from(s).toString('base64') });
+    const calls = [service.invoke(body('first'))];
+    await new Promise((r) => setTimeout(r, 20));
+    calls.push(service.invoke(body('waiting')));
+    await new Promise((r) => setTimeout(r, 20));
+    // The slot frees and, in the same turn, a new call arrives: the waiting call goes first.
+    releases.shift()?.();
+    calls.push(service.invoke(body('newcomer')));
+    await expect.poll(() => served.length).toBe(2);
+    expect(served[1]).toBe('waiting');
+    releases.shift()?.();
+    await expect.poll(() => served.length).toBe(3);
+    expect(served[2]).toBe('newcomer');
+    releases.shift()?.();
+    await Promise.all(calls);
+  });
+
   it('tries the next agent when one answers RESOURCE_EXHAUSTED', async () => {
     await deploy();
     await registerAgent(env.redis, env.keys, agentInfo('full', { free: { memoryBytes: 9e9 } }));

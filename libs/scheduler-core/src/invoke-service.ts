@@ -32,7 +32,8 @@ const QUEUE_RECHECK_MS = 100;
  * agent RPC. No Redis round trip unless the function is not cached yet.
  */
 export class InvokeService {
-  private readonly waiters = new Map<string, Set<() => void>>();
+  /** Per function, the calls waiting for capacity, oldest first. */
+  private readonly waiters = new Map<string, (() => void)[]>();
   private queued = 0;
 
   constructor(
@@ -61,17 +62,26 @@ export class InvokeService {
     const queueDeadline = Date.now() + this.settings.queueWaitMs;
     const skip = new Set<string>();
     let unavailable: unknown;
+    let waited = false;
     for (;;) {
       const agents = this.directory.agents().filter((a) => !skip.has(a.id));
       const [best] = rankAgents(version, agents, (id) => this.tracker.on(key, id));
-      if (!best) {
+      // First come, first served: a new call queues behind calls already waiting for this
+      // function, or under a steady flood some waiter loses every race for a freed slot.
+      const behind = !waited && (this.waiters.get(key)?.length ?? 0) > 0;
+      if (!best || behind) {
         // Every agent left was found dead: say so, rather than wait and report "full".
-        if (unavailable) throw unavailable;
-        await this.waitForCapacity(key, queueDeadline, version);
+        if (!best && unavailable) throw unavailable;
+        // A slot is free but owed to an earlier waiter: make sure that one is awake.
+        if (behind && best) this.wake(key);
+        await this.waitForCapacity(key, queueDeadline, version, waited);
+        waited = true;
         // Agents that were full may have room now.
         skip.clear();
         continue;
       }
+      // Placed: if more calls wait, the next one may fit too; it re-queues at the front if not.
+      if (waited) this.wake(key);
       const id = best.agent.id;
       this.tracker.acquire(key, id);
       try {
@@ -102,9 +112,15 @@ export class InvokeService {
     }
   }
 
-  private async waitForCapacity(key: string, deadline: number, version: FunctionVersion): Promise<void> {
+  /** Waits for a wake-up or a re-check; a call that waited before keeps its place at the front. */
+  private async waitForCapacity(
+    key: string,
+    deadline: number,
+    version: FunctionVersion,
+    front: boolean,
+  ): Promise<void> {
     const left = deadline - Date.now();
-    if (left <= 0 || this.queued >= this.settings.queueMax) {
+    if (left <= 0 || (!front && this.queued >= this.settings.queueMax)) {
       metrics.placements.inc({ result: 'exhausted' });
       throw new ResourceExhaustedError(
         `invoke ${key}: no capacity (max scale ${version.maxScale}, ${this.directory.agents().length} agents)`,
@@ -114,35 +130,31 @@ export class InvokeService {
     this.queued++;
     this.tracker.setWaiting(key, this.tracker.waitingFor(key) + 1);
     metrics.queueDepth.set(this.queued);
-    const waiters = this.waiters.get(key) ?? new Set<() => void>();
+    const waiters = this.waiters.get(key) ?? [];
     this.waiters.set(key, waiters);
     let resolve!: () => void;
     const woken = new Promise<void>((r) => {
       resolve = r;
     });
-    waiters.add(resolve);
+    if (front) waiters.unshift(resolve);
+    else waiters.push(resolve);
     const timer = setTimeout(resolve, Math.min(left, QUEUE_RECHECK_MS));
     try {
       await woken;
     } finally {
       clearTimeout(timer);
-      waiters.delete(resolve);
-      if (waiters.size === 0) this.waiters.delete(key);
+      const at = waiters.indexOf(resolve);
+      if (at >= 0) waiters.splice(at, 1);
+      if (waiters.length === 0 && this.waiters.get(key) === waiters) this.waiters.delete(key);
       this.queued--;
       this.tracker.setWaiting(key, this.tracker.waitingFor(key) - 1);
       metrics.queueDepth.set(this.queued);
     }
   }
 
-  /** One waiter of `key` retries placement: a call just finished and freed a slot. */
+  /** The longest-waiting call of `key` retries placement: a call just finished and freed a slot. */
   private wake(key: string): void {
-    const set = this.waiters.get(key);
-    if (!set) return;
-    const [first] = set;
-    if (first) {
-      set.delete(first);
-      first();
-    }
+    this.waiters.get(key)?.shift()?.();
   }
 }
 

@@ -53,7 +53,13 @@ describe(rankAgents.name, () => {
     const full = { [key]: { instances: 3, idle: 0, inflight: 3 } };
     const busy = agentInfo('busy', { functions: full });
     const other = agentInfo('other');
-    expect(rankAgents(v, [busy, other], () => 0)).toEqual([]);
+    expect(rankAgents(v, [busy, other], (id) => (id === 'busy' ? 3 : 0))).toEqual([]);
+  });
+
+  it("trusts its own in-flight count over an agent's stale report of all busy", () => {
+    const reportedBusy = { [key]: { instances: 3, idle: 0, inflight: 3 } };
+    const a = agentInfo('a', { functions: reportedBusy });
+    expect(rankAgents(v, [a], () => 1).map((c) => [c.agent.id, c.tier])).toEqual([['a', 'warm']]);
   });
 
   it('uses the stemcell of the function runtime only', () => {
