@@ -68,6 +68,7 @@ async function agentCaller(client, name) {
 async function timed(call, { n, warmup = 20, before = async () => {} }) {
   const ms = [];
   const fn = [];
+  const agent = [];
   const kinds = {};
   let last;
   for (let i = 0; i < n + warmup; i++) {
@@ -79,8 +80,9 @@ async function timed(call, { n, warmup = 20, before = async () => {} }) {
     if (i < warmup || last.start !== 'warm') continue;
     ms.push(t);
     fn.push(last.functionMs);
+    agent.push(last.agentMs);
   }
-  return { ms, fn, kinds, last };
+  return { ms, fn, agent, kinds, last };
 }
 
 /** Cumulative sum/count of the agent's thaw and warm-invocation histograms. */
@@ -118,6 +120,7 @@ export async function frozenLoop(client, { n, log }) {
     if (thaws < n) throw new Error(`frozen loop: only ${thaws} of ${n} calls thawed their instance`);
     return {
       warm_agent_ms: summary(r.ms),
+      warm_agent_internal_ms: summary(r.agent),
       function_frozen_ms: summary(r.fn),
       frozen_loop_agent_mean_ms: { thaw: meanMs(m0, m1, 'thaw'), invocation: meanMs(m0, m1, 'invocation') },
     };

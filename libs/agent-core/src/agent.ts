@@ -142,9 +142,10 @@ export class Agent {
       },
       Buffer.from(req.body, 'base64'),
     );
+    const agentMs = performance.now() - t0;
     this.metrics.invocationSeconds.observe(
       { function_name: fnLabel(`${version.namespace}/${version.name}`), start: res.start },
-      (performance.now() - t0) / 1000,
+      agentMs / 1000,
     );
     return {
       status: res.status,
@@ -152,6 +153,7 @@ export class Agent {
       body: res.body.toString('base64'),
       start: res.start,
       functionMs: res.functionUs / 1000,
+      agentMs: Math.round(agentMs * 1000) / 1000,
       agentId: this.settings.id,
       instanceId: res.instanceId,
     };

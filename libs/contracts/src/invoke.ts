@@ -26,6 +26,8 @@ export interface InvokeResponse {
   start: StartKind;
   /** Time spent inside the function, ms. */
   functionMs: number;
+  /** Time spent in the agent for this call (thaw or start, call, response), ms. */
+  agentMs?: number;
   agentId: string;
   instanceId: string;
 }
