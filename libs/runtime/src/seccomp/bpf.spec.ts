@@ -3,11 +3,13 @@ import {
   AUDIT_ARCH_X86_64,
   buildDefaultSeccomp,
   compileSeccomp,
+  compileSeccompUncached,
   DEFAULT_DENIED,
   SECCOMP_RET_ALLOW,
   SECCOMP_RET_ERRNO,
   SECCOMP_RET_KILL_PROCESS,
   SYSCALL_NR,
+  seccompKey,
 } from './bpf.js';
 
 /** A tiny classic-BPF interpreter over seccomp_data {nr, arch}. */
@@ -65,5 +67,58 @@ describe(compileSeccomp.name, () => {
         syscalls: [{ names: ['nope'], action: 'SCMP_ACT_ERRNO' }],
       }),
     ).toThrow(/linux.seccomp.syscalls\[0\].names\[0\]/);
+  });
+});
+
+describe('compileSeccomp cache', () => {
+  const profile = () => ({
+    defaultAction: 'SCMP_ACT_ALLOW',
+    architectures: ['SCMP_ARCH_X86_64'],
+    syscalls: [{ names: ['mount', 'umount2'], action: 'SCMP_ACT_ERRNO', errnoRet: 1 }],
+  });
+
+  it('returns the same bytes as an uncached compile, shared for equal profiles', () => {
+    const a = compileSeccomp(profile());
+    expect(a.equals(compileSeccompUncached(profile()))).toBe(true);
+    expect(compileSeccomp(profile())).toBe(a);
+  });
+
+  it('keys on every field the compiler reads', () => {
+    const base = seccompKey(profile());
+    const changed = [
+      { ...profile(), defaultAction: 'SCMP_ACT_KILL' },
+      { ...profile(), syscalls: [{ names: ['mount'], action: 'SCMP_ACT_ERRNO', errnoRet: 1 }] },
+      { ...profile(), syscalls: [{ names: ['mount', 'umount2'], action: 'SCMP_ACT_ERRNO', errnoRet: 2 }] },
+      { ...profile(), syscalls: [{ names: ['mount', 'umount2'], action: 'SCMP_ACT_KILL' }] },
+      { ...profile(), syscalls: [{ names: ['umount2', 'mount'], action: 'SCMP_ACT_ERRNO', errnoRet: 1 }] },
+    ];
+    for (const c of changed) {
+      expect(seccompKey(c)).not.toBe(base);
+      expect(compileSeccomp(c).equals(compileSeccompUncached(c))).toBe(true);
+    }
+    // architectures is not read (x86-64 only), so it does not split the cache.
+    expect(seccompKey({ ...profile(), architectures: [] })).toBe(base);
+  });
+
+  it('does not cache failures', () => {
+    const bad = { defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['nope'], action: 'SCMP_ACT_KILL' }] };
+    expect(() => compileSeccomp(bad)).toThrow(/unknown syscall/);
+    expect(() => compileSeccomp(bad)).toThrow(/unknown syscall/);
+  });
+
+  it('stays bounded and keeps recently used profiles', () => {
+    const first = compileSeccomp(profile());
+    for (let i = 0; i < 100; i++) {
+      compileSeccomp({
+        ...profile(),
+        syscalls: [{ names: ['mount'], action: 'SCMP_ACT_ERRNO', errnoRet: i + 10 }],
+      });
+      if (i % 8 === 0) expect(compileSeccomp(profile())).toBe(first);
+    }
+    expect(compileSeccomp(profile())).toBe(first);
+  });
+
+  it('shares one default filter', () => {
+    expect(buildDefaultSeccomp()).toBe(buildDefaultSeccomp());
   });
 });

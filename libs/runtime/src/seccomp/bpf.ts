@@ -155,12 +155,15 @@ export function buildFilter(rules: { nr: number; action: number }[], defaultActi
   return encode(insns);
 }
 
-/** The default filter: deny DEFAULT_DENIED with EPERM, allow everything else. */
+let defaultFilter: Buffer | undefined;
+
+/** The default filter: deny DEFAULT_DENIED with EPERM, allow everything else. Shared: do not mutate. */
 export function buildDefaultSeccomp(): Buffer {
-  return buildFilter(
+  defaultFilter ??= buildFilter(
     DEFAULT_DENIED.map((n) => ({ nr: SYSCALL_NR[n]!, action: SECCOMP_RET_ERRNO | EPERM })),
     SECCOMP_RET_ALLOW,
   );
+  return defaultFilter;
 }
 
 function action(a: string, errnoRet: number | undefined, field: string): number {
@@ -170,8 +173,37 @@ function action(a: string, errnoRet: number | undefined, field: string): number 
   throw new InvalidArgumentError(field, `unsupported action ${a}`);
 }
 
-/** Compiles an OCI `linux.seccomp` (names from SYSCALL_NR only) into BPF bytes. */
+/** Key of what `compileSeccomp` reads from a config (not `architectures`: x86-64 only). */
+export function seccompKey(s: OciSeccomp): string {
+  return JSON.stringify([
+    s.defaultAction,
+    (s.syscalls ?? []).map((g) => [g.action, g.errnoRet ?? null, g.names]),
+  ]);
+}
+
+const CACHE_MAX = 32;
+const cache = new Map<string, Buffer>();
+
+/**
+ * `compileSeccompUncached`, memoized by `seccompKey` (it is a pure function of those
+ * fields; most containers of a process share one profile). The returned Buffer is shared:
+ * callers must not mutate it. Errors are not cached. Least recently used entries go first.
+ */
 export function compileSeccomp(s: OciSeccomp): Buffer {
+  const key = seccompKey(s);
+  let bpf = cache.get(key);
+  if (bpf) {
+    cache.delete(key);
+  } else {
+    bpf = compileSeccompUncached(s);
+    if (cache.size >= CACHE_MAX) cache.delete(cache.keys().next().value!);
+  }
+  cache.set(key, bpf);
+  return bpf;
+}
+
+/** Compiles an OCI `linux.seccomp` (names from SYSCALL_NR only) into BPF bytes. */
+export function compileSeccompUncached(s: OciSeccomp): Buffer {
   const rules: { nr: number; action: number }[] = [];
   s.syscalls?.forEach((g, i) => {
     const act = action(g.action, g.errnoRet, `linux.seccomp.syscalls[${i}].action`);
