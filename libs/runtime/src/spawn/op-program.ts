@@ -89,58 +89,78 @@ export class OpProgram {
   }
 
   encode(): Buffer {
-    const data: Buffer[] = [];
-    let dataLen = 0;
+    // Two passes over the ops: size the data area, then write records and data straight into
+    // one buffer (no per-string Buffers, no concat): this runs on every spawn.
     const dataStart = HEADER + this.ops.length * RECORD;
-    const place = (b: Buffer): number => {
-      // 8-byte alignment keeps u64 arrays and sock_filter arrays naturally aligned.
-      const pad = (8 - (dataLen % 8)) % 8;
-      if (pad) {
-        data.push(Buffer.alloc(pad));
-        dataLen += pad;
-      }
-      const off = dataStart + dataLen;
-      data.push(b);
-      dataLen += b.length;
-      return off;
-    };
-    const cstr = (s: string) => place(Buffer.from(`${s}\0`));
-    // Words as numbers (offsets, flags and fds fit in 53 bits); bigints only when given.
-    const words: (number | bigint)[][] = this.ops.map((o) => {
-      const w: (number | bigint)[] = [o.op + o.flags * 2 ** 32];
+    let size = dataStart;
+    const align = (n: number) => n + ((8 - (n % 8)) % 8);
+    for (const o of this.ops) {
       for (const a of o.args) {
-        if (a === null) w.push(0);
-        else if (typeof a === 'number')
-          w.push(a < 0 || !Number.isSafeInteger(a) ? BigInt.asUintN(64, BigInt(a)) : a);
-        else if (typeof a === 'bigint') w.push(BigInt.asUintN(64, a));
-        else if ('str' in a) w.push(cstr(a.str));
-        else if ('bytes' in a) w.push(place(a.bytes));
+        if (a === null || typeof a === 'number' || typeof a === 'bigint') continue;
+        if ('str' in a) size = align(size) + Buffer.byteLength(a.str) + 1;
+        else if ('bytes' in a) size = align(size) + a.bytes.length;
         else {
-          const offs = a.strArray.map(cstr);
-          const arr = Buffer.alloc((offs.length + 1) * 8);
-          offs.forEach((o, i) => {
-            arr.writeUInt32LE(o, i * 8);
-          });
-          w.push(place(arr));
+          for (const s of a.strArray) size = align(size) + Buffer.byteLength(s) + 1;
+          size = align(size) + (a.strArray.length + 1) * 8;
         }
       }
-      return w;
-    });
-    const out = Buffer.alloc(dataStart + dataLen);
+    }
+    // allocUnsafe: every byte is written below (records, padding, data) or zero-filled.
+    const out = Buffer.allocUnsafe(size);
+    out.fill(0, 0, dataStart);
+    let off = dataStart;
+    // 8-byte alignment keeps u64 arrays and sock_filter arrays naturally aligned.
+    const pad = () => {
+      const p = (8 - (off % 8)) % 8;
+      if (p) out.fill(0, off, off + p);
+      off += p;
+    };
+    const cstr = (s: string): number => {
+      pad();
+      const at = off;
+      off += out.write(s, off, 'utf8');
+      out[off++] = 0;
+      return at;
+    };
+    const word = (at: number, v: number | bigint) => {
+      // Numbers cover offsets, flags and fds (53 bits); bigints and negatives as u64.
+      if (typeof v === 'bigint') out.writeBigUInt64LE(BigInt.asUintN(64, v), at);
+      else if (v < 0 || !Number.isSafeInteger(v)) out.writeBigUInt64LE(BigInt.asUintN(64, BigInt(v)), at);
+      else {
+        out.writeUInt32LE(v % 2 ** 32, at);
+        out.writeUInt32LE(Math.floor(v / 2 ** 32), at + 4);
+      }
+    };
     out.writeUInt32LE(MAGIC, 0);
     out.writeUInt32LE(this.ops.length, 4);
-    words.forEach((w, i) => {
-      w.forEach((v, j) => {
-        const at = HEADER + i * RECORD + j * 8;
-        if (typeof v === 'bigint') out.writeBigUInt64LE(v, at);
-        else {
-          out.writeUInt32LE(v % 2 ** 32, at);
-          out.writeUInt32LE(Math.floor(v / 2 ** 32), at + 4);
+    for (let i = 0; i < this.ops.length; i++) {
+      const o = this.ops[i]!;
+      const rec = HEADER + i * RECORD;
+      word(rec, o.op + o.flags * 2 ** 32);
+      for (let j = 0; j < o.args.length; j++) {
+        const a = o.args[j] as Arg;
+        const at = rec + (j + 1) * 8;
+        if (a === null) continue;
+        if (typeof a === 'number' || typeof a === 'bigint') word(at, a);
+        else if ('str' in a) word(at, cstr(a.str));
+        else if ('bytes' in a) {
+          pad();
+          word(at, off);
+          off += a.bytes.copy(out, off);
+        } else {
+          const offs = a.strArray.map(cstr);
+          pad();
+          word(at, off);
+          for (const s of offs) {
+            word(off, s);
+            off += 8;
+          }
+          word(off, 0);
+          off += 8;
         }
-      });
-    });
-    let off = dataStart;
-    for (const b of data) off += b.copy(out, off);
+      }
+    }
+    if (off !== size) throw new Error(`op program size mismatch: ${off} != ${size}`);
     return out;
   }
 }
