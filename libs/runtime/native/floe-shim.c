@@ -26,6 +26,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/ioctl.h>
@@ -87,7 +88,7 @@ struct exec_child {
   int init_fd;
   const int32_t *keep;
   uint32_t nkeep;
-  char **argv;
+  char **argv, **envp;
   int err; /* written by the child (shared memory), read by the parent after it resumes */
 };
 
@@ -97,15 +98,14 @@ static int exec_setup_child(void *p) {
   reset_signal_handlers();
   for (uint32_t i = 0; i < a->nkeep; i++)
     if (fcntl(a->keep[i], F_SETFD, 0) < 0) { a->err = errno; return 127; }
-  char *envp[] = {NULL};
-  syscall(SYS_execveat, a->init_fd, "", a->argv, envp, AT_EMPTY_PATH);
+  syscall(SYS_execveat, a->init_fd, "", a->argv, a->envp, AT_EMPTY_PATH);
   a->err = errno;
   return 127;
 }
 
 /*
  * vfork-style spawn: the child shares Node's memory only until it execs floe-init's setup
- * stage (argv[0] "floe-setup"), which reads the program from a memfd and runs it. Nothing
+ * stage (first environment entry FLOE_SETUP=<memfd>,<sync>,<status>), which reads the program from a memfd and runs it. Nothing
  * of Node's address space is copied (page tables, later COW faults, teardown at exec), which
  * is most of a fork-style spawn's cost for a large process.
  */
@@ -124,12 +124,37 @@ static long spawn_exec(void *prog, uint32_t len, struct clone_args *args, int in
   fds[nkeep++] = mfd;
   fds[nkeep++] = sync_r;
   fds[nkeep++] = status_w;
-  char a1[16], a2[16], a3[16];
-  snprintf(a1, sizeof a1, "%d", mfd);
-  snprintf(a2, sizeof a2, "%d", sync_r);
-  snprintf(a3, sizeof a3, "%d", status_w);
-  char *argv[] = {"floe-setup", a1, a2, a3, NULL};
-  struct exec_child c = {init_fd, fds, nkeep, argv, 0};
+  /*
+   * The setup stage continues as PID 1 without exec'ing floe-init again, so it is started
+   * with the argv and environment of the program's final execveat (what /proc/1/cmdline and
+   * environ showed before), plus one leading FLOE_SETUP entry naming its fds. The strings
+   * stay in the caller's program buffer, alive until this call returns.
+   */
+  char setup_env[64];
+  snprintf(setup_env, sizeof setup_env, "FLOE_SETUP=%d,%d,%d", mfd, sync_r, status_w);
+  uint64_t *pargv = NULL, *penvp = NULL;
+  uint32_t nops = ((uint32_t *)prog)[1];
+  for (uint32_t i = 0; i < nops && 16 + (uint64_t)(i + 1) * 64 <= len; i++) {
+    uint64_t *w = (uint64_t *)((char *)prog + 16 + (size_t)i * 64);
+    if ((uint32_t)w[0] == OP_EXECVEAT && w[3] < len && w[4] < len) {
+      pargv = (uint64_t *)((char *)prog + w[3]);
+      penvp = (uint64_t *)((char *)prog + w[4]);
+    }
+  }
+  size_t na = 0, ne = 0;
+  if (pargv)
+    while (pargv[na]) na++;
+  if (penvp)
+    while (penvp[ne]) ne++;
+  char **argv = malloc((na + 2) * sizeof *argv), **envp = malloc((ne + 2) * sizeof *envp);
+  if (!argv || !envp) { free(argv); free(envp); close(mfd); return -ENOMEM; }
+  argv[0] = "floe-init";
+  for (size_t i = 0; i < na; i++) argv[i] = (char *)prog + pargv[i];
+  argv[na ? na : 1] = NULL;
+  envp[0] = setup_env;
+  for (size_t i = 0; i < ne; i++) envp[i + 1] = (char *)prog + penvp[i];
+  envp[ne + 1] = NULL;
+  struct exec_child c = {init_fd, fds, nkeep, argv, envp, 0};
   /* The parent thread sleeps until the child execs, so its stack can lend the child one. */
   char cstack[32 * 1024] __attribute__((aligned(16)));
   args->flags |= CLONE_VM | CLONE_VFORK;
@@ -142,6 +167,8 @@ static long spawn_exec(void *prog, uint32_t len, struct clone_args *args, int in
   long pid = floe_clone3_fn(args, sizeof *args, exec_setup_child, &c);
   int e = pid < 0 ? (int)-pid : 0;
   pthread_sigmask(SIG_SETMASK, &old, NULL);
+  free(argv);
+  free(envp);
   close(mfd);
   if (pid < 0) return -e;
   if (c.err) {

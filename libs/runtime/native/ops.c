@@ -201,6 +201,10 @@ static int run_program(char *base, int sync_r, int status_w, int *failed) {
       uint64_t *argv = (uint64_t *)str(base, w[3]), *envp = (uint64_t *)str(base, w[4]);
       for (uint64_t *p = argv; *p; p++) *p = (uint64_t)(uintptr_t)(base + *p);
       for (uint64_t *p = envp; *p; p++) *p = (uint64_t)(uintptr_t)(base + *p);
+#ifdef FLOE_INLINE_INIT
+      /* floe-init's setup stage continues as PID 1 in place of this exec (no return). */
+      FLOE_INLINE_INIT((char **)argv, (char **)envp);
+#endif
       r = syscall(SYS_execveat, (int)w[1], w[2] ? str(base, w[2]) : "", (char **)argv, (char **)envp,
                   (int)w[5]);
       break;

@@ -123,7 +123,7 @@ export class ContainerImpl extends EventEmitter implements Container {
   opError(index: number, errno: number): SyscallError {
     const d =
       index === -2
-        ? { syscall: 'mmap', path: undefined, what: 'load op program in floe-setup' }
+        ? { syscall: 'mmap', path: undefined, what: 'load op program in floe-init setup' }
         : this.program?.describe(index);
     return new SyscallError(
       d?.syscall ?? `op#${index}`,

@@ -60,6 +60,19 @@ describe('Runtime (namespaces, rootfs, init)', () => {
     expect(text.split('\n')).not.toContain('work');
   });
 
+  it('runs floe-init as PID 1 with the payload argv, and the payload without setup state', async () => {
+    // The setup stage continues as PID 1 without a second exec: what ps sees must not change.
+    const script = 'tr "\\0" "|" < /proc/1/cmdline; echo; tr "\\0" "\\n" < /proc/1/environ';
+    const { text } = await sh(script);
+    const [cmdline, ...env] = text.trim().split('\n');
+    expect(cmdline).toBe(`floe-init|/bin/sh|-c|${script}|`);
+    expect(env.some((e) => e.startsWith('PATH='))).toBe(true);
+    // PID 1's own environ has one FLOE_SETUP entry ahead of the payload's; never the payload's.
+    expect(env.filter((e) => e.startsWith('FLOE_SETUP'))).toHaveLength(1);
+    const { text: own } = await sh('env');
+    expect(own).not.toContain('FLOE_SETUP');
+  });
+
   it('masks and read-only-binds Docker default paths', async () => {
     // /proc/kcore and /proc/scsi do not exist on this kernel; timer_list and acpi do.
     const { text } = await sh(

@@ -8,8 +8,8 @@ export type StatusEvent =
 
 /**
  * Reads the child's CLOEXEC status pipe: 8-byte {op index, errno} records ({-1, 0} =
- * READY; index -2 = floe-setup could not load the program) and EOF once the execveat of
- * floe-init closed the pipe (or the child died).
+ * READY; index -2 = the setup stage could not load the program) and EOF once floe-init runs
+ * as PID 1 (the setup stage closed every fd from 3 up, or the execveat did) or the child died.
  */
 export class StatusPipe {
   private readonly socket: net.Socket;
