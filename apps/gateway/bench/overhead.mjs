@@ -1,6 +1,6 @@
 // Measures the gateway's own overhead on a warm invoke: the built gateway (dist/main.js, run
 // `npx tsc -b apps/gateway` first) in its own process, against a fake scheduler that answers
-// `invoke` at once over the invoke fast path's framing (`[u32 len][json]`; management calls
+// `invoke` at once over the invoke fast path's framing (Floe frames with JSON headers; management calls
 // over Nest's `<len>#<json>`), driven by wrk over HTTPS with keep-alive. Usage: node apps/gateway/bench/overhead.mjs [seconds]
 import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -27,7 +27,7 @@ const echo = (req) => ({
   instanceId: 'i',
 });
 
-/** The scheduler's invoke fast path: `[u32 BE len][{i, p, d}]` in, `[u32 BE len][{i, r}]` out. */
+/** The scheduler's invoke fast path: Floe frames `[u32 BE header len][u32 BE body len][header]`, header `{i, p, d}` in, `{i, r}` out. */
 function fakeInvokeChannel() {
   const server = net.createServer((sock) => {
     sock.setNoDelay(true);
@@ -35,12 +35,12 @@ function fakeInvokeChannel() {
     let buf = Buffer.alloc(0);
     sock.on('data', (d) => {
       buf = Buffer.concat([buf, d]);
-      while (buf.length >= 4 && buf.length >= 4 + buf.readUInt32BE(0)) {
+      while (buf.length >= 8 && buf.length >= 8 + buf.readUInt32BE(0) + buf.readUInt32BE(4)) {
         const len = buf.readUInt32BE(0);
-        const msg = JSON.parse(buf.toString('utf8', 4, 4 + len));
-        buf = buf.subarray(4 + len);
+        const msg = JSON.parse(buf.toString('utf8', 8, 8 + len));
+        buf = buf.subarray(8 + len + buf.readUInt32BE(4));
         const json = Buffer.from(JSON.stringify({ i: msg.i, r: echo(msg.d) }));
-        const head = Buffer.alloc(4);
+        const head = Buffer.alloc(8);
         head.writeUInt32BE(json.length);
         sock.write(Buffer.concat([head, json]));
       }

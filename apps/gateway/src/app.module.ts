@@ -26,7 +26,6 @@ import { SecretsService } from './secrets.service.js';
 import { GATEWAY_CONFIG } from './tokens.js';
 
 @Module({})
-// biome-ignore lint/complexity/noStaticOnlyClass: a Nest dynamic module is a class with a static factory
 export class AppModule {
   static forRoot(
     config: GatewayConfig,

@@ -1,8 +1,7 @@
 import { chmodSync, mkdirSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { FloeError } from '@floe/contracts';
-import { FrameDecoder } from './frame-codec.js';
+import { FloeError, FrameDecoder } from '@floe/contracts';
 import { InstanceChannel } from './instance-channel.js';
 
 /**

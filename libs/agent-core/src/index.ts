@@ -3,7 +3,6 @@ export * from './agent-lock.js';
 export * from './agent-metrics.js';
 export * from './channel-server.js';
 export * from './container-launcher.js';
-export * from './frame-codec.js';
 export * from './instance.js';
 export * from './instance-channel.js';
 export * from './instance-state.js';

@@ -1,6 +1,5 @@
 import type net from 'node:net';
-import { FloeError } from '@floe/contracts';
-import { encodeFrame, type Frame, type FrameDecoder } from './frame-codec.js';
+import { encodeFrame, FloeError, type Frame, type FrameDecoder } from '@floe/contracts';
 
 export interface ChannelRequest {
   callId: string;

@@ -1,7 +1,7 @@
 import net from 'node:net';
 import { FloeError, isSerializedError, reviveError } from '../errors.js';
+import { encodeFrame, FrameDecoder } from './frame-codec.js';
 import type { RpcReply } from './frame-rpc.types.js';
-import { encodeJsonFrame, JsonFrameDecoder } from './json-frames.js';
 
 /** The peer could not be reached, or the connection dropped under a pending call. */
 export class RpcConnectionError extends FloeError {
@@ -50,7 +50,7 @@ export class FrameRpcClient {
         );
       }, timeoutMs);
       this.pending.set(i, { socket, resolve: resolve as (v: unknown) => void, reject, timer });
-      socket.write(encodeJsonFrame({ i, p: pattern, d: data }));
+      socket.write(encodeFrame({ i, p: pattern, d: data }));
     });
   }
 
@@ -64,10 +64,10 @@ export class FrameRpcClient {
     // Pending calls hold their timers; an idle connection must not keep the process alive.
     socket.unref();
     this.socket = socket;
-    const decoder = new JsonFrameDecoder();
+    const decoder = new FrameDecoder('json');
     socket.on('data', (chunk) => {
       try {
-        decoder.push(chunk, (m) => this.settle(m as RpcReply));
+        decoder.push(chunk, (f) => this.settle(f.header as unknown as RpcReply));
       } catch (err) {
         socket.destroy(err as Error);
       }

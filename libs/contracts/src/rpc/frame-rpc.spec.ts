@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { FloeError, NotFoundError } from '../errors.js';
+import { encodeFrame, FrameDecoder } from './frame-codec.js';
 import { FrameRpcClient, RpcConnectionError, RpcTimeoutError } from './frame-rpc-client.js';
 import { FrameRpcServer } from './frame-rpc-server.js';
-import { encodeJsonFrame, JsonFrameDecoder } from './json-frames.js';
 
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => {
@@ -20,17 +20,17 @@ async function pair(handlers: ConstructorParameters<typeof FrameRpcServer>[0]) {
   return { server, client, port };
 }
 
-describe('JsonFrameDecoder', () => {
+describe(FrameDecoder.name, () => {
   it('reassembles messages split across chunks and several in one chunk', () => {
-    const bytes = Buffer.concat([encodeJsonFrame({ a: 1 }), encodeJsonFrame({ b: 'é'.repeat(100) })]);
+    const bytes = Buffer.concat([encodeFrame({ a: 1 }), encodeFrame({ b: 'é'.repeat(100) })]);
     const got: unknown[] = [];
-    const d = new JsonFrameDecoder();
-    for (let i = 0; i < bytes.length; i += 7) d.push(bytes.subarray(i, i + 7), (m) => got.push(m));
+    const d = new FrameDecoder('json');
+    for (let i = 0; i < bytes.length; i += 7) d.push(bytes.subarray(i, i + 7), (f) => got.push(f.header));
     expect(got).toEqual([{ a: 1 }, { b: 'é'.repeat(100) }]);
   });
 
   it('refuses a frame over the limit', () => {
-    expect(() => new JsonFrameDecoder(10).push(encodeJsonFrame({ x: 'y'.repeat(20) }), () => {})).toThrow(
+    expect(() => new FrameDecoder('json', 10).push(encodeFrame({ x: 'y'.repeat(20) }), () => {})).toThrow(
       /exceeds the limit of 10/,
     );
   });

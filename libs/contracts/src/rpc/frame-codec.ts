@@ -1,5 +1,6 @@
 /**
- * The invoke channel's wire format between the agent and the process inside an instance:
+ * Floe's one framing, shared by the invoke channel between the agent and the process inside
+ * an instance, and by the invoke fast path between services (FrameRpcServer/-Client):
  *
  *   [u32 BE header length][u32 BE body length][header][body]
  *
@@ -16,11 +17,7 @@ export interface Frame {
 
 const EMPTY = Buffer.alloc(0);
 
-export function encodeFrame(
-  header: Record<string, unknown>,
-  body: Buffer = EMPTY,
-  format: FrameFormat = 'json',
-): Buffer {
+export function encodeFrame(header: object, body: Buffer = EMPTY, format: FrameFormat = 'json'): Buffer {
   const head = format === 'json' ? Buffer.from(JSON.stringify(header)) : encodeKv(header);
   const out = Buffer.allocUnsafe(8 + head.length + body.length);
   out.writeUInt32BE(head.length, 0);
@@ -30,7 +27,7 @@ export function encodeFrame(
   return out;
 }
 
-function encodeKv(header: Record<string, unknown>): Buffer {
+function encodeKv(header: object): Buffer {
   const parts: string[] = [];
   for (const [k, v] of Object.entries(header)) {
     if (v === undefined) continue;
@@ -77,7 +74,7 @@ export class FrameDecoder {
       const hl = buf.readUInt32BE(off);
       const bl = buf.readUInt32BE(off + 4);
       if (hl + bl > this.maxFrameBytes)
-        throw new Error(`invoke channel: frame of ${hl + bl} bytes exceeds ${this.maxFrameBytes}`);
+        throw new RangeError(`frame of ${hl + bl} bytes exceeds the limit of ${this.maxFrameBytes}`);
       if (buf.length - off < 8 + hl + bl) break;
       const head = buf.subarray(off + 8, off + 8 + hl);
       const body = buf.subarray(off + 8 + hl, off + 8 + hl + bl);
