@@ -82,24 +82,38 @@ async function bootstrap() {
     },
   );
 
-  const app = await NestFactory.create<NestFastifyApplication>(
-    AppModule.forRoot(agent),
-    new FastifyAdapter(),
-    {
-      logger: ['error', 'warn'],
-    },
-  );
-  app.connectMicroservice<MicroserviceOptions>({ transport: Transport.TCP, options: config.rpc });
-  await app.startAllMicroservices();
   // The invoke fast path: one Nest TCP hop costs ~0.4 ms hot here, a raw frame hop ~0.05 ms.
   // Control calls (ensure, retire, logs, status) stay on Nest TCP.
   const invokeChannel = new FrameRpcServer(
     { [AgentPatterns.invoke]: (p: AgentInvokeRequest) => agent.invoke(p.request, p.version) },
     'agent',
   );
-  await invokeChannel.listen(config.invoke.host, config.invoke.port);
-  await app.listen(config.http.port, config.http.host);
-  await agent.announce();
+  let app: NestFastifyApplication | undefined;
+  const teardown = async () => {
+    await agent.stop();
+    await invokeChannel.close();
+    await app?.close();
+    scheduler.close();
+    redis.disconnect();
+    runtime.close();
+    removeCgroupParent(runtime.cgroups, config.cgroupParent);
+    unlock();
+  };
+  try {
+    app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(agent), new FastifyAdapter(), {
+      logger: ['error', 'warn'],
+    });
+    app.connectMicroservice<MicroserviceOptions>({ transport: Transport.TCP, options: config.rpc });
+    await app.startAllMicroservices();
+    await invokeChannel.listen(config.invoke.host, config.invoke.port);
+    await app.listen(config.http.port, config.http.host);
+    await agent.announce();
+  } catch (err) {
+    // The pool is already starting stemcells: a listener that fails (a port in use) must not
+    // leave them running until the next start's recovery.
+    await teardown().catch((e) => console.error(`node-agent ${config.id}: teardown failed:`, e));
+    throw err;
+  }
   console.log(
     `node-agent ${config.id}: rpc ${config.rpc.host}:${config.rpc.port}, invoke ${config.invoke.host}:${config.invoke.port}, http ${config.http.host}:${config.http.port}, cgroups ${runtime.cgroups.mode}`,
   );
@@ -109,14 +123,7 @@ async function bootstrap() {
     if (stopping) return;
     stopping = true;
     console.log(`node-agent ${config.id}: ${sig}, destroying containers`);
-    await agent.stop();
-    await invokeChannel.close();
-    await app.close();
-    scheduler.close();
-    redis.disconnect();
-    runtime.close();
-    removeCgroupParent(runtime.cgroups, config.cgroupParent);
-    unlock();
+    await teardown();
     process.exit(0);
   };
   process.removeAllListeners('SIGTERM').removeAllListeners('SIGINT');

@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,7 +18,7 @@ let redis: { child: ChildProcess; url: string };
 let agent: ChildProcess | undefined;
 let http = 0;
 
-async function startAgent() {
+async function startAgent(invokePort?: number) {
   http = await freePort();
   const child = spawn(process.execPath, [main], {
     env: {
@@ -26,7 +27,7 @@ async function startAgent() {
       FLOE_STATE_DIR: dir,
       FLOE_AGENT_ID: id,
       FLOE_AGENT_RPC: `127.0.0.1:${await freePort()}`,
-      FLOE_AGENT_INVOKE: `127.0.0.1:${await freePort()}`,
+      FLOE_AGENT_INVOKE: `127.0.0.1:${invokePort ?? (await freePort())}`,
       FLOE_AGENT_HTTP: `127.0.0.1:${http}`,
       FLOE_SCHEDULER_RPC: `127.0.0.1:${await freePort()}`,
       FLOE_STEMCELLS: '1',
@@ -95,6 +96,20 @@ afterAll(async () => {
 });
 
 describe('node-agent restart safety', () => {
+  it('exits with an error and leaves nothing behind when a listener cannot bind', async () => {
+    const taken = net.createServer();
+    await new Promise<void>((r) => taken.listen(0, '127.0.0.1', r));
+    try {
+      const child = await startAgent((taken.address() as net.AddressInfo).port);
+      const code = await new Promise((r) => child.once('exit', r));
+      expect(code).toBe(1);
+      expect(cgroupDirs()).toEqual([]);
+      expect(instanceMounts()).toEqual([]);
+    } finally {
+      await new Promise((r) => taken.close(r));
+    }
+  });
+
   it('after kill -9 a restarted agent destroys every container, cgroup and mount it owned', async () => {
     await startAgent();
     await until('three stemcells', async () => (await containers()) >= 3);

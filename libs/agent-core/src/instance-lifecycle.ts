@@ -24,16 +24,25 @@ export class InstanceLifecycle {
   ) {}
 
   async launch(runtime: RuntimeName, memoryBytes: number, version?: FunctionVersion): Promise<Instance> {
-    const id = `${this.idPrefix}-${runtime}-${(++this.seq).toString(36)}-${Date.now().toString(36)}`;
-    const launching = this.launcher.launch({ id, runtime, memoryBytes, version });
+    // Tracked whole, teardown-at-shutdown included: waiting only for the launcher let the
+    // agent exit while a container that finished starting during shutdown was still being
+    // destroyed, leaving its cgroups and code mount behind.
+    const launching = this.start(runtime, memoryBytes, version);
     this.launches.add(launching);
-    let launched: Awaited<typeof launching>;
     try {
-      launched = await launching;
+      return await launching;
     } finally {
       this.launches.delete(launching);
     }
-    const { backend, channel } = launched;
+  }
+
+  private async start(
+    runtime: RuntimeName,
+    memoryBytes: number,
+    version?: FunctionVersion,
+  ): Promise<Instance> {
+    const id = `${this.idPrefix}-${runtime}-${(++this.seq).toString(36)}-${Date.now().toString(36)}`;
+    const { backend, channel } = await this.launcher.launch({ id, runtime, memoryBytes, version });
     if (this.registry.closed) {
       // Shutdown began while this container was starting: it must not outlive the agent.
       channel.close();
