@@ -158,11 +158,12 @@ function svg(r) {
   return out.join('\n');
 }
 
-export function writeReport(r) {
+/** `name` is `latest` for a whole run; a run of some cases (`--only`) writes `partial`. */
+export function writeReport(r, name = 'latest') {
   const dir = path.join(benchDir, 'results');
   mkdirSync(dir, { recursive: true });
-  writeFileSync(path.join(dir, 'latest.json'), `${JSON.stringify(r, null, 2)}\n`);
-  writeFileSync(path.join(dir, 'latest.md'), markdown(r));
-  writeFileSync(path.join(dir, 'latest.svg'), svg(r));
+  writeFileSync(path.join(dir, `${name}.json`), `${JSON.stringify(r, null, 2)}\n`);
+  writeFileSync(path.join(dir, `${name}.md`), markdown(r));
+  writeFileSync(path.join(dir, `${name}.svg`), svg(r));
   return dir;
 }

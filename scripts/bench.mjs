@@ -15,6 +15,9 @@ import { frozenLoop, warmCalls } from '../bench/warm.mjs';
 import { APT_BENCH, log, root, setup } from './lib/setup.mjs';
 
 const quick = process.argv.includes('--quick');
+// `--only floor,frozen` runs just those cases (names as in kase() below), for iterating on one figure.
+const onlyArg = process.argv.find((a) => a.startsWith('--only='))?.slice(7);
+const only = onlyArg ? new Set(onlyArg.split(',')) : null;
 const N = quick
   ? { floor: 200, runtime: 20, cold: 8, prewarm: 8, warm: 40, seconds: 3, density: 4 }
   : { floor: 2000, runtime: 200, cold: 50, prewarm: 50, warm: 300, seconds: 10, density: 10 };
@@ -45,8 +48,16 @@ const result = {
 
 let interrupted = false;
 
+const PLATFORM_CASES = {
+  'platform (pools off)': ['cold', 'density'],
+  'platform (pools on)': ['prewarm', 'warm', 'throughput'],
+  'platform (pause grace 0)': ['frozen loop'],
+};
+const wanted = (name) =>
+  !only || only.has(name) || (PLATFORM_CASES[name] ?? []).some((c) => only.has(c));
+
 async function kase(name, fn) {
-  if (interrupted) return;
+  if (interrupted || !wanted(name)) return;
   try {
     Object.assign(result, await fn());
   } catch (e) {
@@ -68,6 +79,7 @@ try {
   log('bench: setup');
   await setup({ apt: APT_BENCH, baseImages: false });
   compile('timeit');
+  if (only) result.meta.notes.push(`Only: ${[...only].join(', ')}.`);
   await kase('floor', () => floor({ work, n: N.floor, log: bench }));
   await kase('runtimes', () => runtimes({ work, n: N.runtime, log: bench }));
   await kase('platform (pools off)', () =>
@@ -110,7 +122,8 @@ result.density ??= [];
 result.create_per_s ??= null;
 result.ratios = ratios(result);
 result.meta.seconds = Math.round((Date.now() - t0) / 1000);
-const dir = writeReport(result);
+const report = only ? 'partial' : 'latest';
+const dir = writeReport(result, report);
 
 const pad = (s, n) => String(s).padEnd(n);
 console.log(`\nFloe bench${quick ? ' (--quick)' : ''}, ${result.meta.seconds} s — ${result.meta.host}`);
@@ -136,7 +149,7 @@ console.log(
   `platform overhead, one request in flight: p50 ${result.platform_overhead_ms.p50} ms, p99 ${result.platform_overhead_ms.p99} ms`,
 );
 console.log(`cold vs crun-node: ${r.cold_vs_crun_node}× (pre-warm ${r.prewarm_vs_crun_node}×)`);
-console.log(`\nwrote ${path.relative(root, dir)}/latest.{json,md,svg}`);
+console.log(`\nwrote ${path.relative(root, dir)}/${report}.{json,md,svg}`);
 if (result.meta.errors.length) {
   console.log(`errors:\n  ${result.meta.errors.join('\n  ')}`);
   process.exitCode = 1;
