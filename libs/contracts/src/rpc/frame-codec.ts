@@ -18,7 +18,19 @@ export interface Frame {
 const EMPTY = Buffer.alloc(0);
 
 export function encodeFrame(header: object, body: Buffer = EMPTY, format: FrameFormat = 'json'): Buffer {
-  const head = format === 'json' ? Buffer.from(JSON.stringify(header)) : encodeKv(header);
+  if (format === 'kv') return assemble(encodeKv(header), body);
+  // One allocation: the JSON is written straight into the frame (this runs twice per call).
+  const json = JSON.stringify(header);
+  const hl = Buffer.byteLength(json);
+  const out = Buffer.allocUnsafe(8 + hl + body.length);
+  out.writeUInt32BE(hl, 0);
+  out.writeUInt32BE(body.length, 4);
+  out.write(json, 8, 'utf8');
+  if (body.length) body.copy(out, 8 + hl);
+  return out;
+}
+
+function assemble(head: Buffer, body: Buffer): Buffer {
   const out = Buffer.allocUnsafe(8 + head.length + body.length);
   out.writeUInt32BE(head.length, 0);
   out.writeUInt32BE(body.length, 4);

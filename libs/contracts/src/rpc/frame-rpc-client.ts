@@ -21,7 +21,10 @@ interface Pending {
   socket: net.Socket;
   resolve: (v: unknown) => void;
   reject: (e: Error) => void;
-  timer: NodeJS.Timeout;
+  /** Date.now() past which the call fails with RpcTimeoutError. */
+  deadline: number;
+  pattern: string;
+  timeoutMs: number;
 }
 
 /**
@@ -33,6 +36,10 @@ export class FrameRpcClient {
   private socket?: net.Socket;
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
+  /** One timer for every pending call, armed for the earliest deadline: a timer per call
+   *  costs a setTimeout and a clearTimeout on the hot path for a timeout that rarely fires. */
+  private timer?: NodeJS.Timeout;
+  private timerAt = Number.POSITIVE_INFINITY;
   readonly where: string;
 
   constructor(private readonly address: { host: string; port: number }) {
@@ -42,14 +49,19 @@ export class FrameRpcClient {
   call<T>(pattern: string, data: unknown, timeoutMs: number): Promise<T> {
     const socket = this.socket ?? this.connect();
     const i = this.nextId++;
+    const deadline = Date.now() + timeoutMs;
     return new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.pending.delete(i);
-        reject(
-          new RpcTimeoutError(`${pattern} to ${this.where}: no answer within ${timeoutMs} ms`, timeoutMs),
-        );
-      }, timeoutMs);
-      this.pending.set(i, { socket, resolve: resolve as (v: unknown) => void, reject, timer });
+      // A pending call keeps the process alive, as a timer per call did; an idle client doesn't.
+      if (this.pending.size === 0) socket.ref();
+      this.pending.set(i, {
+        socket,
+        resolve: resolve as (v: unknown) => void,
+        reject,
+        deadline,
+        pattern,
+        timeoutMs,
+      });
+      if (deadline < this.timerAt) this.arm(deadline);
       socket.write(encodeFrame({ i, p: pattern, d: data }));
     });
   }
@@ -59,9 +71,39 @@ export class FrameRpcClient {
     this.socket = undefined;
   }
 
+  private arm(at: number): void {
+    clearTimeout(this.timer);
+    this.timerAt = at;
+    this.timer = setTimeout(() => this.expire(), Math.max(0, at - Date.now()));
+    this.timer.unref();
+  }
+
+  private expire(): void {
+    this.timer = undefined;
+    this.timerAt = Number.POSITIVE_INFINITY;
+    const now = Date.now();
+    let next = Number.POSITIVE_INFINITY;
+    for (const [i, p] of this.pending) {
+      if (p.deadline > now) {
+        next = Math.min(next, p.deadline);
+        continue;
+      }
+      this.forget(i, p);
+      p.reject(
+        new RpcTimeoutError(`${p.pattern} to ${this.where}: no answer within ${p.timeoutMs} ms`, p.timeoutMs),
+      );
+    }
+    if (next !== Number.POSITIVE_INFINITY) this.arm(next);
+  }
+
+  private forget(i: number, p: Pending): void {
+    this.pending.delete(i);
+    if (this.pending.size === 0 && !p.socket.destroyed) p.socket.unref();
+  }
+
   private connect(): net.Socket {
     const socket = net.connect({ host: this.address.host, port: this.address.port, noDelay: true });
-    // Pending calls hold their timers; an idle connection must not keep the process alive.
+    // Ref'd only while calls are pending (see call/forget): an idle connection must not keep the process alive.
     socket.unref();
     this.socket = socket;
     const decoder = new FrameDecoder('json');
@@ -80,8 +122,7 @@ export class FrameRpcClient {
   private settle(reply: RpcReply): void {
     const p = this.pending.get(reply.i);
     if (!p) return; // timed out already
-    this.pending.delete(reply.i);
-    clearTimeout(p.timer);
+    this.forget(reply.i, p);
     if (reply.e === undefined) p.resolve(reply.r);
     else
       p.reject(
@@ -96,8 +137,7 @@ export class FrameRpcClient {
     const code = (err as NodeJS.ErrnoException | undefined)?.code;
     for (const [i, p] of this.pending) {
       if (p.socket !== socket) continue; // a call already on the next connection
-      this.pending.delete(i);
-      clearTimeout(p.timer);
+      this.forget(i, p);
       p.reject(
         new RpcConnectionError(`rpc to ${this.where}: ${code ?? err?.message ?? 'connection closed'}`, err),
       );
