@@ -3,7 +3,7 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { Agent, lockStateDir, recover, removeCgroupParent, SnapshotRootfs } from '@floe/agent-core';
 import {
-  type AgentInvokeRequest,
+  type AgentInvokeWire,
   AgentPatterns,
   ConfigError,
   FrameRpcServer,
@@ -85,7 +85,7 @@ async function bootstrap() {
   // The invoke fast path: one Nest TCP hop costs ~0.4 ms hot here, a raw frame hop ~0.05 ms.
   // Control calls (ensure, retire, logs, status) stay on Nest TCP.
   const invokeChannel = new FrameRpcServer(
-    { [AgentPatterns.invoke]: (p: AgentInvokeRequest) => agent.invoke(p.request, p.version) },
+    { [AgentPatterns.invoke]: (w: AgentInvokeWire) => agent.invokeWire(w) },
     'agent',
   );
   let app: NestFastifyApplication | undefined;

@@ -1,6 +1,7 @@
 import {
   type AgentEnsureRequest,
   type AgentInfo,
+  AgentInvokeClient,
   type AgentInvokeRequest,
   type AgentLogsRequest,
   type AgentLogsResponse,
@@ -30,13 +31,13 @@ class TcpAgentClient implements AgentClient {
     private readonly agentId: string,
     private readonly client: ClientTCP,
     private readonly controlTimeoutMs: number,
-    private readonly fast?: FrameRpcClient,
+    private readonly fast?: AgentInvokeClient,
   ) {}
 
   async invoke(req: AgentInvokeRequest, timeoutMs: number): Promise<InvokeResponse> {
     if (!this.fast) return this.call(AgentPatterns.invoke, req, timeoutMs);
     try {
-      const answer = await this.fast.call<InvokeResponse>(AgentPatterns.invoke, req, timeoutMs);
+      const answer = await this.fast.invoke(req, timeoutMs);
       if (typeof answer?.status !== 'number')
         throw new FloeError('INTERNAL', `invoke on agent ${this.agentId}: answer is not an InvokeResponse`);
       return answer;
@@ -142,7 +143,7 @@ export class TcpAgentClientFactory implements AgentClientFactory {
       agent.id,
       client,
       this.controlTimeoutMs,
-      agent.invoke ? new FrameRpcClient(parseAddress(agent.invoke)) : undefined,
+      agent.invoke ? new AgentInvokeClient(new FrameRpcClient(parseAddress(agent.invoke))) : undefined,
     );
     this.clients.set(agent.id, c);
     return c;

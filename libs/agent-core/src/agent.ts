@@ -2,6 +2,7 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import {
   type AgentInfo,
+  type AgentInvokeWire,
   FloeError,
   type FunctionVersion,
   type InvokeRequest,
@@ -12,7 +13,7 @@ import {
 } from '@floe/contracts';
 import type { Runtime } from '@floe/runtime';
 import type { Redis } from 'ioredis';
-import { AgentMetrics, fnLabel } from './agent-metrics.js';
+import { AgentMetrics } from './agent-metrics.js';
 import { ChannelServer } from './channel-server.js';
 import { ContainerLauncher } from './container-launcher.js';
 import { type LogLine, LogStore } from './log-store.js';
@@ -20,6 +21,9 @@ import { Membership } from './membership.js';
 import { ensureWatchdog } from './native-build.js';
 import { Pool } from './pool.js';
 import type { HostMounts, RootfsProvider } from './ports.js';
+import { VersionCache } from './version-cache.js';
+
+const EMPTY = Buffer.alloc(0);
 
 export interface AgentSettings {
   id: string;
@@ -62,6 +66,7 @@ export class Agent {
   private readonly channel: ChannelServer;
   private readonly membership: Membership;
   private readonly startedAt = Date.now();
+  private readonly versions = new VersionCache();
 
   private constructor(
     readonly settings: AgentSettings,
@@ -128,6 +133,11 @@ export class Agent {
     return this.membership.start();
   }
 
+  /** The invoke fast path's handler: the version comes whole or by ref (VersionCache). */
+  invokeWire(wire: AgentInvokeWire): Promise<InvokeResponse> {
+    return this.invoke(wire.request, this.versions.resolve(wire));
+  }
+
   async invoke(req: InvokeRequest, version: FunctionVersion): Promise<InvokeResponse> {
     const t0 = performance.now();
     const res = await this.pool.invoke(
@@ -140,13 +150,10 @@ export class Agent {
         headers: req.headers,
         deadline: req.deadline,
       },
-      Buffer.from(req.body, 'base64'),
+      req.body ? Buffer.from(req.body, 'base64') : EMPTY,
     );
     const agentMs = performance.now() - t0;
-    this.metrics.invocationSeconds.observe(
-      { function_name: fnLabel(`${version.namespace}/${version.name}`), start: res.start },
-      agentMs / 1000,
-    );
+    this.metrics.observeInvocation(version, res.start, agentMs / 1000);
     return {
       status: res.status,
       headers: res.headers,

@@ -14,6 +14,25 @@ export interface AgentInvokeRequest {
 }
 
 /**
+ * agent.invoke as the fast path carries it (AgentInvokeClient → the agent's VersionCache):
+ * the whole version on the first call of it, then only its `ref`. An agent that lacks the
+ * ref answers FAILED_PRECONDITION with `details.versionUnknown`, and the call is resent whole.
+ */
+export interface AgentInvokeWire {
+  request: InvokeRequest;
+  version?: FunctionVersion;
+  ref?: string;
+}
+
+/**
+ * Names one deployed version. Versions are immutable; `createdAt` tells apart a version
+ * number reused after the function was deleted and deployed again.
+ */
+export function versionRef(v: Pick<FunctionVersion, 'namespace' | 'name' | 'version' | 'createdAt'>): string {
+  return `${v.namespace}/${v.name}@${v.version}@${v.createdAt}`;
+}
+
+/**
  * agent.ensure: keep at least `instances` instances of this version on the agent (a target
  * count for that agent, not an increment), pre-warmed and frozen. Idempotent.
  */

@@ -3,8 +3,11 @@ import {
   type AgentEnsureRequest,
   type AgentInfo,
   type AgentInvokeRequest,
+  type AgentInvokeWire,
   AgentPatterns,
+  FloeError,
   FrameRpcServer,
+  type FunctionVersion,
   type InvokeResponse,
   redisKeys,
 } from '@floe/contracts';
@@ -21,6 +24,7 @@ import { Redis } from 'ioredis';
  */
 export class FakeAgent {
   readonly invocations: AgentInvokeRequest[] = [];
+  private readonly versions = new Map<string, FunctionVersion>();
   readonly calls: { op: string; payload: unknown }[] = [];
   functions: AgentInfo['functions'] = {};
   private app?: INestMicroservice;
@@ -114,13 +118,24 @@ export class FakeAgent {
     await this.app.listen();
     if (this.fastPort) {
       this.fast = new FrameRpcServer(
-        { [AgentPatterns.invoke]: (req: AgentInvokeRequest) => this.invoke(req) },
+        { [AgentPatterns.invoke]: (w: AgentInvokeWire) => this.invoke(this.resolve(w)) },
         'fake-agent',
       );
       await this.fast.listen('127.0.0.1', this.fastPort);
     }
     await this.beat();
     this.timer = setInterval(() => void this.beat().catch(() => {}), 1000);
+  }
+
+  /** The fast path names a version it sent before by ref, as with agent-core's VersionCache. */
+  private resolve(w: AgentInvokeWire): AgentInvokeRequest {
+    if (w.version && w.ref) this.versions.set(w.ref, w.version);
+    const version = w.version ?? this.versions.get(w.ref ?? '');
+    if (!version)
+      throw new FloeError('FAILED_PRECONDITION', `version ${w.ref} unknown`, {
+        details: { versionUnknown: w.ref },
+      });
+    return { request: w.request, version };
   }
 
   async invoke(req: AgentInvokeRequest): Promise<InvokeResponse> {

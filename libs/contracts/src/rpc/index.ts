@@ -1,3 +1,4 @@
+export * from './agent-invoke-client.js';
 export * from './frame-codec.js';
 export * from './frame-rpc.types.js';
 export * from './frame-rpc-client.js';
