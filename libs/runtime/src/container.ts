@@ -32,6 +32,8 @@ export interface Container {
   /** Resolves once the kernel reports the whole cgroup frozen. */
   freeze(): Promise<void>;
   thaw(): Promise<void>;
+  /** `thaw` done in the call: the kernel wakes the tasks before the write returns. */
+  thawSync(): void;
   /** Signals init (which forwards to the payload). `reason: 'timeout'` makes the exit a timeout. */
   kill(signal?: NodeJS.Signals | number, opts?: { reason?: 'timeout' }): Promise<void>;
   /** SIGKILL to every process in the container's cgroup. */
@@ -168,9 +170,14 @@ export class ContainerImpl extends EventEmitter implements Container {
   }
 
   async thaw(): Promise<void> {
+    this.thawSync();
+  }
+
+  /** `thaw` without a promise, for the invoke path: the kernel's thaw completes in the write. */
+  thawSync(): void {
     if (!can.resume(this.status))
       throw new FailedPreconditionError(`container ${this.id}: cannot resume from ${this.status}`);
-    await this.cgroup.freezer.thaw();
+    this.cgroup.freezer.thawSync();
     this.machine.transition('running');
   }
 

@@ -59,7 +59,11 @@ export class DetachedContainer {
   }
 
   async thaw(): Promise<void> {
-    await this.cgroup.freezer.thaw();
+    this.thawSync();
+  }
+
+  thawSync(): void {
+    this.cgroup.freezer.thawSync();
   }
 
   /** Kills everything in the cgroup and removes cgroups and state. */

@@ -69,6 +69,10 @@ export class FreezerV2 implements Freezer {
   }
 
   async thaw(): Promise<void> {
+    this.thawSync();
+  }
+
+  thawSync(): void {
     // Unfreezing is synchronous in the kernel: tasks are woken before the write returns.
     try {
       fs.writeSync(this.freezeFd, FreezerV2.ZERO, 0, 1, 0);
@@ -111,6 +115,10 @@ export class FreezerV1 implements Freezer {
   }
 
   async thaw(): Promise<void> {
+    this.thawSync();
+  }
+
+  thawSync(): void {
     try {
       fs.writeSync(this.fd, FreezerV1.THAWED, 0, FreezerV1.THAWED.length, 0);
     } catch (err) {

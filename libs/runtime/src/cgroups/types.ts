@@ -55,6 +55,8 @@ export interface Freezer {
   readonly version: 'v1' | 'v2';
   freeze(): Promise<void>;
   thaw(): Promise<void>;
+  /** Thawing is synchronous in the kernel (tasks are woken before the write returns). */
+  thawSync(): void;
   isFrozen(): boolean;
   close(): void;
 }
