@@ -1,4 +1,6 @@
+import type { FunctionVersion, StartKind } from '@floe/contracts';
 import { Counter, register as defaultRegistry, Gauge, Histogram, type Registry } from 'prom-client';
+import { FastHistogram, type HistogramSeries } from './fast-histogram.js';
 import type { Pool, PoolEvents } from './pool.js';
 
 const LATENCY = [
@@ -13,15 +15,16 @@ export class AgentMetrics {
   readonly containers: Gauge<'state' | 'runtime'>;
   readonly starts: Counter<'kind' | 'runtime'>;
   readonly startSeconds: Histogram<'kind' | 'runtime'>;
-  readonly freezeSeconds: Histogram;
-  readonly thawSeconds: Histogram;
-  readonly invocationSeconds: Histogram<'function_name' | 'start'>;
+  readonly freezeSeconds: HistogramSeries;
+  readonly thawSeconds: HistogramSeries;
+  readonly invocationSeconds: FastHistogram;
   readonly failures: Counter<'function_name' | 'kind'>;
   readonly memoryBytes: Gauge<'function_name'>;
   readonly throttled: Gauge<'function_name'>;
   readonly capacityBytes: Gauge;
   readonly usedBytes: Gauge;
   readonly heartbeats: Counter<'result'>;
+  private readonly invocationChildren = new Map<string, Partial<Record<StartKind, HistogramSeries>>>();
 
   constructor(pool: () => Pool | undefined, registry: Registry = defaultRegistry) {
     const registers = [registry];
@@ -48,25 +51,25 @@ export class AgentMetrics {
       buckets: LATENCY,
       registers,
     });
-    this.freezeSeconds = new Histogram({
-      name: 'floe_agent_freeze_duration_seconds',
-      help: 'cgroup freeze until the kernel reports frozen',
-      buckets: LATENCY,
+    // Observed on every warm call: FastHistogram, not prom-client's (see fast-histogram.ts).
+    this.freezeSeconds = new FastHistogram(
+      'floe_agent_freeze_duration_seconds',
+      'cgroup freeze until the kernel reports frozen',
+      LATENCY,
       registers,
-    });
-    this.thawSeconds = new Histogram({
-      name: 'floe_agent_thaw_duration_seconds',
-      help: 'cgroup thaw',
-      buckets: LATENCY,
+    ).labels();
+    this.thawSeconds = new FastHistogram(
+      'floe_agent_thaw_duration_seconds',
+      'cgroup thaw',
+      LATENCY,
       registers,
-    });
-    this.invocationSeconds = new Histogram({
-      name: 'floe_agent_invocation_duration_seconds',
-      help: 'Invocation time through the agent (thaw, call, response)',
-      labelNames: ['function_name', 'start'],
-      buckets: LATENCY,
+    ).labels();
+    this.invocationSeconds = new FastHistogram(
+      'floe_agent_invocation_duration_seconds',
+      'Invocation time through the agent (thaw, call, response)',
+      LATENCY,
       registers,
-    });
+    );
     this.failures = new Counter({
       name: 'floe_agent_function_failures_total',
       help: 'Instances lost to OOM kills, timeouts and crashes',
@@ -104,6 +107,26 @@ export class AgentMetrics {
       labelNames: ['result'],
       registers,
     });
+  }
+
+  /** One call's time in the agent; the series is looked up once per function and start kind. */
+  observeInvocation(
+    version: Pick<FunctionVersion, 'namespace' | 'name'>,
+    start: StartKind,
+    seconds: number,
+  ): void {
+    const key = `${version.namespace}/${version.name}`;
+    let byStart = this.invocationChildren.get(key);
+    if (!byStart) {
+      byStart = {};
+      this.invocationChildren.set(key, byStart);
+    }
+    let child = byStart[start];
+    if (!child) {
+      child = this.invocationSeconds.labels({ function_name: fnLabel(key), start });
+      byStart[start] = child;
+    }
+    child.observe(seconds);
   }
 
   /** Pool hooks that feed these metrics. */

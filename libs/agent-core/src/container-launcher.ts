@@ -259,6 +259,7 @@ export class ContainerLauncher implements Launcher {
       exited,
       freeze: () => c.freeze(),
       thaw: () => c.thaw(),
+      thawSync: () => c.thawSync(),
       async destroy(reason) {
         if (reason === 'timeout') await c.kill('SIGKILL', { reason: 'timeout' }).catch(() => {});
         await runtime.delete(id);

@@ -27,7 +27,19 @@ export interface LoadRequest {
   httpPort?: number;
 }
 
-type Pending = { resolve: (r: ChannelResponse) => void; reject: (e: Error) => void };
+type Pending = {
+  resolve: (r: ChannelResponse) => void;
+  reject: (e: Error) => void;
+  /** Date.now() past which the call fails with ChannelTimeoutError; Infinity for none. */
+  deadline: number;
+};
+
+/** A call got no response by its deadline; the pool kills the instance and says which function. */
+export class ChannelTimeoutError extends FloeError {
+  constructor(readonly deadline: number) {
+    super('DEADLINE_EXCEEDED', 'no response from the instance by the deadline', { fault: 'user' });
+  }
+}
 
 /**
  * The agent's end of one instance's invoke channel. Calls are matched to responses by id,
@@ -39,6 +51,11 @@ export class InstanceChannel {
   private loading?: { resolve: (ok: unknown, error?: string) => void; reject: (e: Error) => void };
   private closedErr?: Error;
   private readonly closeHandlers: Array<(err: Error) => void> = [];
+  /** One timer for the channel's calls, armed for the earliest deadline: cheaper per call
+   *  than a setTimeout/clearTimeout pair for a timeout that rarely fires. */
+  private timer?: NodeJS.Timeout;
+  private timerAt = Number.POSITIVE_INFINITY;
+  private readonly frameHandler = (f: Frame) => this.onFrame(f);
 
   constructor(
     private readonly sock: net.Socket,
@@ -46,7 +63,7 @@ export class InstanceChannel {
   ) {
     sock.on('data', (chunk: Buffer) => {
       try {
-        decoder.push(chunk, (f) => this.onFrame(f));
+        decoder.push(chunk, this.frameHandler);
       } catch (err) {
         sock.destroy(err as Error);
       }
@@ -86,13 +103,38 @@ export class InstanceChannel {
     });
   }
 
+  /** Sends a call; it fails with ChannelTimeoutError if no response comes by `req.deadline`. */
   invoke(req: ChannelRequest, body: Buffer): Promise<ChannelResponse> {
     if (this.closedErr) return Promise.reject(this.closedErr);
     const id = this.nextId++;
+    const deadline = req.deadline ?? Number.POSITIVE_INFINITY;
     return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
+      this.pending.set(id, { resolve, reject, deadline });
+      if (deadline < this.timerAt) this.arm(deadline);
       this.sock.write(encodeFrame({ t: 'inv', id, ...req }, body, this.format));
     });
+  }
+
+  private arm(at: number): void {
+    clearTimeout(this.timer);
+    this.timerAt = at;
+    this.timer = setTimeout(() => this.expire(), Math.max(0, at - Date.now()));
+    this.timer.unref();
+  }
+
+  private expire(): void {
+    this.timer = undefined;
+    this.timerAt = Number.POSITIVE_INFINITY;
+    const now = Date.now();
+    let next = Number.POSITIVE_INFINITY;
+    for (const [id, p] of this.pending) {
+      if (p.deadline > now) next = Math.min(next, p.deadline);
+      else {
+        this.pending.delete(id);
+        p.reject(new ChannelTimeoutError(p.deadline));
+      }
+    }
+    if (next !== Number.POSITIVE_INFINITY) this.arm(next);
   }
 
   onClose(fn: (err: Error) => void): void {
@@ -126,6 +168,7 @@ export class InstanceChannel {
   private fail(err: Error): void {
     if (this.closedErr) return;
     this.closedErr = err;
+    clearTimeout(this.timer);
     for (const p of this.pending.values()) p.reject(err);
     this.pending.clear();
     this.loading?.reject(err);

@@ -14,6 +14,8 @@ export interface InstanceBackend {
   readonly id: string;
   freeze(): Promise<void>;
   thaw(): Promise<void>;
+  /** `thaw` within the call, when the backend can: the invoke path then needs no promise. */
+  thawSync?(): void;
   /** Kills every process and removes the container; idempotent. */
   destroy(reason?: 'timeout'): Promise<void>;
   /** Settles once, when the container's init exits. */
@@ -56,6 +58,8 @@ export class Instance {
   oomKills?: number;
   /** A chain that serializes freeze/thaw so a call during `pausing` waits, not fails. */
   private chain: Promise<void> = Promise.resolve();
+  /** Steps on `chain` not yet settled. */
+  private ops = 0;
 
   constructor(
     readonly id: string,
@@ -80,13 +84,23 @@ export class Instance {
     return isLive(this.sm.state);
   }
 
-  /** Runs `step` after any freeze/thaw in progress. */
+  /** No freeze or thaw is in progress or queued. */
+  get settled(): boolean {
+    return this.ops === 0;
+  }
+
+  /**
+   * Runs `step` after any freeze/thaw in progress; with none, in this turn: a thaw's write then
+   * lands right after the call's request was queued, not a microtask later.
+   */
   serialize<T>(step: () => Promise<T>): Promise<T> {
-    const next = this.chain.then(step, step);
-    this.chain = next.then(
-      () => undefined,
-      () => undefined,
-    );
+    const idle = this.ops === 0;
+    this.ops++;
+    const next = idle ? step() : this.chain.then(step, step);
+    const settled = () => {
+      this.ops--;
+    };
+    this.chain = next.then(settled, settled);
     return next;
   }
 

@@ -2,7 +2,12 @@ import { FloeError, type FunctionVersion, type RuntimeName, type StartKind } fro
 import { Capacity } from './capacity.js';
 import { Freezer } from './freezer.js';
 import { describeExit, functionKey, type Instance, type InstanceBackend } from './instance.js';
-import type { ChannelRequest, ChannelResponse, InstanceChannel } from './instance-channel.js';
+import {
+  type ChannelRequest,
+  type ChannelResponse,
+  ChannelTimeoutError,
+  type InstanceChannel,
+} from './instance-channel.js';
 import { InstanceLifecycle } from './instance-lifecycle.js';
 import { InstanceStarter } from './instance-starter.js';
 import type { InstanceState } from './instance-state.js';
@@ -57,6 +62,8 @@ export interface PoolResult extends ChannelResponse {
   instanceId: string;
 }
 
+type Acquired = { inst: Instance; start: StartKind; frozen?: boolean };
+
 type Waiter = { resolve: (i: Instance) => void; reject: (e: Error) => void; timer: NodeJS.Timeout };
 
 const now = () => performance.now();
@@ -97,38 +104,27 @@ export class Pool {
   // ---- calls -------------------------------------------------------------------------------
 
   async invoke(version: FunctionVersion, req: ChannelRequest, body: Buffer): Promise<PoolResult> {
-    const deadline = req.deadline ?? Date.now() + version.timeoutMs;
-    const { inst, start, thaw } = await this.acquire(version, deadline);
-    let timer: NodeJS.Timeout | undefined;
+    // The channel fails the call at this deadline (ChannelTimeoutError); the runtime sees it too.
+    req.deadline ??= Date.now() + version.timeoutMs;
+    const { inst, start, frozen } = this.takeWarm(version) ?? (await this.acquire(version, req.deadline));
     try {
-      const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(
-          () =>
-            reject(
-              new FloeError(
-                'DEADLINE_EXCEEDED',
-                `function ${version.name} timed out after ${version.timeoutMs / 1000}s`,
-                { fault: 'user' },
-              ),
-            ),
-          Math.max(0, deadline - Date.now()),
-        );
-      });
       const pending = inst.call(req, body);
-      if (thaw) {
+      if (frozen) {
         // The request is queued in the socket while the instance is still frozen: it wakes once,
         // with work waiting, instead of waking into an idle loop and again when the bytes land.
-        pending.catch(() => {});
-        await thaw();
+        const thawing = this.resume(inst);
+        if (thawing) {
+          pending.catch(() => {});
+          await thawing;
+        }
       }
-      const res = await Promise.race([pending, timeout]);
+      const res = await pending;
       if (res.status === 500 && (inst.runtime === 'exec' || inst.runtime === 'image'))
         await this.checkOom(inst, res);
       return { ...res, start, instanceId: inst.id };
     } catch (err) {
       throw await this.failCall(inst, err);
     } finally {
-      clearTimeout(timer);
       this.release(inst);
       // The stemcell this call took is replaced only now: starting a container competes for
       // the same cores and would slow the very call that needed the stemcell.
@@ -154,10 +150,13 @@ export class Pool {
 
   private async failCall(inst: Instance, err: unknown): Promise<Error> {
     const name = inst.version?.name ?? inst.id;
-    if (err instanceof FloeError && err.code === 'DEADLINE_EXCEEDED') {
+    if (err instanceof ChannelTimeoutError) {
       this.opts.events?.failure?.(inst.key ?? '', 'timeout');
       await this.lifecycle.destroy(inst, 'timeout');
-      return err;
+      const secs = (inst.version?.timeoutMs ?? 0) / 1000;
+      return new FloeError('DEADLINE_EXCEEDED', `function ${name} timed out after ${secs}s`, {
+        fault: 'user',
+      });
     }
     if (err instanceof FloeError && err.code === 'FUNCTION_FAILED') return err;
     // The connection dropped: the process died. Its exit reason says why.
@@ -177,34 +176,45 @@ export class Pool {
     });
   }
 
-  private async acquire(
-    version: FunctionVersion,
-    deadline: number,
-  ): Promise<{ inst: Instance; start: StartKind; thaw?: () => Promise<void> }> {
+  /**
+   * A warm instance of `version` free for one more call, without waiting: an unfrozen one
+   * first, else the most recently used frozen one (`frozen`: the caller thaws it). One pass
+   * over this function's instances only; this runs on every call.
+   */
+  private takeWarm(version: FunctionVersion): Acquired | undefined {
+    if (this.registry.closed) return undefined;
+    const set = this.registry.byFunction.get(functionKey(version.namespace, version.name));
+    if (!set) return undefined;
+    const max = Math.max(1, version.maxConcurrency);
+    let frozen: Instance | undefined;
+    for (const i of set) {
+      if (i.inflight >= max || !i.live || i.version?.version !== version.version) continue;
+      const s = i.state;
+      if (s === 'idle' || s === 'running') return { inst: this.takeRunning(i), start: 'warm' };
+      if (
+        (s === 'paused' || s === 'pausing' || s === 'resuming') &&
+        (!frozen || i.lastUsed > frozen.lastUsed)
+      )
+        frozen = i;
+    }
+    if (!frozen) return undefined;
+    frozen.inflight++;
+    frozen.lastUsed = Date.now();
+    return { inst: frozen, start: 'warm', frozen: true };
+  }
+
+  /** No warm instance was free (takeWarm): wait for one, or start one. */
+  private async acquire(version: FunctionVersion, deadline: number): Promise<Acquired> {
     if (this.registry.closed) throw new FloeError('UNAVAILABLE', 'agent is shutting down');
     const key = functionKey(version.namespace, version.name);
-    // Only this function's instances: the invoke path must not scan the whole pool.
-    const mine = [...(this.registry.byFunction.get(key) ?? [])].filter(
-      (i) => i.version?.version === version.version && i.live,
-    );
-    const max = Math.max(1, version.maxConcurrency);
-    // Warm and unfrozen first, then warm and frozen: the cheapest start that is available.
-    const hot = mine.find((i) => (i.state === 'idle' || i.state === 'running') && i.inflight < max);
-    if (hot) return { inst: this.takeRunning(hot), start: 'warm' };
-    const frozen = mine
-      .filter(
-        (i) => (i.state === 'paused' || i.state === 'pausing' || i.state === 'resuming') && i.inflight < max,
-      )
-      .sort((a, b) => b.lastUsed - a.lastUsed)[0];
-    if (frozen) {
-      frozen.inflight++;
-      frozen.lastUsed = Date.now();
-      return { inst: frozen, start: 'warm', thaw: () => this.resume(frozen) };
-    }
-    const count = mine.length + (this.registry.creatingByFn.get(key) ?? 0);
+    let count = this.registry.creatingByFn.get(key) ?? 0;
+    let mine = 0;
+    for (const i of this.registry.byFunction.get(key) ?? [])
+      if (i.live && i.version?.version === version.version) mine++;
+    count += mine;
     if (count >= Math.max(1, version.maxScale))
       return { inst: await this.wait(key, deadline), start: 'warm' };
-    if (mine.length > 0) {
+    if (mine > 0) {
       // Every instance is busy: one more starts in the background and this call takes
       // whichever instance is free first. A short call should not wait out a container start
       // (tens of ms, ~1 s on a saturated machine) when a busy instance frees up in a moment.
@@ -274,7 +284,17 @@ export class Pool {
     if (inst.inflight === 0) inst.sm.transition('idle');
   }
 
-  private resume(inst: Instance): Promise<void> {
+  /** Thaws `inst` for a call: in this turn when nothing else is in progress, else in turn. */
+  private resume(inst: Instance): Promise<void> | undefined {
+    if (inst.state === 'paused' && !inst.reclaimed && inst.settled && inst.backend.thawSync) {
+      // The common case costs one write and no promise.
+      inst.sm.transition('resuming');
+      const t0 = now();
+      inst.backend.thawSync();
+      this.opts.events?.thaw?.(now() - t0);
+      inst.sm.transition('running');
+      return undefined;
+    }
     return inst.serialize(async () => {
       if (inst.state === 'paused') {
         inst.sm.transition('resuming');
