@@ -13,7 +13,12 @@ function roundTrip(sock) {
   });
 }
 
-export async function floor({ work, n, log }) {
+/**
+ * A frozen echo container and its socket. `cycle()` is one timed floor loop: thaw, round
+ * trip, freeze. Kept open beside the platform, its cycles interleave with the agent's calls
+ * (warm.mjs), so both see the same moment of this VM's noisy neighbours.
+ */
+export async function openFloor({ work, log, name = 'floor' }) {
   const { Runtime, defaultSpec, makeBusyboxRootfs } = await import(
     path.join(root, 'libs/runtime/dist/index.js')
   );
@@ -21,24 +26,25 @@ export async function floor({ work, n, log }) {
   const rootfs = makeBusyboxRootfs(['sh']);
   copyFileSync(echo, path.join(rootfs, 'bin/echo-srv'));
   mkdirSync(path.join(rootfs, 'sock'));
-  const sockDir = path.join(work, 'floor-sock');
+  const sockDir = path.join(work, `${name}-sock`);
   mkdirSync(sockDir, { recursive: true });
-  const parent = `floe-bench-floor-${process.pid}`;
-  const rt = new Runtime({ stateDir: path.join(work, 'floor-state'), cgroupParent: parent });
+  const parent = `floe-bench-${name}-${process.pid}`;
+  const rt = new Runtime({ stateDir: path.join(work, `${name}-state`), cgroupParent: parent });
   const spec = defaultSpec({ rootfs, args: ['/bin/echo-srv', '/sock/echo.sock'] });
   spec.mounts.push({ destination: '/sock', type: 'bind', source: sockDir, options: ['rbind', 'rw'] });
   let sock;
-  const teardown = async () => {
+  let c;
+  const close = async () => {
     sock?.destroy();
-    await rt.delete('floor').catch(() => {});
+    await c?.thaw().catch(() => {});
+    await rt.delete(name).catch(() => {});
     rt.close();
     removeCgroup(parent);
     rmSync(rootfs, { recursive: true, force: true });
   };
-  const unregister = onInterrupt(teardown);
-  log(`floor: thaw → 1-byte unix socket round trip → freeze, ${n} runs`);
+  const unregister = onInterrupt(close);
   try {
-    const c = await rt.run('floor', spec);
+    c = await rt.run(name, spec);
     const file = path.join(sockDir, 'echo.sock');
     for (let i = 0; !existsSync(file); i++) {
       if (i > 200) throw new Error('floor: echo server did not create its socket');
@@ -47,13 +53,15 @@ export async function floor({ work, n, log }) {
     sock = net.connect(file);
     await new Promise((r, j) => sock.once('connect', r).once('error', j));
     sock.on('error', (e) => log(`floor: socket error ${e.message}`));
-    const total = [];
-    const thaw = [];
-    const rtt = [];
-    const freeze = [];
-    const warm = Math.max(10, n / 10);
     await c.freeze();
-    for (let i = 0; i < n + warm; i++) {
+  } catch (e) {
+    unregister();
+    await close();
+    throw e;
+  }
+  return {
+    freezer: c.cgroup?.freezer?.version,
+    async cycle() {
       const t0 = performance.now();
       await c.thaw();
       const t1 = performance.now();
@@ -61,31 +69,49 @@ export async function floor({ work, n, log }) {
       const t2 = performance.now();
       await c.freeze();
       const t3 = performance.now();
+      return { total: t3 - t0, thaw: t1 - t0, rtt: t2 - t1, freeze: t3 - t2 };
+    },
+    async close() {
+      unregister();
+      await close();
+    },
+  };
+}
+
+export async function floor({ work, n, log }) {
+  log(`floor: thaw → 1-byte unix socket round trip → freeze, ${n} runs`);
+  const rig = await openFloor({ work, log });
+  try {
+    const total = [];
+    const thaw = [];
+    const rtt = [];
+    const freeze = [];
+    const warm = Math.max(10, n / 10);
+    for (let i = 0; i < n + warm; i++) {
+      const r = await rig.cycle();
       if (i < warm) continue;
-      total.push(t3 - t0);
-      thaw.push(t1 - t0);
-      rtt.push(t2 - t1);
-      freeze.push(t3 - t2);
+      total.push(r.total);
+      thaw.push(r.thaw);
+      rtt.push(r.rtt);
+      freeze.push(r.freeze);
     }
     // The same cycle after 120 ms idle, as the platform's warm case sees it (CPU idle exit included).
     const paused = [];
     for (let i = 0; i < Math.min(Math.round(n / 5), 100); i++) {
       await sleep(120);
-      const t0 = performance.now();
-      await c.thaw();
-      await roundTrip(sock);
-      await c.freeze();
-      paused.push(performance.now() - t0);
+      paused.push((await rig.cycle()).total);
     }
-    const freezer = c.cgroup?.freezer?.version;
-    await c.thaw();
     return {
       floor_warm_ms: summary(total),
       floor_after_idle_ms: summary(paused),
-      floor_parts_ms: { thaw: summary(thaw), round_trip: summary(rtt), freeze: summary(freeze), freezer },
+      floor_parts_ms: {
+        thaw: summary(thaw),
+        round_trip: summary(rtt),
+        freeze: summary(freeze),
+        freezer: rig.freezer,
+      },
     };
   } finally {
-    unregister();
-    await teardown();
+    await rig.close();
   }
 }

@@ -13,6 +13,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import { root } from '../scripts/lib/setup.mjs';
+import { openFloor } from './floor.mjs';
 import { deployment, NAMESPACE } from './platform.mjs';
 import { benchDir, CLEAN_ENV, sleep, summary } from './stats.mjs';
 import { parseWrk } from './throughput.mjs';
@@ -38,14 +39,14 @@ async function activeVersion(redisUrl, name) {
 
 /** A deployed no-op node function and a client on the agent's invoke fast path, as the scheduler calls it. */
 async function agentCaller(client, name) {
-  const { FrameRpcClient } = await import(path.join(root, 'libs/contracts/dist/index.js'));
+  const { AgentInvokeClient, FrameRpcClient } = await import(path.join(root, 'libs/contracts/dist/index.js'));
   await client.deploy(deployment('node', name));
   await client.invoke(name);
   const version = await activeVersion(client.redisUrl, name);
-  const rpc = new FrameRpcClient({ host: '127.0.0.1', port: client.agent.invoke });
+  // The scheduler's client: the version travels whole once, then by ref.
+  const rpc = new AgentInvokeClient(new FrameRpcClient({ host: '127.0.0.1', port: client.agent.invoke }));
   const call = () =>
-    rpc.call(
-      'agent.invoke',
+    rpc.invoke(
       {
         version,
         request: {
@@ -106,26 +107,46 @@ const meanMs = (a, b, k) =>
  * freezes an instance as soon as its reply is written. Back-to-back calls then each thaw a
  * frozen instance, call it, and leave it to be frozen again: the floor's loop, through the
  * agent. The agent's thaw counter checks that every timed call thawed.
+ *
+ * The floor's own loop runs beside it in alternating blocks (`floor_interleaved_ms`), so that
+ * the ratio compares the two under the same load from this VM's neighbours: measured minutes
+ * apart, the floor alone moved by up to 2× between runs.
  */
-export async function frozenLoop(client, { n, log }) {
+export async function frozenLoop(client, { n, log, work }) {
   const agent = await agentCaller(client, 'frozen-noop');
+  const rig = await openFloor({ work, log, name: 'floor-beside' });
   try {
     // The agent's JIT warms up as it would serving any steady load, then the timed calls.
-    log(`warm: ${n} agent calls, each thawing an instance frozen right after the call before`);
+    log(
+      `warm: ${n} agent calls, each thawing an instance frozen right after the call before, interleaved with ${n} floor cycles`,
+    );
     await timed(agent.call, { n: 0, warmup: 2000 });
+    for (let i = 0; i < 200; i++) await rig.cycle();
     const m0 = await agentMeans(client);
-    const r = await timed(agent.call, { n, warmup: 0 });
+    const BLOCK = Number(process.env.BENCH_BLOCK ?? 50);
+    const r = { ms: [], agent: [], fn: [] };
+    const floorMs = [];
+    for (let done = 0; done < n; done += BLOCK) {
+      const k = Math.min(BLOCK, n - done);
+      const b = await timed(agent.call, { n: k, warmup: 0 });
+      r.ms.push(...b.ms);
+      r.agent.push(...b.agent);
+      r.fn.push(...b.fn);
+      for (let i = 0; i < k; i++) floorMs.push((await rig.cycle()).total);
+    }
     const m1 = await agentMeans(client);
     const thaws = m1.thaw.count - m0.thaw.count;
     if (thaws < n) throw new Error(`frozen loop: only ${thaws} of ${n} calls thawed their instance`);
     return {
       warm_agent_ms: summary(r.ms),
+      floor_interleaved_ms: summary(floorMs),
       warm_agent_internal_ms: summary(r.agent),
       function_frozen_ms: summary(r.fn),
       frozen_loop_agent_mean_ms: { thaw: meanMs(m0, m1, 'thaw'), invocation: meanMs(m0, m1, 'invocation') },
     };
   } finally {
     agent.close();
+    await rig.close();
   }
 }
 

@@ -53,8 +53,7 @@ const PLATFORM_CASES = {
   'platform (pools on)': ['prewarm', 'warm', 'throughput'],
   'platform (pause grace 0)': ['frozen loop'],
 };
-const wanted = (name) =>
-  !only || only.has(name) || (PLATFORM_CASES[name] ?? []).some((c) => only.has(c));
+const wanted = (name) => !only || only.has(name) || (PLATFORM_CASES[name] ?? []).some((c) => only.has(c));
 
 async function kase(name, fn) {
   if (interrupted || !wanted(name)) return;
@@ -101,7 +100,7 @@ try {
     withPlatform(
       { work, label: 'frozen', env: { FLOE_STEMCELLS: '0', FLOE_PAUSE_GRACE_MS: '0' }, log: bench },
       async (client) => {
-        await kase('frozen loop', () => frozenLoop(client, { n: N.warm * 3, log: bench }));
+        await kase('frozen loop', () => frozenLoop(client, { n: N.warm * 3, log: bench, work }));
         return {};
       },
     ),
@@ -143,7 +142,7 @@ console.log(
   `\nruntime vs crun: in-process ${r.runtime_inproc_vs_crun}×, CLI ${r.runtime_cli_vs_crun}× (runc ${r.runc_vs_crun}×)`,
 );
 console.log(
-  `warm vs floor: agent ${r.warm_agent_vs_floor}× (closed loop, frozen before each call); after 120 ms idle, agent ${r.warm_agent_after_idle_vs_floor_after_idle}× the floor after idle`,
+  `warm vs floor: agent ${r.warm_agent_vs_floor}× the floor run beside it (${r.warm_agent_vs_floor_alone}× the floor case alone; closed loop, frozen before each call); after 120 ms idle, agent ${r.warm_agent_after_idle_vs_floor_after_idle}× the floor after idle`,
 );
 console.log(
   `platform overhead, one request in flight: p50 ${result.platform_overhead_ms.p50} ms, p99 ${result.platform_overhead_ms.p99} ms`,
