@@ -125,23 +125,43 @@ async function invoke(h, body, sock) {
   );
 }
 
-const sock = net.connect(SOCK, () => sock.write(frame({ t: 'hello', token: TOKEN, runtime: 'node' })));
 let pending = EMPTY;
-sock.on('data', (chunk) => {
-  const buf = pending.length ? Buffer.concat([pending, chunk]) : chunk;
+
+// Frames from the agent. `chunk` is the socket's one read buffer, reused for the next read
+// (`onread`, ~4 µs less per call than a 'data' listener): whatever outlives this callback,
+// a body or a partial frame, is copied out.
+function onChunk(chunk) {
+  const reused = pending.length === 0;
+  const buf = reused ? chunk : Buffer.concat([pending, chunk]);
   let off = 0;
   while (buf.length - off >= 8) {
     const hl = buf.readUInt32BE(off);
     const bl = buf.readUInt32BE(off + 4);
     if (buf.length - off < 8 + hl + bl) break;
     const h = JSON.parse(buf.toString('utf8', off + 8, off + 8 + hl));
-    const body = buf.subarray(off + 8 + hl, off + 8 + hl + bl);
+    const view = buf.subarray(off + 8 + hl, off + 8 + hl + bl);
+    const body = bl === 0 ? EMPTY : reused ? Buffer.from(view) : view;
     off += 8 + hl + bl;
     if (h.t === 'inv') invoke(h, body, sock);
     else if (h.t === 'load') load(h, sock);
   }
-  pending = off === buf.length ? EMPTY : buf.subarray(off);
-});
+  if (off === buf.length) pending = EMPTY;
+  else pending = reused ? Buffer.from(buf.subarray(off)) : buf.subarray(off);
+}
+
+const sock = net.connect(
+  {
+    path: SOCK,
+    onread: {
+      buffer: Buffer.allocUnsafe(64 * 1024),
+      callback(n, buf) {
+        onChunk(buf.subarray(0, n));
+        return true;
+      },
+    },
+  },
+  () => sock.write(frame({ t: 'hello', token: TOKEN, runtime: 'node' })),
+);
 // The agent owns our lifetime: when it goes away, so do we.
 sock.on('close', () => process.exit(0));
 sock.on('error', (err) => {

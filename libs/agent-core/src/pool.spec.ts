@@ -103,6 +103,16 @@ describe(Pool.name, () => {
     expect(launcher.counts.launch).toBe(1);
   });
 
+  it('carries bodies larger than one socket read, and concurrent calls, intact both ways', async () => {
+    makePool();
+    const v = version('echo', { maxConcurrency: 4 });
+    const big = 'x'.repeat(300_000) + 'end';
+    expect((await call(v, big)).body.toString()).toBe(`echo:${big}`);
+    const bodies = ['a', 'b'.repeat(70_000), 'c', 'd'.repeat(1000)];
+    const got = await Promise.all(bodies.map((b) => call(v, b)));
+    expect(got.map((r) => r.body.toString())).toEqual(bodies.map((b) => `echo:${b}`));
+  });
+
   it('reclaims only an instance paused for reclaimAfterMs in one go, and restores it before the thaw', async () => {
     makePool({ pauseGraceMs: 5, reclaimAfterMs: 150 });
     const v = version('echo');

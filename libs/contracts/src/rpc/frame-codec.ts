@@ -79,8 +79,13 @@ export class FrameDecoder {
     private readonly maxFrameBytes = 64 * 1024 * 1024,
   ) {}
 
-  push(chunk: Buffer, onFrame: (f: Frame) => void): void {
+  /**
+   * `transient`: the chunk's memory is reused after this call (a socket's `onread` buffer),
+   * so a partial frame kept for later, and every non-empty body, is copied out of it.
+   */
+  push(chunk: Buffer, onFrame: (f: Frame) => void, transient = false): void {
     const buf = this.pending.length ? Buffer.concat([this.pending, chunk]) : chunk;
+    const copy = transient && buf === chunk;
     let off = 0;
     while (buf.length - off >= 8) {
       const hl = buf.readUInt32BE(off);
@@ -89,12 +94,14 @@ export class FrameDecoder {
         throw new RangeError(`frame of ${hl + bl} bytes exceeds the limit of ${this.maxFrameBytes}`);
       if (buf.length - off < 8 + hl + bl) break;
       const head = buf.subarray(off + 8, off + 8 + hl);
-      const body = buf.subarray(off + 8 + hl, off + 8 + hl + bl);
+      const view = buf.subarray(off + 8 + hl, off + 8 + hl + bl);
+      const body = copy && bl > 0 ? Buffer.from(view) : bl > 0 ? view : EMPTY;
       off += 8 + hl + bl;
       if (this.format === 'auto') this.format = sniffFormat(head);
       onFrame({ header: this.format === 'json' ? JSON.parse(head.toString('utf8')) : decodeKv(head), body });
     }
-    this.pending = off === buf.length ? EMPTY : buf.subarray(off);
+    if (off === buf.length) this.pending = EMPTY;
+    else this.pending = copy ? Buffer.from(buf.subarray(off)) : buf.subarray(off);
   }
 }
 

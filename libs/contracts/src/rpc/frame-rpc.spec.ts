@@ -29,6 +29,25 @@ describe(FrameDecoder.name, () => {
     expect(got).toEqual([{ a: 1 }, { b: 'é'.repeat(100) }]);
   });
 
+  it('copies bodies and partial frames out of a transient chunk (an onread buffer reused per read)', () => {
+    const bytes = Buffer.concat([
+      encodeFrame({ a: 1 }, Buffer.from('first body')),
+      encodeFrame({ b: 2 }, Buffer.from('second')),
+    ]);
+    const reused = Buffer.alloc(64);
+    const got: { header: unknown; body: Buffer }[] = [];
+    const d = new FrameDecoder('json');
+    for (let i = 0; i < bytes.length; i += 13) {
+      const n = bytes.copy(reused, 0, i, i + 13);
+      d.push(reused.subarray(0, n), (f) => got.push(f), true);
+      reused.fill(0xff); // the socket's next read overwrites it
+    }
+    expect(got.map((f) => [f.header, f.body.toString()])).toEqual([
+      [{ a: 1 }, 'first body'],
+      [{ b: 2 }, 'second'],
+    ]);
+  });
+
   it('refuses a frame over the limit', () => {
     expect(() => new FrameDecoder('json', 10).push(encodeFrame({ x: 'y'.repeat(20) }), () => {})).toThrow(
       /exceeds the limit of 10/,
