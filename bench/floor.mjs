@@ -23,11 +23,11 @@ export async function openFloor({ work, log, name = 'floor' }) {
     path.join(root, 'libs/runtime/dist/index.js')
   );
   const echo = compile('echo', { static: true });
+  const sockDir = path.join(work, `${name}-sock`);
+  mkdirSync(sockDir, { recursive: true });
   const rootfs = makeBusyboxRootfs(['sh']);
   copyFileSync(echo, path.join(rootfs, 'bin/echo-srv'));
   mkdirSync(path.join(rootfs, 'sock'));
-  const sockDir = path.join(work, `${name}-sock`);
-  mkdirSync(sockDir, { recursive: true });
   const parent = `floe-bench-${name}-${process.pid}`;
   const rt = new Runtime({ stateDir: path.join(work, `${name}-state`), cgroupParent: parent });
   const spec = defaultSpec({ rootfs, args: ['/bin/echo-srv', '/sock/echo.sock'] });

@@ -13,8 +13,12 @@ export const LATENCY_KEYS = [
   ['cold_node_ms', 'cold start, node, via gateway (pools off)'],
   ['crun_node_ms', 'crun run node to first byte'],
   ['prewarm_node_ms', 'pre-warm (stemcell) start, node, via gateway'],
-  ['warm_agent_ms', 'warm call of a frozen instance, agent fast path, closed loop'],
-  ['floor_interleaved_ms', 'floor, in blocks alternating with the closed loop above'],
+  [
+    'warm_engine_ms',
+    "warm call of a frozen instance through the agent's engine in process (thaw, call, response, freeze)",
+  ],
+  ['warm_agent_ms', 'warm call of a frozen instance, agent fast path from another process, closed loop'],
+  ['floor_interleaved_ms', 'floor, in blocks alternating with the two loops above'],
   ['warm_agent_after_idle_ms', 'warm call of a frozen instance, agent fast path, after 120 ms idle'],
   ['warm_agent_internal_ms', 'same loop, time inside the agent (thaw, call, response)'],
   ['hot_agent_ms', 'warm call, agent fast path, back to back (not frozen)'],
@@ -32,6 +36,7 @@ export function ratios(r) {
     runtime_cli_vs_crun: ratio(r.runtime_cli_true_ms, r.crun_true_ms),
     runc_vs_crun: ratio(r.runc_true_ms, r.crun_true_ms),
     // Against the floor measured in alternating blocks with it, where there is one.
+    warm_engine_vs_floor: ratio(r.warm_engine_ms, r.floor_interleaved_ms),
     warm_agent_vs_floor: ratio(
       r.warm_agent_ms,
       r.floor_interleaved_ms?.p50 ? r.floor_interleaved_ms : r.floor_warm_ms,

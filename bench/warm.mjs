@@ -13,6 +13,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import { root } from '../scripts/lib/setup.mjs';
+import { openEngine } from './engine.mjs';
 import { openFloor } from './floor.mjs';
 import { deployment, NAMESPACE } from './platform.mjs';
 import { benchDir, CLEAN_ENV, sleep, summary } from './stats.mjs';
@@ -62,7 +63,7 @@ async function agentCaller(client, name) {
       },
       10_000,
     );
-  return { call, close: () => rpc.close() };
+  return { call, version, close: () => rpc.close() };
 }
 
 /** Times `n` calls (after `warmup` untimed ones), each after `before()`; counts start kinds. */
@@ -108,37 +109,55 @@ const meanMs = (a, b, k) =>
  * frozen instance, call it, and leave it to be frozen again: the floor's loop, through the
  * agent. The agent's thaw counter checks that every timed call thawed.
  *
- * The floor's own loop runs beside it in alternating blocks (`floor_interleaved_ms`), so that
- * the ratio compares the two under the same load from this VM's neighbours: measured minutes
- * apart, the floor alone moved by up to 2× between runs.
+ * Three loops run in alternating blocks, so that they see the same load from this VM's
+ * neighbours (measured minutes apart, the floor alone moved by up to 2×):
+ * - `warm_agent_ms`: from another process over the agent's invoke fast path, as the
+ *   scheduler calls it (one more Node-to-Node round trip than the floor has);
+ * - `warm_engine_ms`: the agent's engine (agent-core) in this process, as the floor drives
+ *   the runtime lib in this process: thaw, call, response, freeze;
+ * - `floor_interleaved_ms`: the floor's own loop.
  */
 export async function frozenLoop(client, { n, log, work }) {
   const agent = await agentCaller(client, 'frozen-noop');
   const rig = await openFloor({ work, log, name: 'floor-beside' });
+  let engine;
   try {
-    // The agent's JIT warms up as it would serving any steady load, then the timed calls.
+    engine = await openEngine({ work, redisUrl: client.redisUrl, version: agent.version });
     log(
-      `warm: ${n} agent calls, each thawing an instance frozen right after the call before, interleaved with ${n} floor cycles`,
+      `warm: ${n} agent calls, each thawing an instance frozen right after the call before, in blocks alternating with ${n} engine and ${n} floor cycles`,
     );
+    // JITs warm up as they would serving any steady load, then the timed calls.
     await timed(agent.call, { n: 0, warmup: 2000 });
+    for (let i = 0; i < 2000; i++) await engine.cycle();
     for (let i = 0; i < 200; i++) await rig.cycle();
     const m0 = await agentMeans(client);
-    const BLOCK = Number(process.env.BENCH_BLOCK ?? 50);
+    const e0 = engine.thaws();
+    const BLOCK = 50;
     const r = { ms: [], agent: [], fn: [] };
     const floorMs = [];
+    const engineMs = [];
     for (let done = 0; done < n; done += BLOCK) {
       const k = Math.min(BLOCK, n - done);
       const b = await timed(agent.call, { n: k, warmup: 0 });
       r.ms.push(...b.ms);
       r.agent.push(...b.agent);
       r.fn.push(...b.fn);
+      for (let i = 0; i < k; i++) {
+        const c = await engine.cycle();
+        if (c.start !== 'warm' || !c.frozen)
+          throw new Error(`engine loop: a ${c.start} call, frozen after: ${c.frozen}`);
+        engineMs.push(c.total);
+      }
       for (let i = 0; i < k; i++) floorMs.push((await rig.cycle()).total);
     }
     const m1 = await agentMeans(client);
     const thaws = m1.thaw.count - m0.thaw.count;
     if (thaws < n) throw new Error(`frozen loop: only ${thaws} of ${n} calls thawed their instance`);
+    if (engine.thaws() - e0 < n)
+      throw new Error(`engine loop: only ${engine.thaws() - e0} of ${n} calls thawed`);
     return {
       warm_agent_ms: summary(r.ms),
+      warm_engine_ms: summary(engineMs),
       floor_interleaved_ms: summary(floorMs),
       warm_agent_internal_ms: summary(r.agent),
       function_frozen_ms: summary(r.fn),
@@ -146,6 +165,7 @@ export async function frozenLoop(client, { n, log, work }) {
     };
   } finally {
     agent.close();
+    await engine?.close();
     await rig.close();
   }
 }

@@ -142,7 +142,7 @@ console.log(
   `\nruntime vs crun: in-process ${r.runtime_inproc_vs_crun}×, CLI ${r.runtime_cli_vs_crun}× (runc ${r.runc_vs_crun}×)`,
 );
 console.log(
-  `warm vs floor: agent ${r.warm_agent_vs_floor}× the floor run beside it (${r.warm_agent_vs_floor_alone}× the floor case alone; closed loop, frozen before each call); after 120 ms idle, agent ${r.warm_agent_after_idle_vs_floor_after_idle}× the floor after idle`,
+  `warm vs floor (run beside it): through the agent's engine ${r.warm_engine_vs_floor}×, from another process over the fast path ${r.warm_agent_vs_floor}× (${r.warm_agent_vs_floor_alone}× the floor case alone); closed loops, frozen before each call; after 120 ms idle, agent ${r.warm_agent_after_idle_vs_floor_after_idle}× the floor after idle`,
 );
 console.log(
   `platform overhead, one request in flight: p50 ${result.platform_overhead_ms.p50} ms, p99 ${result.platform_overhead_ms.p99} ms`,
