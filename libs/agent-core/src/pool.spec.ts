@@ -106,7 +106,7 @@ describe(Pool.name, () => {
   it('carries bodies larger than one socket read, and concurrent calls, intact both ways', async () => {
     makePool();
     const v = version('echo', { maxConcurrency: 4 });
-    const big = 'x'.repeat(300_000) + 'end';
+    const big = `${'x'.repeat(300_000)}end`;
     expect((await call(v, big)).body.toString()).toBe(`echo:${big}`);
     const bodies = ['a', 'b'.repeat(70_000), 'c', 'd'.repeat(1000)];
     const got = await Promise.all(bodies.map((b) => call(v, b)));
