@@ -101,5 +101,29 @@ describe('several node-agents', () => {
       60_000,
     );
     expect(health.status).toBe('ok');
+
+    // Now the restarted agent is the only one: the scheduler may still name the version by
+    // ref, which the new process never saw; it answers versionUnknown and gets it whole.
+    other.child.kill('SIGKILL');
+    const back = await waitFor(
+      'a call served by the restarted agent',
+      async () => {
+        const r = await call('GET', `/function/${name}`);
+        return r.status === 200 && r.text.split(':')[1]?.startsWith(served.id) ? r : undefined;
+      },
+      15_000,
+    );
+    expect(back.status).toBe(200);
+    // The other agent's containers outlived it too: its restart destroys them.
+    const again = other.restart();
+    await waitFor(
+      'the other agent, restarted',
+      async () => {
+        const r = await fetch(`http://127.0.0.1:${other.http}/healthz`).catch(() => undefined);
+        const body = r?.ok ? await r.json() : undefined;
+        return body?.pid === again.pid ? body : undefined;
+      },
+      60_000,
+    );
   });
 });

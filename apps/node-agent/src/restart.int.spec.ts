@@ -1,9 +1,27 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import {
+  AgentInvokeClient,
+  AgentPatterns,
+  FrameRpcClient,
+  type FunctionVersion,
+  redisKeys,
+  versionRef,
+} from '@floe/contracts';
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 // @ts-expect-error: plain JS helper shared with npm start
 import { freePort, startRedis } from '../../../scripts/lib/redis.mjs';
@@ -139,4 +157,88 @@ describe('node-agent restart safety', () => {
     for (const c of ['memory', 'pids', 'freezer', 'unified'])
       expect(existsSync(`/sys/fs/cgroup/${c}/${parent}`)).toBe(false);
   });
+
+  it('a restarted agent refuses a version ref it never saw, and the caller resends the version whole', async () => {
+    const port = await freePort();
+    await startAgent(port);
+    await until('the agent to serve', async () => (await containers()) >= 1, 60_000);
+    const version = await storeFunction('ref-echo', 'module.exports = async () => "ok";');
+    const request = {
+      callId: 'c1',
+      function: version.name,
+      namespace: version.namespace,
+      method: 'GET',
+      path: '/',
+      query: '',
+      headers: {},
+      body: '',
+    };
+    const client = new AgentInvokeClient(new FrameRpcClient({ host: '127.0.0.1', port }));
+    const raw = new FrameRpcClient({ host: '127.0.0.1', port });
+    try {
+      expect((await client.invoke({ request, version }, 20_000)).status).toBe(200);
+      // Known now: a ref alone is enough.
+      expect(
+        await raw.call(AgentPatterns.invoke, { request, ref: versionRef(version) }, 20_000),
+      ).toMatchObject({
+        status: 200,
+      });
+
+      agent?.kill('SIGKILL');
+      await new Promise((r) => agent?.once('exit', r));
+      await startAgent(port);
+      await until('the restarted agent to serve', async () => (await containers()) >= 1, 60_000);
+
+      await expect(
+        raw.call(AgentPatterns.invoke, { request, ref: versionRef(version) }, 20_000),
+      ).rejects.toMatchObject({
+        code: 'FAILED_PRECONDITION',
+        details: { versionUnknown: versionRef(version) },
+      });
+      // The client still thinks the agent has it: it sends the ref, is refused, resends whole.
+      const again = await client.invoke({ request: { ...request, callId: 'c2' }, version }, 20_000);
+      expect(again.status).toBe(200);
+      expect(Buffer.from(again.body, 'base64').toString()).toBe('ok');
+    } finally {
+      client.close();
+      raw.close();
+      agent?.kill('SIGTERM');
+      await new Promise((r) => agent?.once('exit', r));
+    }
+    expect(cgroupDirs()).toEqual([]);
+    expect(instanceMounts()).toEqual([]);
+  });
 });
+
+/** A node function's code archive in Redis, where the scheduler keeps it, and its version. */
+async function storeFunction(name: string, source: string): Promise<FunctionVersion> {
+  const src = path.join(dir, `code-${name}`);
+  mkdirSync(src, { recursive: true });
+  writeFileSync(path.join(src, 'index.js'), source);
+  const blob = execFileSync('tar', ['-C', src, '-cz', '.']);
+  const digest = createHash('sha256').update(blob).digest('hex');
+  const r = new Redis(redis.url);
+  try {
+    await r.set(redisKeys().code(digest), blob);
+  } finally {
+    r.disconnect();
+  }
+  return {
+    name,
+    namespace: 'openfaas-fn',
+    version: 1,
+    createdAt: new Date().toISOString(),
+    deployment: { service: name },
+    runtime: 'node',
+    image: 'floe/node:latest',
+    codeDigest: digest,
+    handler: 'index.js',
+    memoryBytes: 128 * 1024 * 1024,
+    timeoutMs: 10_000,
+    maxConcurrency: 1,
+    minScale: 0,
+    maxScale: 1,
+    env: {},
+    secrets: [],
+  };
+}
