@@ -1,5 +1,5 @@
 import fs from 'node:fs';
-import { SyscallError } from '@floe/contracts';
+import { FailedPreconditionError, SyscallError } from '@floe/contracts';
 import type { Freezer } from './cgroups/types.js';
 import { toSyscallError } from './sys/fs-errors.js';
 
@@ -20,6 +20,7 @@ async function setAndWait(
   readFd: number,
   done: (text: string) => boolean,
   path: string,
+  isOpen: () => boolean,
 ): Promise<void> {
   try {
     fs.writeSync(writeFd, cmd, 0, cmd.length, 0);
@@ -33,9 +34,17 @@ async function setAndWait(
     if (done(buf.toString('latin1', 0, n))) return;
     const t = performance.now() - start;
     if (t > TIMEOUT_MS) throw new SyscallError('read', 110, path, 'wait for freezer state');
-    if (t > SPIN_MS) await yieldOnce();
+    if (t > SPIN_MS) {
+      await yieldOnce();
+      // Closed meanwhile (the container was deleted): the fd number may already belong to
+      // another file, so it must not be read again.
+      if (!isOpen()) throw closedError(path);
+    }
   }
 }
+
+const closedError = (path: string) =>
+  new FailedPreconditionError(`${path}: the freezer was closed (container deleted) while in use`);
 
 function open(path: string, flags: string): number {
   try {
@@ -53,18 +62,22 @@ export class FreezerV2 implements Freezer {
   private static readonly ONE = Buffer.from('1');
   private static readonly ZERO = Buffer.from('0');
 
+  private closed = false;
+
   constructor(private readonly dir: string) {
     this.freezeFd = open(`${dir}/cgroup.freeze`, 'r+');
     this.eventsFd = open(`${dir}/cgroup.events`, 'r');
   }
 
   freeze(): Promise<void> {
+    if (this.closed) return Promise.reject(closedError(`${this.dir}/cgroup.freeze`));
     return setAndWait(
       this.freezeFd,
       FreezerV2.ONE,
       this.eventsFd,
       (t) => t.includes('frozen 1'),
       `${this.dir}/cgroup.freeze`,
+      () => !this.closed,
     );
   }
 
@@ -73,6 +86,7 @@ export class FreezerV2 implements Freezer {
   }
 
   thawSync(): void {
+    if (this.closed) throw closedError(`${this.dir}/cgroup.freeze`);
     // Unfreezing is synchronous in the kernel: tasks are woken before the write returns.
     try {
       fs.writeSync(this.freezeFd, FreezerV2.ZERO, 0, 1, 0);
@@ -82,12 +96,15 @@ export class FreezerV2 implements Freezer {
   }
 
   isFrozen(): boolean {
+    if (this.closed) throw closedError(`${this.dir}/cgroup.events`);
     const buf = Buffer.allocUnsafe(128);
     const n = fs.readSync(this.eventsFd, buf, 0, buf.length, 0);
     return buf.toString('latin1', 0, n).includes('frozen 1');
   }
 
   close(): void {
+    if (this.closed) return;
+    this.closed = true;
     fs.closeSync(this.freezeFd);
     fs.closeSync(this.eventsFd);
   }
@@ -100,17 +117,21 @@ export class FreezerV1 implements Freezer {
   private static readonly FROZEN = Buffer.from('FROZEN');
   private static readonly THAWED = Buffer.from('THAWED');
 
+  private closed = false;
+
   constructor(private readonly dir: string) {
     this.fd = open(`${dir}/freezer.state`, 'r+');
   }
 
   freeze(): Promise<void> {
+    if (this.closed) return Promise.reject(closedError(`${this.dir}/freezer.state`));
     return setAndWait(
       this.fd,
       FreezerV1.FROZEN,
       this.fd,
       (t) => t.startsWith('FROZEN'),
       `${this.dir}/freezer.state`,
+      () => !this.closed,
     );
   }
 
@@ -119,6 +140,7 @@ export class FreezerV1 implements Freezer {
   }
 
   thawSync(): void {
+    if (this.closed) throw closedError(`${this.dir}/freezer.state`);
     try {
       fs.writeSync(this.fd, FreezerV1.THAWED, 0, FreezerV1.THAWED.length, 0);
     } catch (err) {
@@ -127,12 +149,15 @@ export class FreezerV1 implements Freezer {
   }
 
   isFrozen(): boolean {
+    if (this.closed) throw closedError(`${this.dir}/freezer.state`);
     const buf = Buffer.allocUnsafe(16);
     const n = fs.readSync(this.fd, buf, 0, buf.length, 0);
     return buf.toString('latin1', 0, n).startsWith('FROZEN');
   }
 
   close(): void {
+    if (this.closed) return;
+    this.closed = true;
     fs.closeSync(this.fd);
   }
 }
