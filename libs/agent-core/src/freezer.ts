@@ -24,6 +24,8 @@ export class Freezer {
       try {
         await inst.backend.freeze();
       } catch (err) {
+        // Destroyed while freezing (keep-alive, eviction, shutdown): nothing went wrong.
+        if (!inst.live) return;
         this.opts.events?.error?.(`freezing ${inst.id}`, err);
         await this.destroy(inst);
         return;
