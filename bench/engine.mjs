@@ -75,15 +75,18 @@ export async function openEngine({ work, redisUrl, version }) {
     headers: {},
     body: '',
   });
-  const afterFreeze = () => new Promise((r) => setImmediate(r));
+  const turn = () => new Promise((r) => setImmediate(r));
   return {
-    /** One call, then the freeze the agent starts once the reply is out (setImmediate). */
+    /**
+     * One call, then the freeze the agent starts once the reply is out (setImmediate): done
+     * within that turn unless it spins past 5 ms and yields, so wait for `paused` (bounded).
+     */
     async cycle() {
       const t0 = performance.now();
       const res = await agent.invoke(request(), version);
-      await afterFreeze();
+      const inst = agent.pool.list().find((i) => i.id === res.instanceId);
+      for (let i = 0; i < 10_000 && inst?.state !== 'paused'; i++) await turn();
       const t1 = performance.now();
-      const inst = agent.pool.list()[0];
       return { total: t1 - t0, start: res.start, frozen: inst?.state === 'paused' };
     },
     thaws: () => agent.metrics.thawSeconds.count,
