@@ -96,7 +96,12 @@ export class Instance {
   serialize<T>(step: () => Promise<T>): Promise<T> {
     const idle = this.ops === 0;
     this.ops++;
-    const next = idle ? step() : this.chain.then(step, step);
+    let next: Promise<T>;
+    try {
+      next = idle ? step() : this.chain.then(step, step);
+    } catch (err) {
+      next = Promise.reject(err); // a step that throws before its first await still settles
+    }
     const settled = () => {
       this.ops--;
     };
