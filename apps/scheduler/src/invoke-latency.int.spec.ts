@@ -1,4 +1,4 @@
-import { type InvokeResponse, SchedulerPatterns } from '@floe/contracts';
+import { type InvokeResponse, redisKeys, SchedulerPatterns } from '@floe/contracts';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { FakeAgent } from './testing/fake-agent.js';
@@ -15,13 +15,13 @@ const REDIS_URL = process.env.REDIS_URL;
 if (!REDIS_URL)
   throw new Error('REDIS_URL is not set: the scheduler integration tests need a real redis-server');
 
-describe('warm invoke latency (integration)', () => {
+describe('warm invoke path (integration)', () => {
   const cleanups: (() => Promise<void> | void)[] = [];
   afterAll(async () => {
     for (const c of cleanups.reverse()) await c();
   });
 
-  it('keeps the scheduler + agent round trip under 1.5 ms at p50 (no Redis on the hot path)', async () => {
+  it('serves warm invokes without a Redis command on this function, and logs the round trip', async () => {
     const prefix = uniquePrefix();
     const state = tempState();
     cleanups.push(state.cleanup);
@@ -50,6 +50,15 @@ describe('warm invoke latency (integration)', () => {
       body: '',
     });
     for (let i = 0; i < 200; i++) await rpc.call<InvokeResponse>(SchedulerPatterns.invoke, req(i));
+    // Every command Redis sees that names this function's keys, while the timed calls run.
+    const keys = redisKeys(prefix);
+    const watched = [keys.functions('openfaas-fn'), keys.versions('openfaas-fn', 'echo'), `${prefix}:code:`];
+    const seen: string[] = [];
+    const monitor = await new Redis(REDIS_URL as string).monitor();
+    monitor.on('monitor', (_time: string, args: string[]) => {
+      if (args.some((a) => watched.some((k) => a.startsWith(k)))) seen.push(args.join(' '));
+    });
+    cleanups.push(() => monitor.disconnect());
     const times: number[] = [];
     for (let i = 0; i < 1000; i++) {
       const t = process.hrtime.bigint();
@@ -62,7 +71,16 @@ describe('warm invoke latency (integration)', () => {
     console.log(
       `gateway→scheduler→agent round trip over Nest TCP: p50 ${p50.toFixed(3)} ms, p99 ${p99.toFixed(3)} ms`,
     );
-    // Two Nest TCP hops measure ≈ 0.5 ms here; the budget for the whole chain is 1.5 ms.
-    expect(p50).toBeLessThan(1.5);
+    // The figures are for reading; `npm run bench` judges speed. What this test holds is that
+    // a warm call finds its function in the scheduler's cache, not in Redis.
+    const settle = () => new Promise((r) => setTimeout(r, 100));
+    await settle();
+    expect(seen).toEqual([]);
+    // The monitor does see such a command when one is sent.
+    const probe = new Redis(REDIS_URL as string);
+    await probe.hgetall(keys.versions('openfaas-fn', 'echo'));
+    probe.disconnect();
+    await settle();
+    expect(seen).toHaveLength(1);
   }, 60_000);
 });

@@ -56,10 +56,9 @@ describe('ensureBaseImages', () => {
       ['floe/node:latest', true],
       ['floe/python:latest', true],
     ]);
-    const t0 = performance.now();
     const again = await ensureBaseImages(store);
     expect(again.every((r) => !r.built)).toBe(true);
-    expect(performance.now() - t0).toBeLessThan(50);
+    expect(again.map((r) => r.ref)).toEqual(firstBuild.map((r) => r.ref));
   });
 
   it('gives the same diffIDs when rebuilt (deterministic tars)', async () => {
