@@ -68,11 +68,16 @@ function decodeKv(buf: Buffer): Record<string, unknown> {
 }
 
 /**
- * Incremental decoder: feed socket chunks, get whole frames. Keeps at most one partial
- * frame buffered, and slices (no copy) when a chunk holds whole frames.
+ * Incremental decoder: feed socket chunks, get whole frames. Slices (no copy) when a chunk
+ * holds whole frames. A frame split across chunks is assembled in one buffer of its full
+ * size, allocated once its length is known: growing it chunk by chunk copied a 6 MiB body
+ * ~100 times over (~0.1 s).
  */
 export class FrameDecoder {
-  private pending: Buffer = EMPTY;
+  /** The start of a frame: fewer than 8 bytes, or its whole size once known (`want`). */
+  private partial: Buffer = EMPTY;
+  private want = 0;
+  private have = 0;
 
   constructor(
     public format: FrameFormat | 'auto' = 'auto',
@@ -81,27 +86,63 @@ export class FrameDecoder {
 
   /**
    * `transient`: the chunk's memory is reused after this call (a socket's `onread` buffer),
-   * so a partial frame kept for later, and every non-empty body, is copied out of it.
+   * so what outlives it (a partial frame, every non-empty body) is copied out of it.
    */
   push(chunk: Buffer, onFrame: (f: Frame) => void, transient = false): void {
-    const buf = this.pending.length ? Buffer.concat([this.pending, chunk]) : chunk;
-    const copy = transient && buf === chunk;
+    let buf = chunk;
+    let copy = transient;
+    if (this.want > 0) {
+      const n = Math.min(this.want - this.have, chunk.length);
+      chunk.copy(this.partial, this.have, 0, n);
+      this.have += n;
+      if (this.have < this.want) return;
+      const whole = this.partial;
+      this.reset();
+      this.emit(whole, 0, onFrame, false);
+      if (n === chunk.length) return;
+      buf = chunk.subarray(n);
+    } else if (this.partial.length) {
+      buf = Buffer.concat([this.partial, chunk]); // under 8 bytes were waiting: a small copy
+      copy = false;
+      this.reset();
+    }
     let off = 0;
     while (buf.length - off >= 8) {
-      const hl = buf.readUInt32BE(off);
-      const bl = buf.readUInt32BE(off + 4);
-      if (hl + bl > this.maxFrameBytes)
-        throw new RangeError(`frame of ${hl + bl} bytes exceeds the limit of ${this.maxFrameBytes}`);
-      if (buf.length - off < 8 + hl + bl) break;
-      const head = buf.subarray(off + 8, off + 8 + hl);
-      const view = buf.subarray(off + 8 + hl, off + 8 + hl + bl);
-      const body = copy && bl > 0 ? Buffer.from(view) : bl > 0 ? view : EMPTY;
-      off += 8 + hl + bl;
-      if (this.format === 'auto') this.format = sniffFormat(head);
-      onFrame({ header: this.format === 'json' ? JSON.parse(head.toString('utf8')) : decodeKv(head), body });
+      const size = this.frameSize(buf, off);
+      if (buf.length - off < size) {
+        this.partial = Buffer.allocUnsafe(size);
+        this.have = buf.copy(this.partial, 0, off);
+        this.want = size;
+        return;
+      }
+      this.emit(buf, off, onFrame, copy);
+      off += size;
     }
-    if (off === buf.length) this.pending = EMPTY;
-    else this.pending = copy ? Buffer.from(buf.subarray(off)) : buf.subarray(off);
+    if (off < buf.length) this.partial = Buffer.from(buf.subarray(off));
+  }
+
+  private frameSize(buf: Buffer, off: number): number {
+    const hl = buf.readUInt32BE(off);
+    const bl = buf.readUInt32BE(off + 4);
+    if (hl + bl > this.maxFrameBytes)
+      throw new RangeError(`frame of ${hl + bl} bytes exceeds the limit of ${this.maxFrameBytes}`);
+    return 8 + hl + bl;
+  }
+
+  private emit(buf: Buffer, off: number, onFrame: (f: Frame) => void, copy: boolean): void {
+    const hl = buf.readUInt32BE(off);
+    const bl = buf.readUInt32BE(off + 4);
+    const head = buf.subarray(off + 8, off + 8 + hl);
+    const view = buf.subarray(off + 8 + hl, off + 8 + hl + bl);
+    const body = bl === 0 ? EMPTY : copy ? Buffer.from(view) : view;
+    if (this.format === 'auto') this.format = sniffFormat(head);
+    onFrame({ header: this.format === 'json' ? JSON.parse(head.toString('utf8')) : decodeKv(head), body });
+  }
+
+  private reset(): void {
+    this.partial = EMPTY;
+    this.want = 0;
+    this.have = 0;
   }
 }
 

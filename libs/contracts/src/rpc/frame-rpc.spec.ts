@@ -48,6 +48,28 @@ describe(FrameDecoder.name, () => {
     ]);
   });
 
+  it('assembles a frame spread over many reads, between small ones, in any chunking', () => {
+    const big = Buffer.alloc(1 << 20, 7);
+    const bytes = Buffer.concat([
+      encodeFrame({ n: 1 }),
+      encodeFrame({ n: 2 }, big),
+      encodeFrame({ n: 3 }, Buffer.from('tail')),
+    ]);
+    for (const size of [5, 4096, 65536, bytes.length]) {
+      const reused = Buffer.alloc(size);
+      const got: { header: unknown; body: Buffer }[] = [];
+      const d = new FrameDecoder('json');
+      for (let i = 0; i < bytes.length; i += size) {
+        const n = bytes.copy(reused, 0, i, i + size);
+        d.push(reused.subarray(0, n), (f) => got.push(f), true);
+        reused.fill(0xff);
+      }
+      expect(got.map((f) => f.header)).toEqual([{ n: 1 }, { n: 2 }, { n: 3 }]);
+      expect(got[1]?.body.equals(big)).toBe(true);
+      expect(got[2]?.body.toString()).toBe('tail');
+    }
+  });
+
   it('refuses a frame over the limit', () => {
     expect(() => new FrameDecoder('json', 10).push(encodeFrame({ x: 'y'.repeat(20) }), () => {})).toThrow(
       /exceeds the limit of 10/,
