@@ -1,5 +1,5 @@
 import type net from 'node:net';
-import { encodeFrame, FloeError, type Frame, type FrameDecoder } from '@floe/contracts';
+import { DeadlineTimer, encodeFrame, FloeError, type Frame, type FrameDecoder } from '@floe/contracts';
 
 export interface ChannelRequest {
   callId: string;
@@ -51,10 +51,7 @@ export class InstanceChannel {
   private loading?: { resolve: (ok: unknown, error?: string) => void; reject: (e: Error) => void };
   private closedErr?: Error;
   private readonly closeHandlers: Array<(err: Error) => void> = [];
-  /** One timer for the channel's calls, armed for the earliest deadline: cheaper per call
-   *  than a setTimeout/clearTimeout pair for a timeout that rarely fires. */
-  private timer?: NodeJS.Timeout;
-  private timerAt = Number.POSITIVE_INFINITY;
+  private readonly deadlines = new DeadlineTimer((now) => this.expire(now));
   private readonly frameHandler = (f: Frame) => this.onFrame(f);
 
   constructor(
@@ -110,22 +107,13 @@ export class InstanceChannel {
     const deadline = req.deadline ?? Number.POSITIVE_INFINITY;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject, deadline });
-      if (deadline < this.timerAt) this.arm(deadline);
+      this.deadlines.arm(deadline);
       this.sock.write(encodeFrame({ t: 'inv', id, ...req }, body, this.format));
     });
   }
 
-  private arm(at: number): void {
-    clearTimeout(this.timer);
-    this.timerAt = at;
-    this.timer = setTimeout(() => this.expire(), Math.max(0, at - Date.now()));
-    this.timer.unref();
-  }
-
-  private expire(): void {
-    this.timer = undefined;
-    this.timerAt = Number.POSITIVE_INFINITY;
-    const now = Date.now();
+  /** Fails the calls past their deadline; returns the next deadline still pending. */
+  private expire(now: number): number {
     let next = Number.POSITIVE_INFINITY;
     for (const [id, p] of this.pending) {
       if (p.deadline > now) next = Math.min(next, p.deadline);
@@ -134,7 +122,7 @@ export class InstanceChannel {
         p.reject(new ChannelTimeoutError(p.deadline));
       }
     }
-    if (next !== Number.POSITIVE_INFINITY) this.arm(next);
+    return next;
   }
 
   onClose(fn: (err: Error) => void): void {
@@ -168,7 +156,7 @@ export class InstanceChannel {
   private fail(err: Error): void {
     if (this.closedErr) return;
     this.closedErr = err;
-    clearTimeout(this.timer);
+    this.deadlines.clear();
     for (const p of this.pending.values()) p.reject(err);
     this.pending.clear();
     this.loading?.reject(err);

@@ -1,10 +1,10 @@
 import net from 'node:net';
 import { FloeError, isSerializedError, reviveError } from '../errors.js';
+import { DeadlineTimer } from './deadline-timer.js';
 import { encodeFrame, type Frame, FrameDecoder } from './frame-codec.js';
+import type { RpcReply } from './frame-rpc.types.js';
 
 const READ_BUFFER_BYTES = 64 * 1024;
-
-import type { RpcReply } from './frame-rpc.types.js';
 
 /** The peer could not be reached, or the connection dropped under a pending call. */
 export class RpcConnectionError extends FloeError {
@@ -39,10 +39,7 @@ export class FrameRpcClient {
   private socket?: net.Socket;
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
-  /** One timer for every pending call, armed for the earliest deadline: a timer per call
-   *  costs a setTimeout and a clearTimeout on the hot path for a timeout that rarely fires. */
-  private timer?: NodeJS.Timeout;
-  private timerAt = Number.POSITIVE_INFINITY;
+  private readonly deadlines = new DeadlineTimer((now) => this.expire(now));
   readonly where: string;
 
   constructor(private readonly address: { host: string; port: number }) {
@@ -64,7 +61,7 @@ export class FrameRpcClient {
         pattern,
         timeoutMs,
       });
-      if (deadline < this.timerAt) this.arm(deadline);
+      this.deadlines.arm(deadline);
       socket.write(encodeFrame({ i, p: pattern, d: data }));
     });
   }
@@ -74,17 +71,8 @@ export class FrameRpcClient {
     this.socket = undefined;
   }
 
-  private arm(at: number): void {
-    clearTimeout(this.timer);
-    this.timerAt = at;
-    this.timer = setTimeout(() => this.expire(), Math.max(0, at - Date.now()));
-    this.timer.unref();
-  }
-
-  private expire(): void {
-    this.timer = undefined;
-    this.timerAt = Number.POSITIVE_INFINITY;
-    const now = Date.now();
+  /** Fails the calls past their deadline; returns the next deadline still pending. */
+  private expire(now: number): number {
     let next = Number.POSITIVE_INFINITY;
     for (const [i, p] of this.pending) {
       if (p.deadline > now) {
@@ -96,7 +84,7 @@ export class FrameRpcClient {
         new RpcTimeoutError(`${p.pattern} to ${this.where}: no answer within ${p.timeoutMs} ms`, p.timeoutMs),
       );
     }
-    if (next !== Number.POSITIVE_INFINITY) this.arm(next);
+    return next;
   }
 
   private forget(i: number, p: Pending): void {

@@ -1,4 +1,5 @@
 export * from './agent-invoke-client.js';
+export * from './deadline-timer.js';
 export * from './frame-codec.js';
 export * from './frame-rpc.types.js';
 export * from './frame-rpc-client.js';
