@@ -50,6 +50,34 @@ afterAll(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
+type PlatformAgent = { id: string; http: number; restart: () => { pid: number } };
+
+/** A call of `name` that `agent` served (the instance id starts with the agent's id). */
+function servedBy(name: string, agent: PlatformAgent) {
+  return waitFor(
+    `a call served by ${agent.id}`,
+    async () => {
+      const r = await call('GET', `/function/${name}`);
+      return r.status === 200 && r.text.split(':')[1]?.startsWith(agent.id) ? r : undefined;
+    },
+    15_000,
+  );
+}
+
+/** Restarts `agent` and waits until the new process answers its health check. */
+function restart(agent: PlatformAgent) {
+  const next = agent.restart();
+  return waitFor(
+    `${agent.id}, restarted`,
+    async () => {
+      const r = await fetch(`http://127.0.0.1:${agent.http}/healthz`).catch(() => undefined);
+      const body = r?.ok ? await r.json() : undefined;
+      return body?.pid === next.pid ? body : undefined;
+    },
+    60_000,
+  );
+}
+
 describe('several node-agents', () => {
   it('keeps serving a function when the agent that ran it dies', async () => {
     // Both agents up (each builds its own layer store first), so either may serve.
@@ -79,51 +107,15 @@ describe('several node-agents', () => {
     expect(served).toBeTruthy();
     served.child.kill('SIGKILL');
     const other = platform.agents.find((a: { id: string }) => a !== served);
-    const after = await waitFor(
-      'a call served by the surviving agent',
-      async () => {
-        const r = await call('GET', `/function/${name}`);
-        return r.status === 200 && r.text.split(':')[1]?.startsWith(other.id) ? r : undefined;
-      },
-      // Heartbeats expire within 3 s and the scheduler reads them every 500 ms.
-      15_000,
-    );
-    expect(after.status).toBe(200);
+    // Heartbeats expire within 3 s and the scheduler reads them every 500 ms.
+    expect((await servedBy(name, other)).status).toBe(200);
     // The dead agent's frozen containers outlived it; its restart destroys them.
-    const next = served.restart();
-    const health = await waitFor(
-      'the restarted agent',
-      async () => {
-        const r = await fetch(`http://127.0.0.1:${served.http}/healthz`).catch(() => undefined);
-        const body = r?.ok ? await r.json() : undefined;
-        return body?.pid === next.pid ? body : undefined;
-      },
-      60_000,
-    );
-    expect(health.status).toBe('ok');
+    expect((await restart(served)).status).toBe('ok');
 
-    // Now the restarted agent is the only one: the scheduler may still name the version by
-    // ref, which the new process never saw; it answers versionUnknown and gets it whole.
+    // Now the restarted agent is the only one left, and it serves the function again.
     other.child.kill('SIGKILL');
-    const back = await waitFor(
-      'a call served by the restarted agent',
-      async () => {
-        const r = await call('GET', `/function/${name}`);
-        return r.status === 200 && r.text.split(':')[1]?.startsWith(served.id) ? r : undefined;
-      },
-      15_000,
-    );
-    expect(back.status).toBe(200);
+    expect((await servedBy(name, served)).status).toBe(200);
     // The other agent's containers outlived it too: its restart destroys them.
-    const again = other.restart();
-    await waitFor(
-      'the other agent, restarted',
-      async () => {
-        const r = await fetch(`http://127.0.0.1:${other.http}/healthz`).catch(() => undefined);
-        const body = r?.ok ? await r.json() : undefined;
-        return body?.pid === again.pid ? body : undefined;
-      },
-      60_000,
-    );
+    await restart(other);
   });
 });
