@@ -18,6 +18,17 @@ import {
 
 const key = 'openfaas-fn/echo';
 
+/** What an agent answers for a warm call, released when a test says so. */
+const warmResponse = (agentId: string, body = '') => ({
+  status: 200,
+  headers: {},
+  body,
+  start: 'warm' as const,
+  functionMs: 1,
+  agentId,
+  instanceId: 'i',
+});
+
 describe(InvokeService.name, () => {
   let env: Awaited<ReturnType<typeof testRedis>>;
   let tmp: ReturnType<typeof tempDir>;
@@ -117,16 +128,7 @@ describe(InvokeService.name, () => {
     let release!: () => void;
     agents.handler = (id, req) =>
       new Promise((resolve) => {
-        release = () =>
-          resolve({
-            status: 200,
-            headers: {},
-            body: req.request.body,
-            start: 'warm',
-            functionMs: 1,
-            agentId: id,
-            instanceId: 'i',
-          });
+        release = () => resolve(warmResponse(id, req.request.body));
       });
     const first = service.invoke(invokeRequest('echo'));
     await new Promise((r) => setTimeout(r, 20));
@@ -164,17 +166,7 @@ describe(InvokeService.name, () => {
     agents.handler = (id, req) =>
       new Promise((resolve) => {
         served.push(Buffer.from(req.request.body, 'base64').toString());
-        releases.push(() =>
-          resolve({
-            status: 200,
-            headers: {},
-            body: '',
-            start: 'warm',
-            functionMs: 1,
-            agentId: id,
-            instanceId: 'i',
-          }),
-        );
+        releases.push(() => resolve(warmResponse(id)));
       });
     const body = (s: string) => ({ ...invokeRequest('echo'), body: Buffer.from(s).toString('base64') });
     const calls = [service.invoke(body('first'))];
