@@ -1,7 +1,9 @@
 'use strict';
 // Floe's node runtime: started as a stemcell with no function code, it connects to the agent,
 // waits frozen, and on `load` requires the handler from /code without restarting node.
-// Wire format: see libs/agent-core/src/frame-codec.ts (JSON headers).
+// Wire format: see libs/contracts/src/rpc/frame-codec.ts (JSON headers). This file is bind-mounted
+// into containers as plain CommonJS and cannot load that module, so it frames and decodes on its
+// own; its only peer is the agent, which bounds bodies, so it may allocate a frame's full size.
 const net = require('node:net');
 const path = require('node:path');
 

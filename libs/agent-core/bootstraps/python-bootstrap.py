@@ -1,6 +1,6 @@
 # Floe's python runtime: started as a stemcell with no function code, it connects to the
 # agent, waits frozen, and on `load` imports the handler from /code without restarting.
-# Wire format: see libs/agent-core/src/frame-codec.ts (JSON headers). Calls run on threads
+# Wire format: see libs/contracts/src/rpc/frame-codec.ts (JSON headers). Calls run on threads
 # so a function with max concurrency above 1 can overlap them.
 import importlib.util
 import json

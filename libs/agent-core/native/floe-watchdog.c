@@ -3,7 +3,7 @@
  * It connects to the agent's unix socket, says hello, then for every `inv` frame forks the
  * function's process (`fprocess`) with the request body on stdin and Http_* variables in
  * its environment; stdout becomes the response body. Static, so it runs in any image.
- * Wire format: libs/agent-core/src/frame-codec.ts, `kv` headers (NUL-separated pairs).
+ * Wire format: libs/contracts/src/rpc/frame-codec.ts, `kv` headers (NUL-separated pairs).
  */
 #define _GNU_SOURCE
 #include <errno.h>
