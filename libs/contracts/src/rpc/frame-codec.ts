@@ -17,6 +17,16 @@ export interface Frame {
 
 const EMPTY = Buffer.alloc(0);
 
+/** A frame's length prefix claims more than the decoder accepts; the stream can't go on. */
+export class FrameTooLargeError extends RangeError {
+  constructor(
+    readonly bytes: number,
+    readonly limitBytes: number,
+  ) {
+    super(`frame of ${bytes} bytes exceeds the limit of ${limitBytes}`);
+  }
+}
+
 export function encodeFrame(header: object, body: Buffer = EMPTY, format: FrameFormat = 'json'): Buffer {
   if (format === 'kv') return assemble(encodeKv(header), body);
   // One allocation: the JSON is written straight into the frame (this runs twice per call).
@@ -128,8 +138,7 @@ export class FrameDecoder {
   private frameSize(buf: Buffer, off: number): number {
     const hl = buf.readUInt32BE(off);
     const bl = buf.readUInt32BE(off + 4);
-    if (hl + bl > this.maxFrameBytes)
-      throw new RangeError(`frame of ${hl + bl} bytes exceeds the limit of ${this.maxFrameBytes}`);
+    if (hl + bl > this.maxFrameBytes) throw new FrameTooLargeError(hl + bl, this.maxFrameBytes);
     return 8 + hl + bl;
   }
 
