@@ -58,6 +58,17 @@ describe(toHttpError.name, () => {
     expect(toHttpError(e(403)).body.error.code).toBe('PERMISSION_DENIED');
   });
 
+  it("maps an agent's body-limit refusal to 413 naming the field", () => {
+    const e = new FloeError('INVALID_ARGUMENT', 'request body of 2000 bytes is over the limit', {
+      fault: 'user',
+      details: { field: 'body', limitBytes: 1024, httpStatus: 413 },
+    });
+    expect(toHttpError(e)).toMatchObject({
+      status: 413,
+      body: { error: { code: 'PAYLOAD_TOO_LARGE', field: 'body', fault: 'user' } },
+    });
+  });
+
   it('maps Nest and Fastify HTTP errors by status', () => {
     expect(toHttpError(new UnauthorizedException('no')).body.error.code).toBe('UNAUTHENTICATED');
     expect(toHttpError(new NotFoundException('Cannot GET /x')).body.error.message).toBe('cannot GET /x');

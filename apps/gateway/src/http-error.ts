@@ -77,8 +77,9 @@ function fromFloe(e: FloeError): HttpError {
   let status = STATUS_BY_CODE[e.code] ?? 500;
   const headers: Record<string, string> = {};
   const httpStatus = e.details.httpStatus;
-  // The scheduler rejects a missing/wrong X-Api-Key (FAILED_PRECONDITION) with details.httpStatus 401/403.
-  if (httpStatus === 401 || httpStatus === 403) status = httpStatus;
+  // The scheduler rejects a missing/wrong X-Api-Key (FAILED_PRECONDITION) with details.httpStatus
+  // 401/403; an agent refuses a body over its limit (INVALID_ARGUMENT) with 413.
+  if (httpStatus === 401 || httpStatus === 403 || httpStatus === 413) status = httpStatus;
   if (status === 429 || status === 503) headers['retry-after'] = retryAfter(e.details.retryAfterSeconds);
   const field = typeof e.details.field === 'string' ? e.details.field : undefined;
   let message = e.message;
@@ -86,7 +87,14 @@ function fromFloe(e: FloeError): HttpError {
     message = `platform fault: ${message}`;
   if (e.fault === 'user' && status >= 500 && !message.startsWith('function'))
     message = `function failed: ${message}`;
-  const code = status === 401 ? 'UNAUTHENTICATED' : status === 403 ? 'PERMISSION_DENIED' : e.code;
+  const code =
+    status === 413
+      ? 'PAYLOAD_TOO_LARGE'
+      : status === 401
+        ? 'UNAUTHENTICATED'
+        : status === 403
+          ? 'PERMISSION_DENIED'
+          : e.code;
   return {
     status,
     headers,

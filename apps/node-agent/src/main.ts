@@ -66,6 +66,7 @@ async function bootstrap() {
       heartbeatMs: config.heartbeatMs,
       heartbeatTtlMs: config.heartbeatTtlMs,
       stemcells: config.stemcells,
+      maxBodyBytes: config.maxBodyBytes,
     },
     {
       redis,

@@ -44,6 +44,8 @@ export interface AgentSettings {
   heartbeatMs: number;
   heartbeatTtlMs: number;
   stemcells: Partial<Record<RuntimeName, number>>;
+  /** FLOE_MAX_BODY_BYTES: the largest request or response body on the invoke channel. */
+  maxBodyBytes?: number;
 }
 
 export interface AgentDeps {
@@ -74,7 +76,7 @@ export class Agent {
   ) {
     const dir = (p: string) => path.join(settings.stateDir, 'agent', p);
     mkdirSync(dir('instances'), { recursive: true });
-    this.channel = new ChannelServer(dir('run/agent.sock'));
+    this.channel = new ChannelServer(dir('run/agent.sock'), settings.maxBodyBytes);
     this.logs = new LogStore(dir('logs'), settings.logMaxBytes);
     this.metrics = new AgentMetrics(() => this.pool);
     this.metrics.capacityBytes.set(settings.memoryBytes);
@@ -107,6 +109,7 @@ export class Agent {
         reclaimAfterMs: settings.reclaimAfterMs,
         stemcellBytes: settings.stemcellBytes,
         stemcells: { ...settings.stemcells },
+        ...(settings.maxBodyBytes === undefined ? {} : { maxBodyBytes: settings.maxBodyBytes }),
         events: {
           ...this.metrics.events(),
           error: (msg, err) => console.error(`agent: ${msg}: ${(err as Error)?.message ?? err}`),

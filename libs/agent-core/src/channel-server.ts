@@ -4,6 +4,9 @@ import path from 'node:path';
 import { FloeError, FrameDecoder } from '@floe/contracts';
 import { InstanceChannel } from './instance-channel.js';
 
+/** Response headers ride in the same frame as the body; this much room is left for them. */
+const HEADER_ROOM_BYTES = 64 * 1024;
+
 /**
  * One unix socket per agent that every instance connects to. The socket's directory is
  * bind-mounted read-only into each container at /run/floe; an instance introduces itself
@@ -17,7 +20,14 @@ export class ChannelServer {
     { resolve: (c: InstanceChannel) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }
   >();
 
-  constructor(readonly socketPath: string) {
+  /**
+   * `maxBodyBytes` (FLOE_MAX_BODY_BYTES) bounds what an instance may answer: a frame past it
+   * (plus room for headers) fails that call instead of growing the agent's memory.
+   */
+  constructor(
+    readonly socketPath: string,
+    private readonly maxBodyBytes?: number,
+  ) {
     this.server = net.createServer((sock) => this.accept(sock));
   }
 
@@ -62,7 +72,10 @@ export class ChannelServer {
 
   private accept(sock: net.Socket): void {
     sock.setNoDelay(true);
-    const decoder = new FrameDecoder('auto');
+    const decoder =
+      this.maxBodyBytes === undefined
+        ? new FrameDecoder('auto')
+        : new FrameDecoder('auto', this.maxBodyBytes + HEADER_ROOM_BYTES);
     const onHello = (chunk: Buffer) => {
       try {
         decoder.push(chunk, (f) => {
@@ -76,7 +89,7 @@ export class ChannelServer {
           }
           clearTimeout(w.timer);
           this.waiting.delete(token);
-          w.resolve(new InstanceChannel(sock, decoder));
+          w.resolve(new InstanceChannel(sock, decoder, this.maxBodyBytes));
         });
       } catch {
         sock.destroy();

@@ -1,5 +1,12 @@
 import type net from 'node:net';
-import { DeadlineTimer, encodeFrame, FloeError, type Frame, type FrameDecoder } from '@floe/contracts';
+import {
+  DeadlineTimer,
+  encodeFrame,
+  FloeError,
+  type Frame,
+  type FrameDecoder,
+  FrameTooLargeError,
+} from '@floe/contracts';
 
 export interface ChannelRequest {
   callId: string;
@@ -41,6 +48,17 @@ export class ChannelTimeoutError extends FloeError {
   }
 }
 
+/** An instance answered with more than FLOE_MAX_BODY_BYTES; the pool replaces it. */
+export class ResponseTooLargeError extends FloeError {
+  constructor(bytes: number, limitBytes: number | undefined) {
+    super(
+      'FUNCTION_FAILED',
+      `response of ${bytes} bytes is over the invoke channel's limit of ${limitBytes ?? '?'} bytes (FLOE_MAX_BODY_BYTES)`,
+      { fault: 'user', details: { bytes, limitBytes } },
+    );
+  }
+}
+
 /**
  * The agent's end of one instance's invoke channel. Calls are matched to responses by id,
  * so an instance with max concurrency above 1 can answer out of order.
@@ -57,11 +75,15 @@ export class InstanceChannel {
   constructor(
     private readonly sock: net.Socket,
     private readonly decoder: FrameDecoder,
+    private readonly maxBodyBytes?: number,
   ) {
     sock.on('data', (chunk: Buffer) => {
       try {
         decoder.push(chunk, this.frameHandler);
       } catch (err) {
+        // The stream can't be resynchronized: the pending calls fail, saying why if we know.
+        if (err instanceof FrameTooLargeError)
+          this.fail(new ResponseTooLargeError(err.bytes, this.maxBodyBytes));
         sock.destroy(err as Error);
       }
     });

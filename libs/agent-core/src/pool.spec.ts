@@ -21,6 +21,7 @@ const CODE = {
   a: { 'index.js': 'module.exports = async () => "a";' },
   b: { 'index.js': 'module.exports = async () => "b";' },
   c: { 'index.js': 'module.exports = async () => "c";' },
+  big: { 'index.js': 'module.exports = async () => "x".repeat(200_000);' },
 };
 
 function version(name: string, over: Partial<FunctionVersion> = {}): FunctionVersion {
@@ -111,6 +112,48 @@ describe(Pool.name, () => {
     const bodies = ['a', 'b'.repeat(70_000), 'c', 'd'.repeat(1000)];
     const got = await Promise.all(bodies.map((b) => call(v, b)));
     expect(got.map((r) => r.body.toString())).toEqual(bodies.map((b) => `echo:${b}`));
+  });
+
+  it('refuses a request body over the limit (413), and replaces an instance whose answer is over it', async () => {
+    const limited = new ChannelServer(path.join(dir, 'limited.sock'), 1024);
+    await limited.listen();
+    const l = new ProcessLauncher(limited, path.join(dir, 'limited'), CODE);
+    const p = new Pool(l, {
+      capacityBytes: 1024 * MI,
+      pauseGraceMs: 20,
+      keepAliveMs: 60_000,
+      reclaimAfterMs: 60_000,
+      stemcellBytes: 64 * MI,
+      stemcells: {},
+      maxBodyBytes: 1024,
+    });
+    try {
+      const big = 'y'.repeat(2000);
+      await expect(p.invoke(version('echo'), req(big), Buffer.from(big))).rejects.toMatchObject({
+        code: 'INVALID_ARGUMENT',
+        message: expect.stringMatching(
+          /request body of 2000 bytes is over .* limit of 1024 bytes \(FLOE_MAX_BODY_BYTES\)/,
+        ),
+        details: { field: 'body', limitBytes: 1024, httpStatus: 413 },
+      });
+      expect(l.counts.launch).toBe(0); // refused before any instance was touched
+      expect((await p.invoke(version('echo'), req('ok'), Buffer.from('ok'))).body.toString()).toBe('echo:ok');
+
+      const answer = () => p.invoke(version('big'), req(), Buffer.alloc(0));
+      await expect(answer()).rejects.toMatchObject({
+        code: 'FUNCTION_FAILED',
+        message: expect.stringMatching(
+          /response of \d+ bytes is over the invoke channel's limit of 1024 bytes/,
+        ),
+      });
+      expect(p.list().filter((i) => i.version?.name === 'big')).toEqual([]); // replaced, not reused
+      await expect(answer()).rejects.toMatchObject({ code: 'FUNCTION_FAILED' });
+      expect(l.counts.launch).toBe(3); // echo, then a fresh big instance per call
+    } finally {
+      await p.close();
+      for (const c of l.children.values()) c.kill('SIGKILL');
+      await limited.close();
+    }
   });
 
   it('reclaims only an instance paused for reclaimAfterMs in one go, and restores it before the thaw', async () => {

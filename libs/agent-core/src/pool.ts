@@ -7,6 +7,7 @@ import {
   type ChannelResponse,
   ChannelTimeoutError,
   type InstanceChannel,
+  ResponseTooLargeError,
 } from './instance-channel.js';
 import { InstanceLifecycle } from './instance-lifecycle.js';
 import { InstanceStarter } from './instance-starter.js';
@@ -54,6 +55,8 @@ export interface PoolOptions {
   /** Memory limit of an unbound stemcell. */
   stemcellBytes: number;
   stemcells: Partial<Record<RuntimeName, number>>;
+  /** FLOE_MAX_BODY_BYTES: a larger request body is refused before any instance is touched. */
+  maxBodyBytes?: number;
   events?: PoolEvents;
 }
 
@@ -104,6 +107,13 @@ export class Pool {
   // ---- calls -------------------------------------------------------------------------------
 
   async invoke(version: FunctionVersion, req: ChannelRequest, body: Buffer): Promise<PoolResult> {
+    const max = this.opts.maxBodyBytes;
+    if (max !== undefined && body.length > max)
+      throw new FloeError(
+        'INVALID_ARGUMENT',
+        `request body of ${body.length} bytes is over the invoke channel's limit of ${max} bytes (FLOE_MAX_BODY_BYTES)`,
+        { fault: 'user', details: { field: 'body', limitBytes: max, httpStatus: 413 } },
+      );
     // The channel fails the call at this deadline (ChannelTimeoutError); the runtime sees it too.
     req.deadline ??= Date.now() + version.timeoutMs;
     const { inst, start, frozen } = this.takeWarm(version) ?? (await this.acquire(version, req.deadline));
@@ -157,6 +167,11 @@ export class Pool {
       return new FloeError('DEADLINE_EXCEEDED', `function ${name} timed out after ${secs}s`, {
         fault: 'user',
       });
+    }
+    if (err instanceof ResponseTooLargeError) {
+      // Its channel is gone with the oversized frame: the next call gets a fresh instance.
+      await this.lifecycle.destroy(inst);
+      return err;
     }
     if (err instanceof FloeError && err.code === 'FUNCTION_FAILED') return err;
     // The connection dropped: the process died. Its exit reason says why.
