@@ -162,9 +162,8 @@ describe('gateway image uploads and log streaming', () => {
         .on('error', reject);
     });
     await new Promise((r) => setTimeout(r, 200));
-    const t0 = Date.now();
+    // A close that waited on the open stream would hang here until the test's timeout.
     await h.stop();
     expect(await ended).toBe('ended');
-    expect(Date.now() - t0).toBeLessThan(5000);
   });
 });
