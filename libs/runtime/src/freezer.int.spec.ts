@@ -30,8 +30,10 @@ const backends: { name: string; driver: CgroupDriver; freezer: FreezerChoice; av
 ];
 
 for (const b of backends) {
+  if (!b.available)
+    console.warn(`[runtime] SKIP freezer conformance: ${b.name}: this host's cgroups are ${info.mode}`);
   describe.skipIf(!b.available)(
-    `freezer conformance: ${b.name}${b.available ? '' : ' (SKIPPED: not available on this host)'}`,
+    `freezer conformance: ${b.name}${b.available ? '' : ` (not available on this ${info.mode} host)`}`,
     () => {
       let env: ReturnType<typeof testEnv>;
       beforeAll(() => {
@@ -51,6 +53,7 @@ for (const b of backends) {
         const a = (await c.stats()).cpuUsageUsec;
         await new Promise((r) => setTimeout(r, 60));
         const b2 = (await c.stats()).cpuUsageUsec;
+        // CPU consumed while frozen (not wall time): none, give or take the accounting tick.
         expect(b2 - a).toBeLessThan(2000);
         await c.thaw();
         expect(c.status).toBe('running');
@@ -59,25 +62,23 @@ for (const b of backends) {
         await env.rt.delete(c.id);
       });
 
-      it('freezes and thaws back to back, logging the p50 of each (figures; npm run bench judges speed)', async () => {
+      it('freezes and thaws 50 times back to back, the kernel reporting each state, the process surviving', async () => {
         const c = await env.rt.run(
           env.id(),
           defaultSpec({ rootfs: env.rootfs, args: ['/bin/sleep', '100'] }),
         );
-        const f: number[] = [];
-        const t: number[] = [];
+        // How fast is the bench's business (npm run bench, frozen loop); this holds that every
+        // freeze resolves only once the kernel says frozen, and every thaw undoes it.
         for (let i = 0; i < 50; i++) {
-          let t0 = performance.now();
           await c.freeze();
-          f.push(performance.now() - t0);
-          t0 = performance.now();
+          expect(c.cgroup.freezer.isFrozen()).toBe(true);
+          expect(c.status).toBe('paused');
           await c.thaw();
-          t.push(performance.now() - t0);
+          expect(c.cgroup.freezer.isFrozen()).toBe(false);
+          expect(c.status).toBe('running');
         }
-        const p50 = (xs: number[]) => xs.sort((x, y) => x - y)[xs.length >> 1]!;
-        console.log(
-          `[freezer ${b.name}] freeze p50 ${p50(f).toFixed(3)} ms, thaw p50 ${p50(t).toFixed(3)} ms`,
-        );
+        expect(c.cgroup.pids()).toContain(c.pid);
+        expect(c.exit).toBeUndefined();
         await env.rt.delete(c.id);
       });
 

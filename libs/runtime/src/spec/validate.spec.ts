@@ -19,8 +19,12 @@ function fieldOf(mut: (c: any) => void): string | undefined {
 }
 
 describe(validateConfig.name, () => {
-  it('accepts the default spec', () => {
-    expect(validateConfig(base())).toBeTruthy();
+  it('accepts the default spec, returning it unchanged', () => {
+    const spec = base();
+    const before = structuredClone(spec);
+    expect(() => validateConfig(spec)).not.toThrow();
+    expect(validateConfig(spec)).toBe(spec);
+    expect(spec).toEqual(before);
   });
 
   it.each<[string, (c: any) => void, string]>([
