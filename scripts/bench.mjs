@@ -8,6 +8,7 @@ import { floor } from '../bench/floor.mjs';
 import { withPlatform } from '../bench/platform.mjs';
 import { LATENCY_KEYS, ratios, writeReport } from '../bench/report.mjs';
 import { runtimes } from '../bench/runtimes.mjs';
+import { snapshots } from '../bench/snapshots.mjs';
 import { coldStarts, prewarmStarts } from '../bench/starts.mjs';
 import { CLEAN_ENV, compile, onInterrupt, runInterruptCleanups } from '../bench/stats.mjs';
 import { throughput } from '../bench/throughput.mjs';
@@ -19,8 +20,8 @@ const quick = process.argv.includes('--quick');
 const onlyArg = process.argv.find((a) => a.startsWith('--only='))?.slice(7);
 const only = onlyArg ? new Set(onlyArg.split(',')) : null;
 const N = quick
-  ? { floor: 200, runtime: 20, cold: 8, prewarm: 8, warm: 40, seconds: 3, density: 4 }
-  : { floor: 2000, runtime: 200, cold: 50, prewarm: 50, warm: 300, seconds: 10, density: 10 };
+  ? { floor: 200, runtime: 20, cold: 8, prewarm: 8, warm: 40, seconds: 3, density: 4, snapshots: 50 }
+  : { floor: 2000, runtime: 200, cold: 50, prewarm: 50, warm: 300, seconds: 10, density: 10, snapshots: 300 };
 
 // Every process whose start is timed (and the platform's services) gets a clean environment:
 // NODE_EXTRA_CA_CERTS alone adds ~50 ms to each node start, pyenv's python3 shim ~85 ms.
@@ -81,6 +82,7 @@ try {
   if (only) result.meta.notes.push(`Only: ${[...only].join(', ')}.`);
   await kase('floor', () => floor({ work, n: N.floor, log: bench }));
   await kase('runtimes', () => runtimes({ work, n: N.runtime, log: bench }));
+  await kase('snapshots', () => snapshots({ work, n: N.snapshots, log: bench }));
   await kase('platform (pools off)', () =>
     withPlatform({ work, label: 'cold', env: { FLOE_STEMCELLS: '0' }, log: bench }, async (client) => {
       await kase('cold', () => coldStarts(client, { n: N.cold, log: bench, work }));
@@ -137,6 +139,13 @@ for (const d of result.density)
     `density ${pad(d.runtime, 7)} ${pad(d.frozen_mib, 7)} MiB/frozen instance  ${d.per_gib}/GiB  created ${d.create_per_s}/s`,
   );
 console.log(`create_per_s ${result.create_per_s}`);
+if (result.snapshots) {
+  const s = result.snapshots;
+  const p = (x) => `p50 ${x.p50} p99 ${x.p99} ms`;
+  console.log(
+    `snapshots: import ${s.import_gzip_mb_per_s} MB/s gzip, ${s.import_plain_mb_per_s} MB/s plain; prepare ${p(s.prepare_ms)}, capped ${p(s.prepare_capped_ms)}, remove ${p(s.remove_ms)}; mount+umount ${p(s.kernel_mount_umount_ms)}`,
+  );
+}
 const r = result.ratios;
 console.log(
   `\nruntime vs crun: in-process ${r.runtime_inproc_vs_crun}×, CLI ${r.runtime_cli_vs_crun}× (runc ${r.runc_vs_crun}×)`,

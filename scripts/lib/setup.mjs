@@ -38,7 +38,7 @@ export const APT_RUNTIME = [
   'iproute2',
 ];
 export const APT_TEST = [...APT_RUNTIME, 'prometheus', 'skopeo'];
-export const APT_BENCH = [...APT_RUNTIME, 'crun', 'runc', 'wrk'];
+export const APT_BENCH = [...APT_RUNTIME, 'crun', 'runc', 'wrk', 'skopeo'];
 
 export function ensureApt(pkgs) {
   const missing = pkgs.filter((p) => !installed(p));
