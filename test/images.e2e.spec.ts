@@ -1,10 +1,18 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { deploy, request, uniqueName } from './support/client.js';
+import { deploy, floe, request, uniqueName } from './support/client.js';
 
 const work = mkdtempSync(path.join(os.tmpdir(), 'floe-e2e-img-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -105,23 +113,60 @@ describe('imported OCI/docker images', () => {
     expect(cgi.text).toBe('POST x=1\npayload');
   });
 
-  it('rejects a tampered image and stores nothing', async () => {
+  it("refuses an image whose layer does not match its diffID (400 INVALID_ARGUMENT), leaving no blob, layer or ref in the agent's store", async () => {
     const ref = `${uniqueName('e2e-bad')}:1`;
-    const tar = dockerSave(ref, { Cmd: ['cat'] });
-    // Flip the config's diffID: the layer no longer matches what the image claims.
+    const tar = dockerSave(ref, { Cmd: ['cat'] }, { 'etc/motd': 'untampered layer\n' });
+    const layer = readFileSync(path.join(work, 'img', 'layer.tar'));
+    const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+    const claimed = sha(layer);
+    // Change a file inside the layer (same length, so both tars stay well-formed): the layer
+    // no longer hashes to the diffID its config claims.
     const buf = readFileSync(tar);
-    const at = buf.indexOf('sha256:', buf.indexOf('diff_ids'));
-    buf[at + 7] = buf[at + 7] === 0x61 ? 0x62 : 0x61;
-    writeFileSync(tar, buf);
-    await request('POST', `/floe/images?ref=${encodeURIComponent(ref)}`, {
+    const at = buf.indexOf('untampered layer');
+    expect(at).toBeGreaterThan(0);
+    buf.write('tampered!! layer', at);
+    layer.write('tampered!! layer', layer.indexOf('untampered layer'));
+    const actual = sha(layer);
+    const store = path.join(floe().stateDir, 'snapshots');
+    const contents = () => ({
+      layers: readdirSync(path.join(store, 'layers')).sort(),
+      blobs: readdirSync(path.join(store, 'blobs/sha256')).sort(),
+      tmp: readdirSync(path.join(store, 'tmp')),
+      refs: Object.keys(JSON.parse(readFileSync(path.join(store, 'images.json'), 'utf8')).refs).sort(),
+    });
+    const before = contents();
+
+    // The gateway keeps uploads as opaque archives (it does not unpack layers); the agent
+    // verifies every digest when it imports the image for the first instance.
+    const up = await request('POST', `/floe/images?ref=${encodeURIComponent(ref)}`, {
       body: buf,
       headers: { 'content-type': 'application/x-tar' },
       auth: true,
     });
+    expect(up.status, up.text).toBe(201);
+    expect(up.json()).toMatchObject({ ref, bytes: buf.length, sha256: sha(buf) });
     const name = uniqueName('bad');
     const d = await deploy({ service: name, image: ref });
-    const r = d.status < 300 ? await request('GET', `/function/${name}`) : d;
-    expect(r.status).toBeGreaterThanOrEqual(400);
-    expect(r.text).toMatch(/digest|diffID|mismatch|not found/i);
+    expect(d.status, d.text).toBe(202);
+    for (let i = 0; i < 2; i++) {
+      // Twice: a failed import must not leave half an image that the second call would use.
+      const r = await request('GET', `/function/${name}`);
+      expect(r.status, r.text).toBe(400);
+      expect(r.json().error).toEqual({
+        code: 'INVALID_ARGUMENT',
+        field: 'image',
+        fault: 'user',
+        message: `image: layer 0 (sha256:${claimed}) diffID: digest mismatch: expected sha256:${claimed}, content is sha256:${actual}`,
+      });
+    }
+
+    const after = contents();
+    expect(after).toEqual(before);
+    for (const hex of [claimed, actual]) {
+      expect(after.layers).not.toContain(hex);
+      expect(after.blobs).not.toContain(hex);
+    }
+    expect(after.tmp).toEqual([]);
+    expect(after.refs.filter((r) => r.includes(ref.split(':')[0]!))).toEqual([]);
   });
 });

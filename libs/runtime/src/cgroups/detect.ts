@@ -3,8 +3,26 @@ import type { CgroupInfo } from './types.js';
 
 const ROOT = '/sys/fs/cgroup';
 
-/** Detects pure v2, hybrid (v1 controllers + unified) or v1 from mountinfo. */
-export function detectCgroups(mountinfo = fs.readFileSync('/proc/self/mountinfo', 'utf8')): CgroupInfo {
+/** Mount options of a v1 cgroup mount that are not controllers (cgroup-v1 docs, kernel/cgroup/cgroup-v1.c). */
+const V1_OPTIONS = new Set([
+  'rw',
+  'ro',
+  'none',
+  'all',
+  'noprefix',
+  'xattr',
+  'clone_children',
+  'cpuset_v2_mode',
+]);
+
+/**
+ * Detects pure v2, hybrid (v1 controllers + unified) or v1 from mountinfo. `controllersOf`
+ * reads a unified mount's cgroup.controllers (given, a recorded host layout can be replayed).
+ */
+export function detectCgroups(
+  mountinfo = fs.readFileSync('/proc/self/mountinfo', 'utf8'),
+  controllersOf: (unifiedPath: string) => string[] = readControllers,
+): CgroupInfo {
   const v1Mounts: Record<string, string> = {};
   let unifiedPath: string | undefined;
   for (const line of mountinfo.split('\n')) {
@@ -15,12 +33,12 @@ export function detectCgroups(mountinfo = fs.readFileSync('/proc/self/mountinfo'
     if (fstype === 'cgroup2' && (!unifiedPath || mountPoint === ROOT)) unifiedPath = mountPoint;
     if (fstype === 'cgroup' && superOpts) {
       for (const o of superOpts.split(',')) {
-        if (['rw', 'ro'].includes(o) || o.includes('=')) continue;
+        if (V1_OPTIONS.has(o) || o.includes('=') || o.endsWith('favordynmods')) continue;
         if (!v1Mounts[o]) v1Mounts[o] = mountPoint;
       }
     }
   }
-  const v2Controllers = unifiedPath ? readControllers(unifiedPath) : [];
+  const v2Controllers = unifiedPath ? controllersOf(unifiedPath) : [];
   const mode =
     unifiedPath && Object.keys(v1Mounts).filter((c) => c !== 'name').length === 0
       ? 'v2'

@@ -65,6 +65,10 @@ describe('bridge networking (rtnetlink)', () => {
 
 describe('bridge NAT (nf_tables)', () => {
   const nftBin = ['/usr/sbin/nft', '/sbin/nft'].find((p) => fs.existsSync(p));
+  if (!nftBin)
+    console.warn(
+      '[runtime] SKIP bridge NAT: no nft binary to read the ruleset back (apt-get install nftables)',
+    );
   it.skipIf(!nftBin)(
     `installs a masquerade rule for the subnet${nftBin ? '' : ' (SKIPPED: no nft binary to read the ruleset back)'}`,
     async () => {
