@@ -55,6 +55,8 @@ const req = (body = '') => ({
 });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+// Pool logic on plain processes (testing/process-launcher.ts): no cgroup is involved here. The
+// same behaviours on real containers are in container-launcher.int.spec.ts.
 describe(Pool.name, () => {
   let dir: string;
   let server: ChannelServer;
@@ -156,7 +158,7 @@ describe(Pool.name, () => {
     }
   });
 
-  it('reclaims only an instance paused for reclaimAfterMs in one go, and restores it before the thaw', async () => {
+  it('asks the backend to reclaim only an instance paused for reclaimAfterMs in one go, and to restore it before the thaw', async () => {
     makePool({ pauseGraceMs: 5, reclaimAfterMs: 150 });
     const v = version('echo');
     await call(v);
@@ -216,7 +218,7 @@ describe(Pool.name, () => {
     expect(pool.list()).toHaveLength(0);
   });
 
-  it('evicts the least recently used paused instance when memory is full', async () => {
+  it('evicts the least recently used paused instance when reservations fill the capacity', async () => {
     makePool({ capacityBytes: 128 * MI });
     await call(version('a'));
     await sleep(5);

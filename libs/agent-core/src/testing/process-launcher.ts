@@ -8,9 +8,11 @@ import { bootstrapDir } from '../native-build.js';
 import type { Launcher, LaunchOptions } from '../pool.js';
 
 /**
- * A Launcher whose "containers" are plain host processes, frozen with SIGSTOP: it lets the
- * pool's logic run against real runtimes and sockets quickly. The real launcher
- * (container-launcher.ts) has the same contract and its own specs.
+ * A Launcher whose "containers" are plain host processes, frozen with SIGSTOP, with no cgroup
+ * (memoryUsage is zero, reclaim and restore only count): it lets the pool's logic run against
+ * real runtimes and sockets quickly. What only real containers show (cgroup freezing, memory
+ * caps, reclaim, OOM, eviction leaving nothing behind) is specified on the real launcher in
+ * container-launcher.int.spec.ts.
  */
 export class ProcessLauncher implements Launcher {
   readonly children = new Map<string, ChildProcess>();
