@@ -37,8 +37,9 @@ let redis: { child: ChildProcess; url: string };
 let agent: ChildProcess | undefined;
 let http = 0;
 
-async function startAgent(invokePort?: number) {
-  http = await freePort();
+async function startAgent(invokePort?: number, opts: { second?: boolean } = {}) {
+  const port = await freePort();
+  if (!opts.second) http = port;
   const child = spawn(process.execPath, [main], {
     env: {
       PATH: process.env.PATH,
@@ -47,13 +48,13 @@ async function startAgent(invokePort?: number) {
       FLOE_AGENT_ID: id,
       FLOE_AGENT_RPC: `127.0.0.1:${await freePort()}`,
       FLOE_AGENT_INVOKE: `127.0.0.1:${invokePort ?? (await freePort())}`,
-      FLOE_AGENT_HTTP: `127.0.0.1:${http}`,
+      FLOE_AGENT_HTTP: `127.0.0.1:${port}`,
       FLOE_SCHEDULER_RPC: `127.0.0.1:${await freePort()}`,
       FLOE_STEMCELLS: '1',
     },
-    stdio: ['ignore', 'ignore', 'inherit'],
+    stdio: ['ignore', 'ignore', opts.second ? 'pipe' : 'inherit'],
   });
-  agent = child;
+  if (!opts.second) agent = child;
   return child;
 }
 
@@ -163,6 +164,35 @@ describe('node-agent restart safety', () => {
     expect(cgroupDirs()).toEqual([]);
     expect(instanceMounts()).toEqual([]);
     for (const r of roots) expect(existsSync(`${r}/${parent}`)).toBe(false);
+  });
+
+  it("refuses a second agent on a locked state dir, which exits without touching the first one's containers", async () => {
+    await startAgent();
+    await until('three stemcells', async () => (await containers()) >= 3);
+    const before = cgroupDirs();
+    const pids = before
+      .filter((d) => d.startsWith(`${procsRoot}/`))
+      .flatMap((d) => readFileSync(`${d}/cgroup.procs`, 'utf8').split('\n').filter(Boolean).map(Number));
+    expect(pids.length).toBeGreaterThan(0);
+
+    const second = await startAgent(undefined, { second: true });
+    let stderr = '';
+    second.stderr?.on('data', (d) => {
+      stderr += d;
+    });
+    const code = await new Promise((r) => second.once('exit', r));
+    expect(code).toBe(1);
+    expect(stderr).toContain(`state dir ${dir}/agent is in use by agent pid ${agent?.pid}`);
+    // Its crash recovery never ran: the first agent's containers, cgroups and mounts are intact.
+    expect(pids.filter(alive)).toEqual(pids);
+    expect(cgroupDirs()).toEqual(before);
+    expect(await containers()).toBeGreaterThanOrEqual(3);
+    expect(readFileSync(`${dir}/agent/agent.pid`, 'utf8')).toBe(String(agent?.pid));
+
+    agent?.kill('SIGTERM');
+    await new Promise((r) => agent?.once('exit', r));
+    expect(cgroupDirs()).toEqual([]);
+    expect(instanceMounts()).toEqual([]);
   });
 
   it('a restarted agent refuses a version ref it never saw, and the caller resends the version whole', async () => {
