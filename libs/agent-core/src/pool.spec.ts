@@ -98,8 +98,7 @@ describe(Pool.name, () => {
     const r = await call(v, 'y');
     expect(r.start).toBe('warm');
     expect(r.body.toString()).toBe('echo:y');
-    await sleep(80);
-    expect(pool.list()[0]?.state).toBe('paused');
+    await expect.poll(() => pool.list()[0]?.state, { timeout: 20_000 }).toBe('paused');
     expect(launcher.counts.freeze).toBe(1);
     expect((await call(v, 'z')).start).toBe('warm');
     expect(launcher.counts.thaw).toBe(1);
@@ -170,8 +169,7 @@ describe(Pool.name, () => {
     }
     expect(launcher.counts.thaw).toBeGreaterThan(0);
     expect(launcher.counts.reclaim).toBe(0);
-    await sleep(300);
-    expect(launcher.counts.reclaim).toBe(1);
+    await expect.poll(() => launcher.counts.reclaim, { timeout: 20_000 }).toBe(1);
     await call(v);
     expect(launcher.counts.restore).toBe(1);
   });
@@ -183,8 +181,7 @@ describe(Pool.name, () => {
     const r = await call(version('echo'), 'p');
     expect(r.start).toBe('prewarm');
     expect(r.body.toString()).toBe('echo:p');
-    await sleep(100);
-    expect(pool.summary().stemcells.node).toBe(1);
+    await expect.poll(() => pool.summary().stemcells.node, { timeout: 20_000 }).toBe(1);
   });
 
   it('queues calls past the instance cap instead of failing them, and answers 429 past the deadline', async () => {
@@ -223,7 +220,9 @@ describe(Pool.name, () => {
     await call(version('a'));
     await sleep(5);
     await call(version('b'));
-    await sleep(60);
+    await expect
+      .poll(() => pool.list().map((i) => i.state), { timeout: 20_000 })
+      .toEqual(['paused', 'paused']);
     await call(version('c'));
     expect(
       pool
@@ -236,8 +235,7 @@ describe(Pool.name, () => {
   it('destroys paused instances after their keep-alive', async () => {
     makePool({ keepAliveMs: 50 });
     await call(version('a'));
-    await sleep(200);
-    expect(pool.list()).toHaveLength(0);
+    await expect.poll(() => pool.list().length, { timeout: 20_000 }).toBe(0);
   });
 
   it('with every instance busy, starts one more in the background and serves the call from whichever frees first', async () => {
@@ -255,8 +253,9 @@ describe(Pool.name, () => {
   it('pre-warms instances with ensure()', async () => {
     makePool();
     expect(await pool.ensure(version('a'), 2)).toBe(2);
-    await sleep(60);
-    expect(pool.list().map((i) => i.state)).toEqual(['paused', 'paused']);
+    await expect
+      .poll(() => pool.list().map((i) => i.state), { timeout: 20_000 })
+      .toEqual(['paused', 'paused']);
     expect((await call(version('a'))).start).toBe('warm');
   });
 });
