@@ -113,8 +113,7 @@ describe(LayerStore.name, () => {
     await expect(store.importTar(fs.createReadStream(file))).rejects.toMatchObject({
       code: 'INVALID_ARGUMENT',
     });
-    await new Promise((r) => setTimeout(r, 20));
-    expect(fds()).toBe(0);
+    await expect.poll(fds, { timeout: 20_000 }).toBe(0);
   });
 
   describe('archive safety', () => {

@@ -134,8 +134,7 @@ describe(InvokeService.name, () => {
     await new Promise((r) => setTimeout(r, 20));
     // Second call waits for the only slot; freeing it within the wait lets it through.
     const second = service.invoke(invokeRequest('echo'));
-    await new Promise((r) => setTimeout(r, 50));
-    expect(tracker.waitingFor(key)).toBe(1);
+    await expect.poll(() => tracker.waitingFor(key), { timeout: 20_000 }).toBe(1);
     release();
     await first;
     await new Promise((r) => setTimeout(r, 20));

@@ -5,7 +5,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe(DeadlineTimer.name, () => {
   it('fires for the earliest deadline, then re-arms for the next one the sweep returns', async () => {
-    const pending = new Set([Date.now() + 60, Date.now() + 20]);
+    // Far apart, so a loaded machine's late first fire still comes before the second deadline.
+    const pending = new Set([Date.now() + 1000, Date.now() + 20]);
     const swept: number[] = [];
     const timer = new DeadlineTimer((now) => {
       for (const d of pending) if (d <= now) pending.delete(d);
@@ -13,9 +14,9 @@ describe(DeadlineTimer.name, () => {
       return pending.size ? Math.min(...pending) : Number.POSITIVE_INFINITY;
     });
     for (const d of pending) timer.arm(d);
-    await sleep(40);
+    await expect.poll(() => swept.length, { timeout: 20_000, interval: 5 }).toBe(1);
     expect(swept).toEqual([1]);
-    await sleep(50);
+    await expect.poll(() => swept.length, { timeout: 20_000, interval: 5 }).toBe(2);
     expect(swept).toEqual([1, 0]);
   });
 
