@@ -78,11 +78,7 @@ function makePool(over: Partial<PoolOptions> = {}): Pool {
 }
 
 const call = (p: Pool, v: FunctionVersion, body = '') =>
-  p.invoke(
-    v,
-    { callId: 'c', method: 'POST', path: '/', query: '', headers: {}, body: Buffer.from(body) },
-    Buffer.from(body),
-  );
+  p.invoke(v, { callId: 'c', method: 'POST', path: '/', query: '', headers: {} }, Buffer.from(body));
 
 const only = (p: Pool, name: string): Instance => {
   const found = p.list().filter((i) => i.version?.name === name);

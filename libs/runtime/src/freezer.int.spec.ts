@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CgroupDriver, FreezerChoice } from './cgroups/container-cgroup.js';
 import { detectCgroups } from './cgroups/detect.js';
+import type { ContainerImpl } from './container.js';
 import { defaultSpec } from './spec/defaults.js';
 import { testEnv } from './testing/fixtures.js';
 
@@ -63,10 +64,10 @@ for (const b of backends) {
       });
 
       it('freezes and thaws 50 times back to back, the kernel reporting each state, the process surviving', async () => {
-        const c = await env.rt.run(
+        const c = (await env.rt.run(
           env.id(),
           defaultSpec({ rootfs: env.rootfs, args: ['/bin/sleep', '100'] }),
-        );
+        )) as ContainerImpl;
         // How fast is the bench's business (npm run bench, frozen loop); this holds that every
         // freeze resolves only once the kernel says frozen, and every thaw undoes it.
         for (let i = 0; i < 50; i++) {

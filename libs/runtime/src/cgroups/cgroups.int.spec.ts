@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ContainerImpl } from '../container.js';
 import { defaultSpec } from '../spec/defaults.js';
 import type { OciConfig } from '../spec/types.js';
 import { testEnv } from '../testing/fixtures.js';
@@ -161,7 +162,7 @@ describe('cgroups (host mode)', () => {
     'reports a cgroup2 dir populated while its process lives, and not once deleted',
     async () => {
       const id = env.id();
-      const c = await env.rt.run(id, spec('sleep 100', {}));
+      const c = (await env.rt.run(id, spec('sleep 100', {}))) as ContainerImpl;
       expect(c.cgroup.unified?.populated()).toBe(true);
       await env.rt.delete(id);
       expect(c.cgroup.unified?.populated()).toBe(false);
