@@ -32,7 +32,7 @@ const SKIP_V2 = skipReason(
     ? undefined
     : `the unified hierarchy${info.unifiedPath ? ` at ${info.unifiedPath}` : ''} offers [${info.v2Controllers.join(' ')}], not memory, cpu and pids: ${
         info.mode === 'hybrid'
-          ? 'they are bound to v1 hierarchies, a controller serves one hierarchy at a time, and a fresh cgroup2 mount (private mount or cgroup namespace) is the same hierarchy (libs/runtime/README.md, "cgroup v2 on this host")'
+          ? 'they are bound to v1 hierarchies, a controller serves one hierarchy at a time, and a fresh cgroup2 mount (private mount or cgroup namespace) is the same hierarchy (libs/runtime/README.md, "Tests and cgroup layouts")'
           : 'no cgroup2 mount'
       }`,
 );
