@@ -33,7 +33,8 @@ describe('gateway image uploads and log streaming', () => {
     for (let i = 0; i < 10; i++) body.write(chunk);
     const uploads = path.join(h.stateDir, 'gateway/uploads');
     const partial = async () => {
-      for (let i = 0; i < 200; i++) {
+      // Up to 20 s: a generous wait for the bytes to land, not a claim about speed.
+      for (let i = 0; i < 800; i++) {
         const tmp = existsSync(uploads)
           ? readdirSync(uploads).find((f) => f.startsWith('.upload-'))
           : undefined;
