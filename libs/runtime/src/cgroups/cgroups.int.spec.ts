@@ -1,4 +1,7 @@
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ContainerImpl } from '../container.js';
 import { defaultSpec } from '../spec/defaults.js';
@@ -167,6 +170,27 @@ describe('cgroups (host mode)', () => {
       await env.rt.delete(id);
       expect(c.cgroup.unified?.populated()).toBe(false);
       expect(fs.existsSync(`${info.unifiedPath}/${env.parent}/${id}`)).toBe(false);
+    },
+  );
+});
+
+describe('cgroup2 in a private mount namespace', () => {
+  it.skipIf(SKIP_UNIFIED)(
+    "is the same hierarchy: a fresh cgroup2 mount lists the unified mount's controllers (why v2 limits need free controllers)",
+    () => {
+      const at = fs.mkdtempSync(path.join(os.tmpdir(), 'floe-cg2-'));
+      try {
+        // The mount lives and dies with the unshare'd shell: nothing to undo on the host.
+        const seen = execFileSync(
+          'unshare',
+          ['-m', 'sh', '-c', `mount -t cgroup2 none ${at} && cat ${at}/cgroup.controllers`],
+          { encoding: 'utf8' },
+        );
+        expect(seen.split(/\s+/).filter(Boolean)).toEqual(info.v2Controllers);
+        expect(fs.readdirSync(at)).toEqual([]);
+      } finally {
+        fs.rmdirSync(at);
+      }
     },
   );
 });
