@@ -98,11 +98,6 @@ export function capture(): { fd: number; text: () => Promise<string>; closeWrite
   return { fd: p.write, text, closeWrite };
 }
 
-export function hasV2Controllers(): boolean {
-  const info = detectCgroups();
-  return info.mode === 'v2' && info.v2Controllers.includes('memory');
-}
-
 export function fdCount(): number {
   return fs.readdirSync('/proc/self/fd').length;
 }
