@@ -30,11 +30,11 @@ function frame(header, body) {
 function parseQuery(q) {
   const out = {};
   if (!q) return out;
-  for (const [k, v] of new URLSearchParams(q || '')) out[k] = v;
+  for (const [k, v] of new URLSearchParams(q)) out[k] = v;
   return out;
 }
 
-const isUtf8 = require('node:buffer').isUtf8 || (() => true);
+const isUtf8 = require('node:buffer').isUtf8 || ((b) => Buffer.from(b.toString('utf8')).equals(b));
 // Content types whose body a handler gets as a string (json ones parsed, as the OpenFaaS node
 // templates' body-parser does); any other declared type is bytes. With no type, or a form type
 // (what `curl -d` sends), the body is a string only when it is valid UTF-8, so bytes are never
@@ -56,7 +56,7 @@ function decodeBody(body, ct) {
   return body;
 }
 
-function contentTypeOf(headers) {
+function hasContentType(headers) {
   for (const k in headers) if (k.toLowerCase() === 'content-type') return true;
   return false;
 }
@@ -80,7 +80,7 @@ function toResponse(result) {
     let body = toBytes(result.body, result.isBase64Encoded);
     if (!body) {
       body = Buffer.from(JSON.stringify(result.body));
-      if (!contentTypeOf(headers)) headers['content-type'] = 'application/json';
+      if (!hasContentType(headers)) headers['content-type'] = 'application/json';
     }
     return { status: Number(result.statusCode || 200), headers, body };
   }
@@ -98,7 +98,7 @@ function openfaasResponse(ctx, value) {
   let body = toBytes(value);
   if (!body) {
     body = Buffer.from(typeof value === 'object' ? JSON.stringify(value) : String(value));
-    if (typeof value === 'object' && !contentTypeOf(headers)) headers['content-type'] = 'application/json';
+    if (typeof value === 'object' && !hasContentType(headers)) headers['content-type'] = 'application/json';
   }
   return { status: Number(ctx.statusCode) || 200, headers, body };
 }
