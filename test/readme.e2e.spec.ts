@@ -88,7 +88,7 @@ describe.skipIf(tools.length > 0)("the README's Deploy and invoke examples", () 
             child.stdin.end(block);
           },
         );
-      expect(run.status, `${run.stderr}\n${run.stdout}`).toBe(0);
+        expect(run.status, `${run.stderr}\n${run.stdout}`).toBe(0);
         expect(run.stdout).not.toMatch(/"error"/);
         let from = 0;
         for (const want of promised(block)) {
