@@ -43,6 +43,8 @@ const TEXT_TYPE = /^text\/|json|xml|javascript|yaml|graphql/i;
 const LOOSE_TYPE = /^$|^application\/x-www-form-urlencoded/i;
 
 function decodeBody(body, ct) {
+  // The OpenFaaS node templates' switch for bytes whatever the type.
+  if (process.env.RAW_BODY === 'true') return body;
   if (!body.length) return ct && !TEXT_TYPE.test(ct) && !LOOSE_TYPE.test(ct) ? EMPTY : '';
   if (/json/i.test(ct)) {
     try {

@@ -30,7 +30,12 @@ function start(runtime: 'node' | 'python'): Promise<InstanceChannel> {
 }
 
 /** A runtime process with `files` as its code, the handler `handler` loaded. */
-async function fn(runtime: 'node' | 'python', handler: string, files: Record<string, string>) {
+async function fn(
+  runtime: 'node' | 'python',
+  handler: string,
+  files: Record<string, string>,
+  env: Record<string, string> = {},
+) {
   const code = path.join(dir, `code-${++seq}`);
   mkdirSync(code, { recursive: true });
   for (const [name, text] of Object.entries(files)) {
@@ -38,7 +43,7 @@ async function fn(runtime: 'node' | 'python', handler: string, files: Record<str
     writeFileSync(path.join(code, name), text);
   }
   const ch = await start(runtime);
-  await ch.load({ name: 'f', handler, env: {}, codeDir: code });
+  await ch.load({ name: 'f', handler, env, codeDir: code });
   return ch;
 }
 
@@ -180,6 +185,17 @@ describe('node runtime', () => {
       expect(res.headers['x-type'], String(ct)).toBe('string');
       expect(res.body.toString()).toBe('héllo');
     }
+  });
+
+  it('hands every body over as bytes with RAW_BODY=true, as the OpenFaaS node templates do', async () => {
+    const ch = await fn(
+      'node',
+      'index.js',
+      { 'index.js': 'module.exports = async (e) => (Buffer.isBuffer(e.body) ? "bytes" : typeof e.body);' },
+      { RAW_BODY: 'true' },
+    );
+    const res = await call(ch, { headers: { 'content-type': 'application/json' } }, '{"a":1}');
+    expect(res.body.toString()).toBe('bytes');
   });
 
   it('names the function by file (the module export) or, Lambda style, by file and export', async () => {
