@@ -35,27 +35,24 @@ function parseQuery(q) {
 }
 
 const isUtf8 = require('node:buffer').isUtf8 || ((b) => Buffer.from(b.toString('utf8')).equals(b));
-// Content types whose body a handler gets as a string (json ones parsed, as the OpenFaaS node
-// templates' body-parser does); any other declared type is bytes. With no type, or a form type
-// (what `curl -d` sends), the body is a string only when it is valid UTF-8, so bytes are never
-// turned into replacement characters.
-const TEXT_TYPE = /^text\/|json|xml|javascript|yaml|graphql/i;
-const LOOSE_TYPE = /^$|^application\/x-www-form-urlencoded/i;
+// A body is a string when its type is text (JSON parsed, as the OpenFaaS node templates'
+// body-parser does), a form (what `curl -d` sends) or absent, and only if it is valid UTF-8:
+// bytes are never turned into replacement characters. Any other type gets the bytes.
+const TEXT_TYPE = /^$|^text\/|json|xml|javascript|yaml|graphql|^application\/x-www-form-urlencoded/i;
 
 function decodeBody(body, ct) {
   // The OpenFaaS node templates' switch for bytes whatever the type.
   if (process.env.RAW_BODY === 'true') return body;
-  if (!body.length) return ct && !TEXT_TYPE.test(ct) && !LOOSE_TYPE.test(ct) ? EMPTY : '';
-  if (/json/i.test(ct)) {
-    try {
-      return JSON.parse(body.toString('utf8'));
-    } catch {
-      return body.toString('utf8');
-    }
+  if (!TEXT_TYPE.test(ct)) return body;
+  if (!body.length) return '';
+  if (!isUtf8(body)) return body;
+  const text = body.toString('utf8');
+  if (!/json/i.test(ct)) return text;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
   }
-  if (TEXT_TYPE.test(ct)) return body.toString('utf8');
-  if (LOOSE_TYPE.test(ct) && isUtf8(body)) return body.toString('utf8');
-  return body;
 }
 
 function hasContentType(headers) {

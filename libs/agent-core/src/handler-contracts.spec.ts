@@ -173,6 +173,8 @@ describe('node runtime', () => {
       'application/octet-stream',
       'image/png',
       'application/x-www-form-urlencoded',
+      'text/plain',
+      'application/json',
       undefined,
     ]) {
       const res = await call(ch, { headers: ct ? { 'content-type': ct } : {} }, mib);
