@@ -157,8 +157,12 @@ def to_response(result):
 def invoke(sock, h, body):
     started = time.perf_counter()
     headers = Headers(h.get("headers") or {})
-    parsed = body.decode("utf-8", "replace")
-    if "json" in headers.get("content-type", "") and body:
+    # As in the node runtime: text (JSON parsed) when the bytes are UTF-8, else the bytes.
+    try:
+        parsed = body.decode("utf-8")
+    except UnicodeDecodeError:
+        parsed = body
+    if isinstance(parsed, str) and parsed and "json" in headers.get("content-type", ""):
         try:
             parsed = json.loads(parsed)
         except ValueError:

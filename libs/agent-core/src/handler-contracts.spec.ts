@@ -234,13 +234,15 @@ describe('python runtime', () => {
     expect(res.body.toString()).toBe('héllo|v|f|c');
   });
 
-  it('echoes a binary body given as event.body byte-identical', async () => {
-    const ch = await fn('python', 'handler.py', {
-      'handler.py': 'def handle(event, context):\n    return {"statusCode": 200, "body": event.body}\n',
-    });
+  it('echoes a binary body byte-identical, given as event.body or as event["body"]', async () => {
     const bytes = randomBytes(256 * 1024);
-    const res = await call(ch, { headers: { 'content-type': 'application/octet-stream' } }, bytes);
-    expect(res.body.equals(bytes)).toBe(true);
+    for (const read of ['event.body', 'event["body"]']) {
+      const ch = await fn('python', 'handler.py', {
+        'handler.py': `def handle(event, context):\n    return {"statusCode": 200, "body": ${read}}\n`,
+      });
+      const res = await call(ch, { headers: { 'content-type': 'application/octet-stream' } }, bytes);
+      expect(res.body.equals(bytes), read).toBe(true);
+    }
   });
 
   it("accepts Flask's (body, status, headers) as python3-http passes it through", async () => {
