@@ -92,9 +92,9 @@ class Headers(dict):
 
 
 class Event(dict):
-    """Floe's dict (`event["body"]` is the decoded text, or the parsed JSON) that also reads as
-    python3-http's event: `event.body` is the raw bytes, and `event.headers`, `event.method`,
-    `event.query` and `event.path` are attributes."""
+    """Floe's dict (`event["body"]` is the text, the parsed JSON, or bytes that are not UTF-8)
+    that also reads as python3-http's event: `event.body` is the raw bytes, and `event.headers`,
+    `event.method`, `event.query` and `event.path` are attributes."""
 
     @property
     def body(self):
