@@ -39,6 +39,8 @@ export function request(
       : Buffer.from(typeof opts.body === 'string' ? opts.body : JSON.stringify(opts.body));
     if (typeof opts.body === 'object' && !Buffer.isBuffer(opts.body))
       headers['content-type'] ??= 'application/json';
+    // Node frames a DELETE's body only when told its length (no chunking by default).
+    headers['content-length'] = String(body.length);
   }
   if (opts.auth) {
     const [u, p] = opts.auth === true ? [f.user, f.password] : opts.auth;

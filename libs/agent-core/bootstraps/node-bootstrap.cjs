@@ -30,31 +30,56 @@ function frame(header, body) {
 function parseQuery(q) {
   const out = {};
   if (!q) return out;
-  for (const [k, v] of new URLSearchParams(q || '')) out[k] = v;
+  for (const [k, v] of new URLSearchParams(q)) out[k] = v;
   return out;
 }
 
+const isUtf8 = require('node:buffer').isUtf8 || ((b) => Buffer.from(b.toString('utf8')).equals(b));
+// A body is a string when its type is text (JSON parsed, as the OpenFaaS node templates'
+// body-parser does), a form (what `curl -d` sends) or absent, and only if it is valid UTF-8:
+// bytes are never turned into replacement characters. Any other type gets the bytes.
+const TEXT_TYPE = /^$|^text\/|json|xml|javascript|yaml|graphql|^application\/x-www-form-urlencoded/i;
+
+function decodeBody(body, ct) {
+  // The OpenFaaS node templates' switch for bytes whatever the type.
+  if (process.env.RAW_BODY === 'true') return body;
+  if (!TEXT_TYPE.test(ct)) return body;
+  if (!body.length) return '';
+  if (!isUtf8(body)) return body;
+  const text = body.toString('utf8');
+  if (!/json/i.test(ct)) return text;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+function hasContentType(headers) {
+  for (const k in headers) if (k.toLowerCase() === 'content-type') return true;
+  return false;
+}
+
+function toBytes(body, base64) {
+  if (body === undefined || body === null) return EMPTY;
+  if (Buffer.isBuffer(body)) return body;
+  if (body instanceof Uint8Array) return Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+  if (typeof body === 'string') return base64 ? Buffer.from(body, 'base64') : Buffer.from(body);
+  return undefined;
+}
+
+// Lambda's (and Floe's own) contract: the handler's value is the response, or describes it.
 function toResponse(result) {
   if (result === undefined || result === null) return { status: 204, headers: {}, body: EMPTY };
-  if (typeof result === 'string' || Buffer.isBuffer(result)) {
-    return {
-      status: 200,
-      headers: { 'content-type': 'text/plain; charset=utf-8' },
-      body: Buffer.from(result),
-    };
+  if (typeof result === 'string' || Buffer.isBuffer(result) || result instanceof Uint8Array) {
+    return { status: 200, headers: { 'content-type': 'text/plain; charset=utf-8' }, body: toBytes(result) };
   }
   if (typeof result === 'object' && ('statusCode' in result || 'body' in result)) {
     const headers = Object.assign({}, result.headers || {});
-    let body = result.body;
-    if (body === undefined || body === null) body = EMPTY;
-    else if (Buffer.isBuffer(body)) {
-      // already bytes
-    } else if (typeof body === 'string')
-      body = result.isBase64Encoded ? Buffer.from(body, 'base64') : Buffer.from(body);
-    else {
-      body = Buffer.from(JSON.stringify(body));
-      if (!Object.keys(headers).some((h) => h.toLowerCase() === 'content-type'))
-        headers['content-type'] = 'application/json';
+    let body = toBytes(result.body, result.isBase64Encoded);
+    if (!body) {
+      body = Buffer.from(JSON.stringify(result.body));
+      if (!hasContentType(headers)) headers['content-type'] = 'application/json';
     }
     return { status: Number(result.statusCode || 200), headers, body };
   }
@@ -65,11 +90,141 @@ function toResponse(result) {
   };
 }
 
+// The OpenFaaS node template's contract: status and headers come from the context, the value
+// (given to succeed, or returned) is the body; objects and arrays go as JSON.
+function openfaasResponse(ctx, value) {
+  const headers = Object.assign({}, ctx.headerValues);
+  let body = toBytes(value);
+  if (!body) {
+    body = Buffer.from(typeof value === 'object' ? JSON.stringify(value) : String(value));
+    if (typeof value === 'object' && !hasContentType(headers)) headers['content-type'] = 'application/json';
+  }
+  return { status: Number(ctx.statusCode) || 200, headers, body };
+}
+
+/**
+ * The handler's second argument: Floe's fields (callId, functionName, deadline, log) plus the
+ * OpenFaaS node template's chainable status(n), headers(h), succeed(v) and fail(e).
+ */
+class FunctionContext {
+  constructor(h, settle) {
+    this.callId = h.callId;
+    this.functionName = fnName;
+    this.deadline = h.deadline;
+    this.log = console.log;
+    this.statusCode = 200;
+    this.headerValues = {};
+    this.cbCalled = 0;
+    this.openfaas = false;
+    this.settle = settle;
+  }
+  // Lambda's names for the same facts.
+  get awsRequestId() {
+    return this.callId;
+  }
+  getRemainingTimeInMillis() {
+    return this.deadline ? Math.max(0, this.deadline - Date.now()) : Number.MAX_SAFE_INTEGER;
+  }
+  status(code) {
+    if (!code) return this.statusCode;
+    this.statusCode = code;
+    this.openfaas = true;
+    return this;
+  }
+  headers(value) {
+    if (!value) return this.headerValues;
+    this.headerValues = value;
+    this.openfaas = true;
+    return this;
+  }
+  succeed(value) {
+    this.openfaas = true;
+    this.cbCalled++;
+    this.settle({ value });
+    return this;
+  }
+  fail(err) {
+    if (Number(this.statusCode) === 200) this.statusCode = 500;
+    this.openfaas = true;
+    this.cbCalled++;
+    this.settle({ failed: err });
+    return this;
+  }
+}
+
+function failure(err) {
+  return {
+    status: 500,
+    headers: { 'content-type': 'text/plain' },
+    body: Buffer.from(String(err?.message || err)),
+  };
+}
+
+// Runs the handler under both contracts: the value it returns (or resolves), or what it gives
+// context.succeed/fail or a Lambda-style callback, whichever comes first. A handler that takes
+// a callback and returns nothing is waited for until it calls back.
+async function run(event, h) {
+  let settle;
+  const settled = new Promise((resolve) => {
+    settle = resolve;
+  });
+  let outcome;
+  const ctx = new FunctionContext(h, (o) => {
+    outcome ??= o;
+    settle();
+  });
+  const callback = (err, value) => {
+    ctx.cbCalled++;
+    if (err) {
+      if (Number(ctx.statusCode) === 200) ctx.statusCode = 500;
+      outcome ??= { failed: err };
+    } else outcome ??= { value };
+    settle();
+  };
+  const ret = handler(event, ctx, callback);
+  if (!outcome) {
+    if (ret && typeof ret.then === 'function') {
+      const value = await Promise.race([ret, settled]);
+      outcome ??= { value };
+    } else if (ret === undefined && handler.length >= 3) {
+      await settled;
+    } else outcome = { value: ret };
+  }
+  if (outcome.failed !== undefined) {
+    const err = outcome.failed;
+    console.error(err);
+    return {
+      status: Number(ctx.statusCode) || 500,
+      headers: Object.assign({ 'content-type': 'text/plain' }, ctx.headerValues),
+      body: toBytes(err) || Buffer.from(String(err?.toString ? err.toString() : err)),
+    };
+  }
+  return ctx.openfaas ? openfaasResponse(ctx, outcome.value) : toResponse(outcome.value);
+}
+
+// A handler names a file (`index.js`, `handler.js`, the module's export is the function) or,
+// Lambda style, a file and an export (`index.handler`).
+function resolveHandler(codeDir, spec) {
+  const file = path.resolve(codeDir, spec);
+  try {
+    return { file: require.resolve(file), exportName: undefined };
+  } catch (err) {
+    const m = /^(.+)\.([A-Za-z_$][\w$]*)$/.exec(spec);
+    if (err?.code !== 'MODULE_NOT_FOUND' || !m) throw err;
+    try {
+      return { file: require.resolve(path.resolve(codeDir, m[1])), exportName: m[2] };
+    } catch {
+      throw err;
+    }
+  }
+}
+
 async function load(h, sock) {
   try {
     if (h.env) Object.assign(process.env, h.env);
     fnName = h.name || '';
-    const file = path.resolve(h.codeDir || '/code', h.handler || 'index.js');
+    const spec = h.handler || 'index.js';
+    const { file, exportName } = resolveHandler(h.codeDir || '/code', spec);
     let mod;
     try {
       mod = require(file);
@@ -77,12 +232,19 @@ async function load(h, sock) {
       if (err && err.code === 'ERR_REQUIRE_ESM') mod = await import(file);
       else throw err;
     }
-    const fn =
-      typeof mod === 'function'
+    const fn = exportName
+      ? mod[exportName] || mod.default?.[exportName]
+      : typeof mod === 'function'
         ? mod
-        : mod.handler || mod.handle || (mod.default && (mod.default.handler || mod.default));
+        : mod.handler ||
+          mod.handle ||
+          (mod.default && (mod.default.handler || mod.default.handle || mod.default));
     if (typeof fn !== 'function')
-      throw new Error(`${h.handler} exports no function (module.exports = async (event, context) => ...)`);
+      throw new Error(
+        exportName
+          ? `${spec}: ${file} exports no function '${exportName}'`
+          : `${spec} exports no function (module.exports = async (event, context) => ...)`,
+      );
     handler = fn;
     sock.write(frame({ t: 'loaded', ok: true }));
   } catch (err) {
@@ -92,34 +254,28 @@ async function load(h, sock) {
 
 async function invoke(h, body, sock) {
   const started = performance.now();
-  const ct = String((h.headers && (h.headers['content-type'] || h.headers['Content-Type'])) || '');
-  let parsed = body.toString('utf8');
-  if (ct.includes('json') && body.length) {
-    try {
-      parsed = JSON.parse(parsed);
-    } catch {}
-  }
+  const headers = h.headers || {};
+  const query = parseQuery(h.query);
   const event = {
     method: h.method,
     path: h.path,
-    query: parseQuery(h.query),
+    query,
     rawQuery: h.query || '',
-    headers: h.headers || {},
-    body: parsed,
+    headers,
+    body: decodeBody(body, String(headers['content-type'] || headers['Content-Type'] || '')),
     rawBody: body,
+    // API Gateway's names, for handlers ported from Lambda; the body is never base64 here.
+    httpMethod: h.method,
+    queryStringParameters: query,
+    isBase64Encoded: false,
   };
-  const context = { callId: h.callId, functionName: fnName, deadline: h.deadline, log: console.log };
   let res;
   try {
     if (!handler) throw new Error('no function loaded');
-    res = toResponse(await handler(event, context));
+    res = await run(event, h);
   } catch (err) {
     console.error(err);
-    res = {
-      status: 500,
-      headers: { 'content-type': 'text/plain' },
-      body: Buffer.from(String(err?.message || err)),
-    };
+    res = failure(err);
   }
   const functionUs = Math.round((performance.now() - started) * 1000);
   sock.write(
