@@ -10,21 +10,27 @@ import {
   RUNTIMES,
   type RuntimeName,
 } from './function.js';
+import { withoutNulls } from './go-nulls.js';
 
 /**
  * Checks a FunctionDeployment as sent by a user, throwing InvalidArgumentError naming the
  * first bad field (the gateway answers 400 with it). Shared by gateway and scheduler so
  * both reject the same input. `existingSecrets`, when given, are the namespace's secret
- * names: every secret the deployment names must be among them.
+ * names: every secret the deployment names must be among them. A `null` member counts as
+ * absent (Go clients send unset fields so) and is left out of the deployment returned, which is
+ * what gets stored and echoed.
  */
 export function validateDeployment(
-  dep: unknown,
+  input: unknown,
   opts: { existingSecrets?: readonly string[] } = {},
 ): FunctionDeployment {
+  const dep = withoutNulls(input, ['limits', 'requests']);
   if (typeof dep !== 'object' || dep === null || Array.isArray(dep)) {
     throw new InvalidArgumentError('body', 'expected a FunctionDeployment object');
   }
   const d = dep as Record<string, unknown>;
+  // Go's encoding of an unset string: the default namespace, as OpenFaaS reads it.
+  if (d.namespace === '') delete d.namespace;
   if (typeof d.service !== 'string' || !FUNCTION_NAME_RE.test(d.service)) {
     throw new InvalidArgumentError('service', `expected a DNS-1123 label, got ${JSON.stringify(d.service)}`);
   }
