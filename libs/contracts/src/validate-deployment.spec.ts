@@ -23,6 +23,11 @@ describe(validateDeployment.name, () => {
     [{ service: 'f', runtime: 'exec' }, 'handler'],
     [{ service: 'f', runtime: 'ruby', handler: 'x', code: 'eA==' }, 'runtime'],
     [{ ...ok, limits: { memory: 'lots' } }, 'limits.memory'],
+    [{ ...ok, labels: { 'com.openfaas.scale.zero': 'yes' } }, 'labels.com.openfaas.scale.zero'],
+    [
+      { ...ok, labels: { 'com.openfaas.scale.zero-duration': 'soon' } },
+      'labels.com.openfaas.scale.zero-duration',
+    ],
     [{ ...ok, labels: { 'com.openfaas.scale.min': 'two' } }, 'labels.com.openfaas.scale.min'],
     [
       { ...ok, labels: { 'com.openfaas.scale.min': '5', 'com.openfaas.scale.max': '2' } },

@@ -7,6 +7,8 @@ import {
   type FunctionDeployment,
   LABEL_SCALE_MAX,
   LABEL_SCALE_MIN,
+  LABEL_SCALE_ZERO,
+  LABEL_SCALE_ZERO_DURATION,
   RUNTIMES,
   type RuntimeName,
 } from './function.js';
@@ -94,6 +96,15 @@ export function validateDeployment(
     );
   }
   if (max === 0) throw new InvalidArgumentError(`labels.${LABEL_SCALE_MAX}`, 'must be >= 1');
+  const zero = labels[LABEL_SCALE_ZERO];
+  if (zero !== undefined && zero !== 'true' && zero !== 'false')
+    throw new InvalidArgumentError(`labels.${LABEL_SCALE_ZERO}`, `expected true or false, got '${zero}'`);
+  const zeroAfter = labels[LABEL_SCALE_ZERO_DURATION];
+  if (zeroAfter !== undefined && parseDurationMs(zeroAfter) === undefined)
+    throw new InvalidArgumentError(
+      `labels.${LABEL_SCALE_ZERO_DURATION}`,
+      `expected a duration like 15m or 30s, got '${zeroAfter}'`,
+    );
   const annotations = (d.annotations ?? {}) as Record<string, string>;
   if (
     annotations[ANNOTATION_TIMEOUT] !== undefined &&
