@@ -130,14 +130,16 @@ export class Autoscaler {
       this.scaleOut(v, desired - instances, agents);
       return { key, instances, desired, action: 'scale-out' };
     }
-    if (instances > 0 && desired === 0) {
+    if (instances > 0 && desired === 0 && (why === 'held' || why === 'idle')) {
       this.log(`scale ${key} to zero (${why === 'held' ? 'scaled to 0' : `${now - last} ms idle`})`);
       await this.onEveryAgent(key, (a) =>
         this.clients.get(a).retire({ namespace: v.namespace, name: v.name }),
       );
       return { key, instances, desired: 0, action: 'scale-to-zero' };
     }
-    if (instances > desired && this.scaleIn(v, desired, agents, now))
+    // Only the two ways above reach zero: min scale 0 means "not started on deploy".
+    const keep = Math.max(desired, 1);
+    if (instances > keep && this.scaleIn(v, keep, agents, now))
       return { key, instances, desired, action: 'scale-in' };
     return { key, instances, desired, action: 'none' };
   }
