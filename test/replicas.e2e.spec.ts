@@ -92,6 +92,7 @@ describe('replicas as OpenFaaS clients see them', () => {
         statuses.set(r.status, (statuses.get(r.status) ?? 0) + 1);
       }
     };
+    const t0 = Date.now();
     const callers = Array.from({ length: 4 }, caller);
     try {
       await untilAvailable(name, 3, 60_000);
@@ -99,7 +100,10 @@ describe('replicas as OpenFaaS clients see them', () => {
       running = false;
       await Promise.all(callers);
     }
+    const t1 = Date.now();
     expect([...statuses.keys()]).toEqual([200]);
     await untilAvailable(name, 1, 60_000);
+    // A figure for the reader, not an assertion: the windows above are the test.
+    console.info(`load spec: max scale after ${t1 - t0} ms of load, min scale ${Date.now() - t1} ms after it`);
   });
 });
