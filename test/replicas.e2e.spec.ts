@@ -104,6 +104,8 @@ describe('replicas as OpenFaaS clients see them', () => {
     expect([...statuses.keys()]).toEqual([200]);
     await untilAvailable(name, 1, 60_000);
     // A figure for the reader, not an assertion: the windows above are the test.
-    console.info(`load spec: max scale after ${t1 - t0} ms of load, min scale ${Date.now() - t1} ms after it`);
+    console.info(
+      `load spec: max scale after ${t1 - t0} ms of load, min scale ${Date.now() - t1} ms after it`,
+    );
   });
 });
