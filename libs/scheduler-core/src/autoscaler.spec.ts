@@ -137,6 +137,31 @@ describe(Autoscaler.name, () => {
     expect((await scaler.reconcile())[0]?.action).toBe('none');
   });
 
+  it('backs off an ensure that failed instead of repeating it on every reconcile', async () => {
+    await setup({}, { a: 0 });
+    let ensures = 0;
+    const failing = {
+      get: (a: Parameters<FakeAgents['get']>[0]) => ({
+        ...agents.get(a),
+        ensure: async () => {
+          ensures++;
+          throw new Error('image broken');
+        },
+      }),
+      drop: () => {},
+      closeAll: () => {},
+    };
+    const s = new Autoscaler(cache, directory, failing, tracker, registry, {
+      stemcellsPerRuntime: 1,
+      scaleToZeroMs: 1000,
+    });
+    await s.reconcile();
+    await new Promise((r) => setTimeout(r, 20));
+    await s.reconcile();
+    await s.reconcile();
+    expect(ensures).toBe(1);
+  });
+
   it('retires old versions after an update and sends stemcell targets', async () => {
     await setup({}, { a: 1 });
     await scaler.reconcile();

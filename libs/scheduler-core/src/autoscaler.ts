@@ -44,6 +44,11 @@ const CODE_RUNTIMES: RuntimeName[] = ['node', 'python', 'exec'];
 export class Autoscaler {
   private readonly versions = new Map<string, number>();
   private readonly ensuring = new Set<string>();
+  /**
+   * Failed ensures per function and agent: retried after 1, 2, 4 … 60 s, so a version whose
+   * instances cannot start (a broken image) is not retried on every reconcile.
+   */
+  private readonly ensureBackoff = new Map<string, { failures: number; until: number }>();
   /** Last scale-in request per function, so surplus is asked for once per idle period. */
   private readonly scaledIn = new Map<string, number>();
 
@@ -100,6 +105,7 @@ export class Autoscaler {
     const key = fnKey(namespace, name);
     this.versions.delete(key);
     this.scaledIn.delete(key);
+    for (const k of this.ensureBackoff.keys()) if (k.startsWith(`${key}@`)) this.ensureBackoff.delete(k);
     this.tracker.forget(key);
     metrics.replicas.remove({ function_name: `${name}.${namespace}` });
     await this.onEveryAgent(undefined, (a) => this.clients.get(a).retire({ namespace, name }));
@@ -184,13 +190,23 @@ export class Autoscaler {
       const want = target.get(a.id) ?? 0;
       const pending = `${key}@${a.id}`;
       if (want <= (a.functions[key]?.instances ?? 0) || this.ensuring.has(pending)) continue;
+      const backoff = this.ensureBackoff.get(pending);
+      if (backoff && Date.now() < backoff.until) continue;
       // Not awaited: a cold start can take seconds and must not stall other functions'
       // reconcile; one ensure per function and agent at a time.
       this.ensuring.add(pending);
       void this.clients
         .get(a)
         .ensure({ version: v, instances: want })
-        .catch((e) => this.log(`ensure ${key} on ${a.id}: ${e.message}`))
+        .then(
+          () => this.ensureBackoff.delete(pending),
+          (e) => {
+            const failures = (backoff?.failures ?? 0) + 1;
+            const wait = Math.min(60_000, 500 * 2 ** failures);
+            this.ensureBackoff.set(pending, { failures, until: Date.now() + wait });
+            this.log(`ensure ${key} on ${a.id}: ${e.message} (next try in ${wait} ms)`);
+          },
+        )
         .finally(() => this.ensuring.delete(pending));
     }
   }
