@@ -311,7 +311,12 @@ export class Scheduler {
     const { record, version } = entry;
     const key = fnKey(record.namespace, record.name);
     let instances = 0;
-    for (const a of this.directory.all()) instances += a.functions[key]?.instances ?? 0;
+    let ready = 0;
+    for (const a of this.directory.all()) {
+      const f = a.functions[key];
+      instances += f?.instances ?? 0;
+      ready += f?.ready ?? f?.instances ?? 0;
+    }
     const last = Math.max(
       stats?.last ?? 0,
       this.tracker.lastActivity(key),
@@ -321,14 +326,14 @@ export class Scheduler {
       scaleToZero: this.settings.scaleToZero,
       scaleToZeroMs: this.settings.idleScaleToZeroMs,
     });
-    if (why === 'held') instances = 0;
+    if (why === 'held') instances = ready = 0;
     return {
       ...version.deployment,
       labels: { ...version.deployment.labels, faas_function: record.name },
       name: record.name,
       namespace: record.namespace,
       replicas: Math.max(instances, Math.min(floor, version.maxScale)),
-      availableReplicas: instances,
+      availableReplicas: ready,
       invocationCount: stats?.count ?? 0,
       createdAt: record.createdAt,
       version: version.version,
