@@ -11,8 +11,8 @@ export interface ZeroSettings {
 
 /**
  * Why a function's floor is what it is: its min scale (`min`), replicas asked for through
- * /system/scale-function (`scaled`), held at zero by a scale to 0 until its next call
- * (`held`), or scaled to zero after idling with scale to zero on (`idle`).
+ * /system/scale-function (`scaled`), held at zero by a scale to 0 until its next call or
+ * a new version (`held`), or scaled to zero after idling with scale to zero on (`idle`).
  */
 export type FloorReason = 'min' | 'scaled' | 'held' | 'idle';
 
