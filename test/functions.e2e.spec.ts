@@ -25,7 +25,8 @@ async function deployNode(name: string, files: Record<string, string>, extra: Re
 describe('deploy and invoke over HTTPS', () => {
   it('runs a node function: cold or prewarm first, then warm; binary bodies and status pass through', async () => {
     const name = uniqueName('echo');
-    await deployNode(name, NODE_ECHO);
+    // Min scale 0: nothing is started on deploy, so the first call starts one.
+    await deployNode(name, NODE_ECHO, { labels: { 'com.openfaas.scale.min': '0' } });
     const body = Buffer.from([0, 1, 2, 3, 250, 251, 252, 10, 13]);
     const first = await request('POST', `/function/${name}`, {
       body,
@@ -192,12 +193,12 @@ describe('errors a user sees', () => {
     expect(r.status).toBe(401);
   });
 
-  it('lists deployed functions with the fields as sent', async () => {
+  it('lists deployed functions with the fields as sent, plus the faas_function label', async () => {
     const name = uniqueName('listed');
     await deployNode(name, NODE_ECHO, { labels: { team: 'a' } });
     const r = await request('GET', '/system/functions', { auth: true });
     const fn = r.json().find((f: { name: string }) => f.name === name);
-    expect(fn.labels).toEqual({ team: 'a' });
+    expect(fn.labels).toEqual({ team: 'a', faas_function: name });
     expect(fn).not.toHaveProperty('code');
     expect(fn).not.toHaveProperty('annotations');
   });

@@ -39,8 +39,9 @@ export function request(
       : Buffer.from(typeof opts.body === 'string' ? opts.body : JSON.stringify(opts.body));
     if (typeof opts.body === 'object' && !Buffer.isBuffer(opts.body))
       headers['content-type'] ??= 'application/json';
-    // Node frames a DELETE's body only when told its length (no chunking by default).
-    headers['content-length'] = String(body.length);
+    // Node frames a DELETE body neither by length nor chunked unless told: the server would
+    // read the body as the next request on the kept-alive connection.
+    headers['content-length'] ??= String(body.length);
   }
   if (opts.auth) {
     const [u, p] = opts.auth === true ? [f.user, f.password] : opts.auth;

@@ -11,6 +11,7 @@ import { FloeFunctionsController } from './floe-functions.controller.js';
 import { FunctionsController } from './functions.controller.js';
 import { FunctionsService } from './functions.service.js';
 import { HealthController } from './health.controller.js';
+import { ImageAvailability, type ImageSource } from './image-availability.js';
 import { ImageRefs } from './image-refs.js';
 import { ImageUploadService } from './image-upload.service.js';
 import { ImagesController } from './images.controller.js';
@@ -30,7 +31,7 @@ export class AppModule {
   static forRoot(
     config: GatewayConfig,
     admin: AdminCredentials,
-    opts: { defaultMetrics?: boolean } = {},
+    opts: { defaultMetrics?: boolean; imageSources?: ImageSource[] } = {},
   ): DynamicModule {
     return {
       module: AppModule,
@@ -52,6 +53,11 @@ export class AppModule {
         { provide: CredentialCheck, useValue: new CredentialCheck(admin) },
         { provide: AuthLimiter, useValue: new AuthLimiter() },
         { provide: ImageRefs, useValue: new ImageRefs(path.join(config.stateDir, 'gateway', 'uploads')) },
+        {
+          provide: ImageAvailability,
+          inject: [ImageRefs],
+          useFactory: (refs: ImageRefs) => new ImageAvailability(refs, opts.imageSources),
+        },
         SchedulerClient,
         {
           provide: GatewayMetrics,

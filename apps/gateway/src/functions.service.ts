@@ -9,9 +9,11 @@ import {
   type ScaleRequest,
   SchedulerPatterns,
   validateDeployment,
+  withoutNulls,
 } from '@floe/contracts';
 import { Inject, Injectable } from '@nestjs/common';
 import type { GatewayConfig } from './config.js';
+import { ImageAvailability } from './image-availability.js';
 import { ImageRefs } from './image-refs.js';
 import { SchedulerClient } from './scheduler.client.js';
 import { GATEWAY_CONFIG } from './tokens.js';
@@ -23,18 +25,28 @@ export class FunctionsService {
     @Inject(GATEWAY_CONFIG) private readonly config: GatewayConfig,
     @Inject(SchedulerClient) private readonly scheduler: SchedulerClient,
     @Inject(ImageRefs) private readonly images: ImageRefs,
+    @Inject(ImageAvailability) private readonly availability: ImageAvailability,
   ) {}
 
   deploy(body: unknown): Promise<unknown> {
-    return this.scheduler.call(SchedulerPatterns.deploy, this.withArchive(validateDeployment(body)));
+    return this.send(SchedulerPatterns.deploy, body);
   }
 
   update(body: unknown): Promise<unknown> {
-    return this.scheduler.call(SchedulerPatterns.update, this.withArchive(validateDeployment(body)));
+    return this.send(SchedulerPatterns.update, body);
+  }
+
+  private async send(
+    pattern: typeof SchedulerPatterns.deploy | typeof SchedulerPatterns.update,
+    body: unknown,
+  ): Promise<unknown> {
+    const dep = validateDeployment(body);
+    await this.availability.require(dep);
+    return this.scheduler.call(pattern, this.withArchive(dep));
   }
 
   async remove(body: unknown, namespace?: string): Promise<void> {
-    const b = (body ?? {}) as { functionName?: unknown; namespace?: unknown };
+    const b = (withoutNulls(body) ?? {}) as { functionName?: unknown; namespace?: unknown };
     if (typeof b.functionName !== 'string' || b.functionName === '')
       throw new InvalidArgumentError('functionName', 'required');
     const ns = typeof b.namespace === 'string' && b.namespace ? b.namespace : namespace;
@@ -50,7 +62,11 @@ export class FunctionsService {
   }
 
   async scale(name: string, body: unknown, namespace?: string): Promise<void> {
-    const b = (body ?? {}) as { replicas?: unknown; namespace?: unknown; serviceName?: unknown };
+    const b = (withoutNulls(body) ?? {}) as {
+      replicas?: unknown;
+      namespace?: unknown;
+      serviceName?: unknown;
+    };
     const replicas = b.replicas;
     if (typeof replicas !== 'number' || !Number.isInteger(replicas) || replicas < 0)
       throw new InvalidArgumentError('replicas', 'expected a non-negative integer');

@@ -8,6 +8,7 @@ import { AppModule } from './app.module.js';
 import { registerBodyParsers } from './body-parsers.js';
 import type { GatewayConfig } from './config.js';
 import { registerHttpMetrics } from './http-metrics.hook.js';
+import type { ImageSource } from './image-availability.js';
 import { InvokeHandler } from './invoke.handler.js';
 import { registerInvokeRoutes } from './invoke.routes.js';
 import { GatewayMetrics } from './metrics.js';
@@ -33,7 +34,7 @@ export interface Gateway {
  */
 export async function startGateway(
   config: GatewayConfig,
-  opts: { logger?: LogLevel[] | false; defaultMetrics?: boolean } = {},
+  opts: { logger?: LogLevel[] | false; defaultMetrics?: boolean; imageSources?: ImageSource[] } = {},
 ): Promise<Gateway> {
   const [tls, admin] = await Promise.all([ensureTls(config), ensureAdminCredentials(config)]);
   const adapter = new FastifyAdapter({
@@ -47,7 +48,10 @@ export async function startGateway(
     logger: false,
   });
   const app = await NestFactory.create<NestFastifyApplication>(
-    AppModule.forRoot(config, admin, { defaultMetrics: opts.defaultMetrics }),
+    AppModule.forRoot(config, admin, {
+      defaultMetrics: opts.defaultMetrics,
+      imageSources: opts.imageSources,
+    }),
     adapter,
     // Nest's parsers would read curl's default form content type as a form; body-parsers.ts
     // decides instead (Fastify's own JSON parser stays for application/json).

@@ -17,8 +17,13 @@ export class ImageRefs {
     this.refs = new Map(Object.entries(readJson(this.file)));
   }
 
+  /** The archive of `ref`, also when it was uploaded under another spelling of the same name. */
   archiveOf(ref: string): string | undefined {
-    return this.refs.get(ref);
+    const exact = this.refs.get(ref);
+    if (exact) return exact;
+    const want = normalizeRef(ref);
+    for (const [k, v] of this.refs) if (normalizeRef(k) === want) return v;
+    return undefined;
   }
 
   /** Records `ref` → `archive`; resolves once the index is on disk. */
@@ -34,6 +39,18 @@ export class ImageRefs {
     });
     return this.writing;
   }
+}
+
+/**
+ * Docker's normalization: `alpine`, `alpine:latest`, `docker.io/library/alpine:latest` name one
+ * image (faas-cli users write all three).
+ */
+export function normalizeRef(ref: string): string {
+  let r = ref.replace(/^(docker\.io|index\.docker\.io|registry-1\.docker\.io)\//, '');
+  r = r.replace(/^library\//, '');
+  const lastSlash = r.lastIndexOf('/');
+  if (!r.includes('@') && !r.slice(lastSlash + 1).includes(':')) r += ':latest';
+  return r;
 }
 
 function readJson(file: string): Record<string, string> {

@@ -4,6 +4,7 @@ import {
   SchedulerPatterns,
   type SecretPutRequest,
   type SecretSummary,
+  withoutNulls,
 } from '@floe/contracts';
 import { Inject, Injectable } from '@nestjs/common';
 import type { GatewayConfig } from './config.js';
@@ -13,7 +14,10 @@ import { GATEWAY_CONFIG } from './tokens.js';
 const SECRET_NAME_RE = /^[a-zA-Z0-9]([-._a-zA-Z0-9]{0,251}[a-zA-Z0-9])?$/;
 const BASE64_RE = /^[A-Za-z0-9+/]*={0,2}$/;
 
-/** OpenFaaS secrets: `{ name, namespace?, value? | rawValue? }`; values are write-only. */
+/**
+ * OpenFaaS secrets: `{ name, namespace?, value? | rawValue? }`; values are write-only. A `null`
+ * member is absent, as Go clients mean it.
+ */
 @Injectable()
 export class SecretsService {
   constructor(
@@ -25,7 +29,8 @@ export class SecretsService {
     return this.scheduler.call(SchedulerPatterns.secretList, { namespace: this.ns(namespace) });
   }
 
-  async put(body: unknown, mode: 'create' | 'update', namespace?: string): Promise<void> {
+  async put(input: unknown, mode: 'create' | 'update', namespace?: string): Promise<void> {
+    const body = withoutNulls(input);
     const b = this.named(body, namespace);
     const { value, rawValue } = body as { value?: unknown; rawValue?: unknown };
     if (value !== undefined && typeof value !== 'string')
@@ -47,7 +52,7 @@ export class SecretsService {
   }
 
   private named(body: unknown, namespace?: string): { name: string; namespace: string } {
-    const b = (body ?? {}) as { name?: unknown; namespace?: unknown };
+    const b = (withoutNulls(body) ?? {}) as { name?: unknown; namespace?: unknown };
     if (typeof b.name !== 'string' || !SECRET_NAME_RE.test(b.name))
       throw new InvalidArgumentError('name', 'required: letters, digits, -, ., _ (max 253)');
     if (

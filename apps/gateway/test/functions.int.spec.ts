@@ -170,3 +170,102 @@ describe('gateway management API (OpenFaaS /system, Floe /floe)', () => {
     expect((await put('DELETE', { name: 'db' })).status).toBe(404);
   });
 });
+
+describe('gateway and Go clients (null means absent)', () => {
+  const json = { 'content-type': 'application/json' };
+
+  it('deploys a body as a Go client encodes it and sends the scheduler only the fields that were set', async () => {
+    const r = await h.api.send('POST', '/system/functions', {
+      auth: h.auth,
+      headers: json,
+      body: JSON.stringify({
+        service: 'gofn',
+        image: 'floe/echo:1',
+        namespace: '',
+        envProcess: 'env',
+        envVars: null,
+        constraints: null,
+        secrets: null,
+        labels: null,
+        annotations: null,
+        limits: null,
+        requests: null,
+      }),
+    });
+    expect(r.status, r.text).toBe(202);
+    expect(h.fake.state.seen(SchedulerPatterns.deploy).at(-1)).toEqual({
+      service: 'gofn',
+      image: 'floe/echo:1',
+      envProcess: 'env',
+    });
+  });
+
+  it('takes null optional members in secrets, scale and delete bodies', async () => {
+    const send = (method: string, url: string, body: object) =>
+      h.api.send(method, url, { auth: h.auth, headers: json, body: JSON.stringify(body) });
+    expect(
+      (await send('POST', '/system/secrets', { name: 'gs', namespace: null, value: 'v', rawValue: null }))
+        .status,
+    ).toBe(201);
+    expect((await send('PUT', '/system/secrets', { name: 'gs', value: null, rawValue: 'AAE=' })).status).toBe(
+      202,
+    );
+    expect((await send('DELETE', '/system/secrets', { name: 'gs', namespace: null })).status).toBe(202);
+    const scale = await send('POST', '/system/scale-function/echo', {
+      serviceName: 'echo',
+      namespace: null,
+      replicas: 2,
+    });
+    expect(scale.status, scale.text).toBe(202);
+    expect(h.fake.state.seen(SchedulerPatterns.scale).at(-1)).toEqual({
+      name: 'echo',
+      namespace: 'openfaas-fn',
+      replicas: 2,
+    });
+    await send('POST', '/system/functions', { service: 'gone2', image: 'x' });
+    expect(
+      (await send('DELETE', '/system/functions', { functionName: 'gone2', namespace: null })).status,
+    ).toBe(202);
+  });
+});
+
+describe('gateway and images it cannot provide', () => {
+  let strict: Harness;
+  beforeAll(async () => {
+    strict = await bootGateway({}, { anyImage: false });
+  });
+  afterAll(() => strict?.stop());
+
+  it('answers 400 naming image and saying how to upload it, and sends the scheduler nothing', async () => {
+    const before = strict.fake.state.seen(SchedulerPatterns.deploy).length;
+    for (const method of ['POST', 'PUT']) {
+      const r = await strict.api.send(method, '/system/functions', {
+        auth: strict.auth,
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ service: 'nope', image: 'busybox' }),
+      });
+      expect(r.status).toBe(400);
+      expect(r.json().error).toMatchObject({ code: 'INVALID_ARGUMENT', field: 'image', fault: 'user' });
+      expect(r.json().error.message).toContain('POST /floe/images?ref=busybox');
+    }
+    expect(strict.fake.state.seen(SchedulerPatterns.deploy).length).toBe(before);
+  });
+
+  it('deploys an uploaded image by another spelling of its name, and a base image', async () => {
+    const up = await strict.api.send('POST', '/floe/images?ref=functions/alpine:latest', {
+      auth: strict.auth,
+      headers: { 'content-type': 'application/x-tar' },
+      body: Buffer.alloc(1024),
+    });
+    expect(up.status, up.text).toBe(201);
+    for (const image of ['functions/alpine', 'docker.io/functions/alpine:latest', 'floe/busybox:latest']) {
+      const r = await strict.api.send('POST', '/system/functions', {
+        auth: strict.auth,
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ service: `ok-${image.length}`, image }),
+      });
+      expect(r.status, `${image}: ${r.text}`).toBe(202);
+      expect(strict.fake.state.seen(SchedulerPatterns.deploy).at(-1)).toMatchObject({ image });
+    }
+  });
+});

@@ -19,7 +19,14 @@ export interface Harness {
   stop(): Promise<void>;
 }
 
-export async function bootGateway(env: Record<string, string> = {}): Promise<Harness> {
+/**
+ * `anyImage` (default on) stands in for a registry that has every image, since the fake
+ * scheduler runs none; specs of the unknown-image check turn it off.
+ */
+export async function bootGateway(
+  env: Record<string, string> = {},
+  opts: { anyImage?: boolean } = {},
+): Promise<Harness> {
   const stateDir = mkdtempSync(path.join(os.tmpdir(), 'floe-gw-'));
   const fake = await startFakeScheduler();
   const config = loadConfig(
@@ -37,7 +44,10 @@ export async function bootGateway(env: Record<string, string> = {}): Promise<Har
       ...env,
     }),
   );
-  const gw = await startGateway(config, { logger: false });
+  const gw = await startGateway(config, {
+    logger: false,
+    imageSources: opts.anyImage === false ? [] : [async () => true],
+  });
   const api = client(`https://localhost:${gw.httpsPort}`, gw.tls.cert);
   let stopped: Promise<void> | undefined;
   return {

@@ -1,5 +1,11 @@
 import type { Agent } from '@floe/agent-core';
-import { AgentPatterns, type FunctionVersion, type InvokeRequest, type PoolTarget } from '@floe/contracts';
+import {
+  AgentPatterns,
+  type AgentRetireRequest,
+  type FunctionVersion,
+  type InvokeRequest,
+  type PoolTarget,
+} from '@floe/contracts';
 import { Controller, Inject, UseFilters } from '@nestjs/common';
 import { MessagePattern, Payload } from '@nestjs/microservices';
 import { FloeRpcExceptionFilter } from './rpc-exception.filter.js';
@@ -21,8 +27,9 @@ export class AgentController {
   }
 
   @MessagePattern(AgentPatterns.retire)
-  retire(@Payload() p: { namespace: string; name: string; keepVersion?: number }) {
-    return this.agent.retire(p.namespace, p.name, p.keepVersion);
+  retire(@Payload() p: AgentRetireRequest) {
+    const scaleIn = p.keep === undefined ? undefined : { keep: p.keep, idleMs: p.idleMs ?? 0 };
+    return this.agent.retire(p.namespace, p.name, p.keepVersion, scaleIn);
   }
 
   @MessagePattern(AgentPatterns.status)

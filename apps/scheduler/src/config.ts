@@ -27,6 +27,8 @@ export function loadConfig(env = new EnvReader()): SchedulerConfig {
     queueWaitMs: env.int('FLOE_QUEUE_WAIT_MS', 2000, { min: 0 }),
     queueMax: env.int('FLOE_QUEUE_MAX', 1000, { min: 0 }),
     idleScaleToZeroMs: env.int('FLOE_SCALE_TO_ZERO_MS', 600_000, { min: 1000 }),
+    scaleToZero: env.bool('FLOE_SCALE_TO_ZERO', false),
+    scaleInIdleMs: env.int('FLOE_SCALE_IN_IDLE_MS', 10_000, { min: 0 }),
     asyncMaxAttempts: env.int('FLOE_ASYNC_MAX_ATTEMPTS', 5, { min: 1, max: 100 }),
     asyncWorkers: env.int('FLOE_ASYNC_WORKERS', 4, { min: 1, max: 256 }),
     asyncClaimIdleMs: env.int('FLOE_ASYNC_CLAIM_IDLE_MS', 30_000, { min: 500 }),

@@ -196,6 +196,37 @@ describe('scheduler app (integration)', () => {
     expect(await inflight).toMatchObject({ code: 'UNAVAILABLE' });
   });
 
+  it('describes replicas as OpenFaaS clients read them: ready instances available, 0 at once after a scale to 0', async () => {
+    const s = await stack();
+    const a = await s.agent('agent-rep');
+    const rpc = await inProcess(s.env);
+    // Min scale 0: no ensure from the autoscaler rewrites what the fake agent reports below.
+    await rpc.call(SchedulerPatterns.deploy, {
+      service: 'rep',
+      image: 'echo:1',
+      labels: { team: 'a', 'com.openfaas.scale.min': '0' },
+    });
+    // One instance done specializing, one still at it.
+    a.functions['openfaas-fn/rep'] = { instances: 2, idle: 1, inflight: 0, ready: 1 };
+    await a.beat();
+    const get = () =>
+      rpc.call<FunctionStatus>(SchedulerPatterns.get, { namespace: 'openfaas-fn', name: 'rep' });
+    await expect.poll(async () => (await get()).availableReplicas, { timeout: 5000, interval: 100 }).toBe(1);
+    expect(await get()).toMatchObject({ replicas: 2, labels: { team: 'a', faas_function: 'rep' } });
+    expect((await get()).labels).toHaveProperty('com.openfaas.scale.min', '0');
+    await rpc.call(SchedulerPatterns.scale, { namespace: 'openfaas-fn', name: 'rep', replicas: 0 });
+    // The agent's heartbeat still lists both instances; describe already says 0.
+    expect(await get()).toMatchObject({ replicas: 0, availableReplicas: 0 });
+    // Retired whole: neither a scale-in (keep) nor an old-version sweep (keepVersion).
+    const whole = a.calls.filter(
+      (c) =>
+        c.op === 'retire' &&
+        (c.payload as { keep?: number; keepVersion?: number }).keep === undefined &&
+        (c.payload as { keepVersion?: number }).keepVersion === undefined,
+    );
+    expect(whole.length).toBeGreaterThan(0);
+  });
+
   it('moves calls to the other agent when one crashes, and drops the agent once its heartbeat expires', async () => {
     const s = await stack();
     const a = await s.agent('agent-a');

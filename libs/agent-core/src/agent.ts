@@ -173,8 +173,13 @@ export class Agent {
     return this.pool.ensure(version, instances);
   }
 
-  retire(namespace: string, name: string, keepVersion?: number): Promise<number> {
-    return this.pool.retire(namespace, name, keepVersion);
+  retire(
+    namespace: string,
+    name: string,
+    keepVersion?: number,
+    scaleIn?: { keep: number; idleMs: number },
+  ): Promise<number> {
+    return this.pool.retire(namespace, name, keepVersion, scaleIn);
   }
 
   setTarget(t: PoolTarget): void {

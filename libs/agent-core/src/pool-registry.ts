@@ -54,14 +54,16 @@ export class PoolRegistry {
 
   summary() {
     const stemcells: Partial<Record<RuntimeName, number>> = {};
-    const functions: Record<string, { instances: number; idle: number; inflight: number }> = {};
+    const functions: Record<string, { instances: number; idle: number; inflight: number; ready: number }> =
+      {};
     for (const i of this.instances.values()) {
       if (i.state === 'stemcell') stemcells[i.runtime] = (stemcells[i.runtime] ?? 0) + 1;
       const key = i.key;
       if (!key) continue;
-      functions[key] ??= { instances: 0, idle: 0, inflight: 0 };
+      functions[key] ??= { instances: 0, idle: 0, inflight: 0, ready: 0 };
       const f = functions[key];
       f.instances++;
+      if (i.state !== 'specializing' && i.live) f.ready++;
       f.inflight += i.inflight;
       if (i.inflight === 0 && (i.state === 'idle' || i.state === 'paused')) f.idle++;
     }

@@ -13,6 +13,7 @@ import { InstanceLifecycle } from './instance-lifecycle.js';
 import { InstanceStarter } from './instance-starter.js';
 import type { InstanceState } from './instance-state.js';
 import { PoolRegistry } from './pool-registry.js';
+import { surplusInstances } from './scale-in.js';
 import { Stemcells } from './stemcells.js';
 
 export interface LaunchOptions {
@@ -347,12 +348,21 @@ export class Pool {
     return have();
   }
 
-  /** Destroys a function's instances (all, or those not of `keepVersion`). */
-  async retire(namespace: string, name: string, keepVersion?: number): Promise<number> {
+  /**
+   * Destroys a function's instances: all, or those not of `keepVersion`, or with `scaleIn`
+   * only the surplus over `keep` that has been idle `idleMs` (see scale-in.ts).
+   */
+  async retire(
+    namespace: string,
+    name: string,
+    keepVersion?: number,
+    scaleIn?: { keep: number; idleMs: number },
+  ): Promise<number> {
     const key = functionKey(namespace, name);
-    const victims = [...this.registry.instances.values()].filter(
-      (i) => i.key === key && i.version?.version !== keepVersion,
-    );
+    const mine = [...this.registry.instances.values()].filter((i) => i.key === key);
+    const victims = scaleIn
+      ? surplusInstances(mine, scaleIn.keep, scaleIn.idleMs, Date.now())
+      : mine.filter((i) => i.version?.version !== keepVersion);
     await Promise.all(victims.map((i) => this.lifecycle.destroy(i)));
     return victims.length;
   }

@@ -41,11 +41,16 @@ export interface AgentEnsureRequest {
   instances: number;
 }
 
-/** agent.retire: destroy the function's instances, all of them or those not of `keepVersion`. */
+/**
+ * agent.retire: destroy the function's instances, all of them or those not of `keepVersion`;
+ * with `keep`, only the surplus over `keep` that has had no call for `idleMs` (scale-in).
+ */
 export interface AgentRetireRequest {
   namespace: string;
   name: string;
   keepVersion?: number;
+  keep?: number;
+  idleMs?: number;
 }
 
 /** agent.logs; answers AgentLogsResponse. */

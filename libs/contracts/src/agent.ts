@@ -14,8 +14,11 @@ export interface AgentInfo {
   free: { memoryBytes: number };
   /** Frozen stemcells ready per runtime. */
   stemcells: Partial<Record<RuntimeName, number>>;
-  /** Instances per function key (`ns/name`): total and idle (warm, frozen or not). */
-  functions: Record<string, { instances: number; idle: number; inflight: number }>;
+  /**
+   * Instances per function key (`ns/name`): total, idle (warm, frozen or not), and ready (done
+   * specializing: what OpenFaaS clients count as available; absent from older agents).
+   */
+  functions: Record<string, { instances: number; idle: number; inflight: number; ready?: number }>;
   startedAt: number;
   heartbeatAt: number;
 }

@@ -79,6 +79,11 @@ export interface FunctionVersion {
 
 export const LABEL_SCALE_MIN = 'com.openfaas.scale.min';
 export const LABEL_SCALE_MAX = 'com.openfaas.scale.max';
+/** OpenFaaS's opt-in to scale to zero (`true`), after `zero-duration` without calls. */
+export const LABEL_SCALE_ZERO = 'com.openfaas.scale.zero';
+export const LABEL_SCALE_ZERO_DURATION = 'com.openfaas.scale.zero-duration';
+/** What OpenFaaS starts when a function names no min scale. */
+export const DEFAULT_MIN_SCALE = 1;
 export const ANNOTATION_API_KEY = 'com.floe.api-key';
 export const ANNOTATION_TIMEOUT = 'com.floe.timeout';
 export const ANNOTATION_CONCURRENCY = 'com.floe.max-concurrency';

@@ -4,6 +4,7 @@ export * from './config.js';
 export * from './dead-letter.js';
 export * from './errors.js';
 export * from './function.js';
+export * from './go-nulls.js';
 export * from './invoke.js';
 export * from './mount.js';
 export * from './patterns.js';

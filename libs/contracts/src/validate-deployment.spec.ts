@@ -23,6 +23,11 @@ describe(validateDeployment.name, () => {
     [{ service: 'f', runtime: 'exec' }, 'handler'],
     [{ service: 'f', runtime: 'ruby', handler: 'x', code: 'eA==' }, 'runtime'],
     [{ ...ok, limits: { memory: 'lots' } }, 'limits.memory'],
+    [{ ...ok, labels: { 'com.openfaas.scale.zero': 'yes' } }, 'labels.com.openfaas.scale.zero'],
+    [
+      { ...ok, labels: { 'com.openfaas.scale.zero-duration': 'soon' } },
+      'labels.com.openfaas.scale.zero-duration',
+    ],
     [{ ...ok, labels: { 'com.openfaas.scale.min': 'two' } }, 'labels.com.openfaas.scale.min'],
     [
       { ...ok, labels: { 'com.openfaas.scale.min': '5', 'com.openfaas.scale.max': '2' } },
@@ -47,5 +52,46 @@ describe(validateDeployment.name, () => {
     expect(parseDurationMs('2m')).toBe(120_000);
     expect(parseDurationMs('250ms')).toBe(250);
     expect(parseDurationMs('x')).toBeUndefined();
+  });
+});
+
+describe('validateDeployment with Go clients', () => {
+  // faas-provider's FunctionDeployment as encoding/json writes it with unset maps, slices and pointers.
+  const goBody = {
+    service: 'env',
+    image: 'functions/alpine:latest',
+    namespace: '',
+    envProcess: 'env',
+    envVars: null,
+    constraints: null,
+    secrets: null,
+    labels: null,
+    annotations: null,
+    limits: null,
+    requests: { memory: null, cpu: '100m' },
+    readOnlyRootFilesystem: false,
+  };
+
+  it('reads null and an empty namespace as absent, and leaves them out of what is stored', () => {
+    expect(validateDeployment(goBody)).toEqual({
+      service: 'env',
+      image: 'functions/alpine:latest',
+      envProcess: 'env',
+      requests: { cpu: '100m' },
+      readOnlyRootFilesystem: false,
+    });
+  });
+
+  it('does not change the caller object', () => {
+    const body = { ...goBody };
+    validateDeployment(body);
+    expect(body.labels).toBeNull();
+    expect(body.namespace).toBe('');
+  });
+
+  it('still names a field whose value is of the wrong type', () => {
+    expect(() => validateDeployment({ ...goBody, labels: 'x' })).toThrow(
+      expect.objectContaining({ field: 'labels' }),
+    );
   });
 });

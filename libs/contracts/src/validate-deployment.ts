@@ -7,24 +7,32 @@ import {
   type FunctionDeployment,
   LABEL_SCALE_MAX,
   LABEL_SCALE_MIN,
+  LABEL_SCALE_ZERO,
+  LABEL_SCALE_ZERO_DURATION,
   RUNTIMES,
   type RuntimeName,
 } from './function.js';
+import { withoutNulls } from './go-nulls.js';
 
 /**
  * Checks a FunctionDeployment as sent by a user, throwing InvalidArgumentError naming the
  * first bad field (the gateway answers 400 with it). Shared by gateway and scheduler so
  * both reject the same input. `existingSecrets`, when given, are the namespace's secret
- * names: every secret the deployment names must be among them.
+ * names: every secret the deployment names must be among them. A `null` member counts as
+ * absent (Go clients send unset fields so) and is left out of the deployment returned, which is
+ * what gets stored and echoed.
  */
 export function validateDeployment(
-  dep: unknown,
+  input: unknown,
   opts: { existingSecrets?: readonly string[] } = {},
 ): FunctionDeployment {
+  const dep = withoutNulls(input, ['limits', 'requests']);
   if (typeof dep !== 'object' || dep === null || Array.isArray(dep)) {
     throw new InvalidArgumentError('body', 'expected a FunctionDeployment object');
   }
   const d = dep as Record<string, unknown>;
+  // Go's encoding of an unset string: the default namespace, as OpenFaaS reads it.
+  if (d.namespace === '') delete d.namespace;
   if (typeof d.service !== 'string' || !FUNCTION_NAME_RE.test(d.service)) {
     throw new InvalidArgumentError('service', `expected a DNS-1123 label, got ${JSON.stringify(d.service)}`);
   }
@@ -88,6 +96,15 @@ export function validateDeployment(
     );
   }
   if (max === 0) throw new InvalidArgumentError(`labels.${LABEL_SCALE_MAX}`, 'must be >= 1');
+  const zero = labels[LABEL_SCALE_ZERO];
+  if (zero !== undefined && zero !== 'true' && zero !== 'false')
+    throw new InvalidArgumentError(`labels.${LABEL_SCALE_ZERO}`, `expected true or false, got '${zero}'`);
+  const zeroAfter = labels[LABEL_SCALE_ZERO_DURATION];
+  if (zeroAfter !== undefined && parseDurationMs(zeroAfter) === undefined)
+    throw new InvalidArgumentError(
+      `labels.${LABEL_SCALE_ZERO_DURATION}`,
+      `expected a duration like 15m or 30s, got '${zeroAfter}'`,
+    );
   const annotations = (d.annotations ?? {}) as Record<string, string>;
   if (
     annotations[ANNOTATION_TIMEOUT] !== undefined &&

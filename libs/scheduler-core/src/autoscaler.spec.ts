@@ -83,8 +83,8 @@ describe(Autoscaler.name, () => {
     expect((await scaler.reconcile())[0]).toMatchObject({ desired: 2, action: 'scale-out' });
   });
 
-  it('scales to zero (retire all versions) after the idle period', async () => {
-    await setup({}, { a: 2 });
+  it('scales to zero (retire all versions) after the idle period when the function opts in', async () => {
+    await setup({ 'com.openfaas.scale.zero': 'true', 'com.openfaas.scale.zero-duration': '1s' }, { a: 1 });
     tracker.acquire(key, 'a');
     tracker.release(key, 'a');
     expect((await scaler.reconcile())[0]?.action).toBe('none');
@@ -95,6 +95,71 @@ describe(Autoscaler.name, () => {
       req: { namespace: 'openfaas-fn', name: 'fn' },
     });
     expect(agents.of('retire').at(-1)?.req.keepVersion).toBeUndefined();
+  });
+
+  it('keeps min scale (1 by default) up however long idle, unless scale to zero is on', async () => {
+    await setup({}, { a: 1 });
+    const much = Date.now() + 3_600_000;
+    expect((await scaler.reconcile(much))[0]).toMatchObject({ desired: 1, action: 'none' });
+    const platformWide = new Autoscaler(cache, directory, agents, tracker, registry, {
+      stemcellsPerRuntime: 3,
+      scaleToZeroMs: 1000,
+      scaleToZero: true,
+    });
+    expect((await platformWide.reconcile(much))[0]).toMatchObject({ desired: 0, action: 'scale-to-zero' });
+  });
+
+  it('starts min scale on deploy with no call', async () => {
+    await setup({}, { a: 0 });
+    expect((await scaler.reconcile())[0]).toMatchObject({ instances: 0, desired: 1, action: 'scale-out' });
+    expect(agents.of('ensure').map((c) => [c.agent, c.req.instances])).toEqual([['a', 1]]);
+  });
+
+  it('holds a function scaled to 0 at zero until its next call, then returns to min scale', async () => {
+    await setup({}, { a: 0 });
+    await registry.setReplicas('openfaas-fn', 'fn', 0);
+    await cache.reloadAll();
+    expect((await scaler.reconcile())[0]).toMatchObject({ desired: 0, action: 'none' });
+    await new Promise((r) => setTimeout(r, 5));
+    tracker.acquire(key, 'a');
+    tracker.release(key, 'a');
+    expect((await scaler.reconcile(Date.now() + 10))[0]).toMatchObject({ desired: 1, action: 'scale-out' });
+  });
+
+  it('asks the agents with the most instances to retire their idle surplus over the desired count', async () => {
+    await setup({ 'com.openfaas.scale.max': '4' }, { a: 3, b: 1 });
+    const [d] = await scaler.reconcile();
+    expect(d).toMatchObject({ instances: 4, desired: 1, action: 'scale-in' });
+    const scaleIns = agents.of('retire').filter((c) => c.req.keep !== undefined);
+    // 4 down to 1: a 3→2→1, then the tie at 1 and 1 goes to the first.
+    expect(scaleIns.map((c) => [c.agent, c.req.keep, c.req.idleMs])).toEqual([['a', 0, 10_000]]);
+    // Asked once per idle period, not on every reconcile.
+    expect((await scaler.reconcile())[0]?.action).toBe('none');
+  });
+
+  it('backs off an ensure that failed instead of repeating it on every reconcile', async () => {
+    await setup({}, { a: 0 });
+    let ensures = 0;
+    const failing = {
+      get: (a: Parameters<FakeAgents['get']>[0]) => ({
+        ...agents.get(a),
+        ensure: async () => {
+          ensures++;
+          throw new Error('image broken');
+        },
+      }),
+      drop: () => {},
+      closeAll: () => {},
+    };
+    const s = new Autoscaler(cache, directory, failing, tracker, registry, {
+      stemcellsPerRuntime: 1,
+      scaleToZeroMs: 1000,
+    });
+    await s.reconcile();
+    await new Promise((r) => setTimeout(r, 20));
+    await s.reconcile();
+    await s.reconcile();
+    expect(ensures).toBe(1);
   });
 
   it('retires old versions after an update and sends stemcell targets', async () => {

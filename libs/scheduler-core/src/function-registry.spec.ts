@@ -36,7 +36,7 @@ describe(FunctionRegistry.name, () => {
       memoryBytes: 128 * 1024 ** 2,
       timeoutMs: 30_000,
       maxConcurrency: 1,
-      minScale: 0,
+      minScale: 1,
       maxScale: 20,
       codeDigest: sha256(Buffer.from(code, 'base64')),
     });

@@ -21,8 +21,13 @@ export interface FunctionRecord {
   active: number;
   latest: number;
   createdAt: string;
-  /** Replicas asked for through fn.scale; the autoscaler never goes below it. */
+  /**
+   * Replicas asked for through fn.scale: a floor for the autoscaler, or with 0 a hold at
+   * zero until the next call (see replica-policy.ts).
+   */
   replicas?: number;
+  /** When `replicas` was set, epoch ms. */
+  scaledAt?: number;
 }
 
 /** A function as the cache and the API see it: its head and its active version. */
@@ -69,6 +74,7 @@ export class FunctionRegistry {
         createdAt: existing?.createdAt ?? version.createdAt,
       };
       if (existing?.replicas !== undefined) record.replicas = existing.replicas;
+      if (existing?.scaledAt !== undefined) record.scaledAt = existing.scaledAt;
       await this.redis
         .multi()
         .hset(this.keys.versions(namespace, name), String(n), JSON.stringify(version))
@@ -168,7 +174,7 @@ export class FunctionRegistry {
       throw new InvalidArgumentError('replicas', 'expected a non-negative integer');
     }
     const entry = await this.get(namespace, name);
-    const record = { ...entry.record, replicas };
+    const record = { ...entry.record, replicas, scaledAt: Date.now() };
     await redisOp(`fn scale ${namespace}/${name}`, () => this.writeRecord(record));
     return { ...entry, record };
   }

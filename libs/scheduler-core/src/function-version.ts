@@ -4,6 +4,7 @@ import {
   ANNOTATION_CONCURRENCY,
   ANNOTATION_IMAGE_ARCHIVE,
   ANNOTATION_TIMEOUT,
+  DEFAULT_MIN_SCALE,
   DEFAULT_NAMESPACE,
   type FunctionDeployment,
   type FunctionVersion,
@@ -43,7 +44,8 @@ export function buildVersion(
   const annotations = dep.annotations ?? {};
   const runtime: RuntimeName = dep.runtime ?? 'image';
   const image = dep.image ?? (runtime === 'image' ? '' : BASE_IMAGES[runtime]);
-  const minScale = labels[LABEL_SCALE_MIN] !== undefined ? Number(labels[LABEL_SCALE_MIN]) : 0;
+  const minScale =
+    labels[LABEL_SCALE_MIN] !== undefined ? Number(labels[LABEL_SCALE_MIN]) : DEFAULT_MIN_SCALE;
   const maxScale =
     labels[LABEL_SCALE_MAX] !== undefined ? Number(labels[LABEL_SCALE_MAX]) : DEFAULT_MAX_SCALE;
   const version: FunctionVersion = {

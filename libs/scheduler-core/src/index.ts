@@ -14,5 +14,6 @@ export * from './load-tracker.js';
 export * from './log-reader.js';
 export * from './metrics.js';
 export * from './placement.js';
+export * from './replica-policy.js';
 export * from './scheduler.js';
 export * from './secret-store.js';

@@ -23,7 +23,7 @@ import type { AgentClientFactory } from './agent-client.js';
 import { AgentDirectory } from './agent-directory.js';
 import { AsyncQueue } from './async-queue.js';
 import { AsyncWorker } from './async-worker.js';
-import { Autoscaler } from './autoscaler.js';
+import { Autoscaler, DEFAULT_SCALE_IN_IDLE_MS } from './autoscaler.js';
 import { FunctionCache } from './function-cache.js';
 import { type FunctionEntry, FunctionRegistry } from './function-registry.js';
 import { InvokeService } from './invoke-service.js';
@@ -32,6 +32,7 @@ import { LeaderLease } from './leader-lease.js';
 import { LoadTracker } from './load-tracker.js';
 import { readLogs } from './log-reader.js';
 import { metrics } from './metrics.js';
+import { replicaFloor } from './replica-policy.js';
 import { loadSecretKey, SecretStore } from './secret-store.js';
 
 /** Everything the scheduler core needs to know, validated by the app's config loader. */
@@ -44,6 +45,10 @@ export interface SchedulerSettings {
   queueWaitMs: number;
   queueMax: number;
   idleScaleToZeroMs: number;
+  /** Platform-wide scale to zero (FLOE_SCALE_TO_ZERO); off: only functions that opt in. */
+  scaleToZero?: boolean;
+  /** Idle time before surplus instances over the desired count are retired. */
+  scaleInIdleMs?: number;
   stemcellsPerRuntime: number;
   asyncMaxAttempts: number;
   asyncWorkers: number;
@@ -121,6 +126,8 @@ export class Scheduler {
       {
         stemcellsPerRuntime: settings.stemcellsPerRuntime,
         scaleToZeroMs: settings.idleScaleToZeroMs,
+        scaleToZero: settings.scaleToZero ?? false,
+        scaleInIdleMs: settings.scaleInIdleMs ?? DEFAULT_SCALE_IN_IDLE_MS,
       },
       log,
     );
@@ -213,7 +220,7 @@ export class Scheduler {
   async get(ref: FunctionRef): Promise<FunctionStatus> {
     const entry = await this.registry.get(ref.namespace, ref.name);
     const stats = await this.registry.stats(ref.namespace, [ref.name]);
-    return this.status(entry, stats.get(ref.name)?.count ?? 0);
+    return this.status(entry, stats.get(ref.name));
   }
 
   async list(ref: NamespaceRef): Promise<FunctionStatus[]> {
@@ -222,7 +229,7 @@ export class Scheduler {
       ref.namespace,
       entries.map((e) => e.record.name),
     );
-    return entries.map((e) => this.status(e, stats.get(e.record.name)?.count ?? 0));
+    return entries.map((e) => this.status(e, stats.get(e.record.name)));
   }
 
   async remove(ref: FunctionRef): Promise<void> {
@@ -235,7 +242,7 @@ export class Scheduler {
     const entry = await this.registry.setReplicas(req.namespace, req.name, req.replicas);
     await this.cache.refresh(req.namespace, req.name);
     if (req.replicas === 0) await this.autoscaler.retireAll(req.namespace, req.name);
-    return this.status(entry, 0);
+    return this.status(entry);
   }
 
   versions(ref: FunctionRef): Promise<FunctionVersionSummary[]> {
@@ -294,19 +301,40 @@ export class Scheduler {
       .map((a) => ({ ...a, state: this.directory.isSuspended(a.id) ? 'suspended' : 'up' }));
   }
 
-  private status(entry: FunctionEntry, count: number): FunctionStatus {
+  /**
+   * A function as OpenFaaS clients read it: `replicas` is what the platform is keeping up,
+   * `availableReplicas` what the agents report running. Right after a scale to 0 both are 0,
+   * though agents' next heartbeats still list the instances just retired. Labels carry
+   * `faas_function: <name>`, as OpenFaaS adds it to every function.
+   */
+  private status(entry: FunctionEntry, stats?: { count: number; last: number }): FunctionStatus {
     const { record, version } = entry;
     const key = fnKey(record.namespace, record.name);
     let instances = 0;
-    for (const a of this.directory.all()) instances += a.functions[key]?.instances ?? 0;
-    const floor = Math.max(version.minScale, record.replicas ?? 0);
+    let ready = 0;
+    for (const a of this.directory.all()) {
+      const f = a.functions[key];
+      instances += f?.instances ?? 0;
+      ready += f?.ready ?? f?.instances ?? 0;
+    }
+    const last = Math.max(
+      stats?.last ?? 0,
+      this.tracker.lastActivity(key),
+      Date.parse(version.createdAt) || 0,
+    );
+    const { floor, why } = replicaFloor(entry, last, this.tracker.total(key), Date.now(), {
+      scaleToZero: this.settings.scaleToZero,
+      scaleToZeroMs: this.settings.idleScaleToZeroMs,
+    });
+    if (why === 'held') instances = ready = 0;
     return {
       ...version.deployment,
+      labels: { ...version.deployment.labels, faas_function: record.name },
       name: record.name,
       namespace: record.namespace,
       replicas: Math.max(instances, Math.min(floor, version.maxScale)),
-      availableReplicas: instances,
-      invocationCount: count,
+      availableReplicas: ready,
+      invocationCount: stats?.count ?? 0,
       createdAt: record.createdAt,
       version: version.version,
     };
