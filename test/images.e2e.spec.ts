@@ -50,13 +50,9 @@ function dockerSave(
 }
 
 describe('imported OCI/docker images', () => {
-  it('uploads a docker-save tar, deploys it by ref and runs its entrypoint in exec mode', async () => {
+  it('uploads a docker-save tar and runs an image without Entrypoint or Cmd in exec mode around envProcess, with its Env', async () => {
     const ref = `${uniqueName('e2e-img')}:1`;
-    const tar = dockerSave(ref, {
-      Entrypoint: ['/bin/sh', '-c'],
-      Cmd: ['echo "img:$Http_Method"; tr a-z A-Z'],
-      Env: ['PATH=/bin', 'GREETING=hi'],
-    });
+    const tar = dockerSave(ref, { Env: ['PATH=/bin', 'GREETING=hi'] });
     const up = await request('POST', `/floe/images?ref=${encodeURIComponent(ref)}`, {
       body: readFileSync(tar),
       headers: { 'content-type': 'application/x-tar' },
@@ -64,11 +60,15 @@ describe('imported OCI/docker images', () => {
     });
     expect(up.status, up.text).toBeLessThan(300);
     const name = uniqueName('img');
-    const d = await deploy({ service: name, image: ref });
+    const d = await deploy({
+      service: name,
+      image: ref,
+      envProcess: 'echo "$GREETING:$Http_Method"; tr a-z A-Z',
+    });
     expect(d.status, d.text).toBeLessThan(300);
     const r = await request('POST', `/function/${name}`, { body: 'quiet' });
     expect(r.status, r.text).toBe(200);
-    expect(r.text).toBe('img:POST\nQUIET');
+    expect(r.text).toBe('hi:POST\nQUIET');
   });
 
   it('runs an image that declares an HTTP port as a long-lived server and proxies calls to it', async () => {

@@ -39,6 +39,8 @@ export function request(
       : Buffer.from(typeof opts.body === 'string' ? opts.body : JSON.stringify(opts.body));
     if (typeof opts.body === 'object' && !Buffer.isBuffer(opts.body))
       headers['content-type'] ??= 'application/json';
+    // Node sends a DELETE body with neither Content-Length nor chunking unless told its length.
+    headers['content-length'] ??= String(body.length);
   }
   if (opts.auth) {
     const [u, p] = opts.auth === true ? [f.user, f.password] : opts.auth;
