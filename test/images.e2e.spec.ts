@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -103,6 +103,30 @@ describe('imported OCI/docker images', () => {
     expect(cgi.status, cgi.text).toBe(200);
     expect(cgi.headers['x-from']).toBe('cgi');
     expect(cgi.text).toBe('POST x=1\npayload');
+    // The CGI echoes the body while it still arrives: the proxy must read as it writes.
+    const big = randomBytes(4 * 1024 * 1024);
+    const echoed = await request('POST', `/function/${name}/cgi-bin/echo`, { body: big });
+    expect(echoed.status, echoed.text.slice(0, 200)).toBe(200);
+    expect(echoed.body.subarray(echoed.body.length - big.length).equals(big)).toBe(true);
+  });
+
+  it('fails the call with the exit code when the image server exits before it serves HTTP', async () => {
+    const ref = `${uniqueName('e2e-exit')}:1`;
+    const tar = dockerSave(ref, { Cmd: ['/bin/sh', '-c', 'echo giving up >&2; exit 3'] });
+    const up = await request('POST', `/floe/images?ref=${encodeURIComponent(ref)}`, {
+      body: readFileSync(tar),
+      headers: { 'content-type': 'application/x-tar' },
+      auth: true,
+    });
+    expect(up.status, up.text).toBeLessThan(300);
+    const name = uniqueName('exit');
+    const d = await deploy({ service: name, image: ref });
+    expect(d.status, d.text).toBeLessThan(300);
+    const r = await request('GET', `/function/${name}`);
+    expect(r.status, r.text).toBe(502);
+    expect(r.json().error.message).toMatch(
+      /function server exited with code 3 before it served HTTP on port 8080/,
+    );
   });
 
   it('rejects a tampered image and stores nothing', async () => {

@@ -131,6 +131,8 @@ describe.skipIf(!present)('OpenFaaS images run by their own watchdog', () => {
       envVars: { destination: 'https://floe.example/landing' },
     });
     const r = await request('GET', `/function/${name}/some/path?x=1`);
+    if (r.status !== 302)
+      console.log((await request('GET', `/system/logs?name=${name}&tail=50`, { auth: true })).text);
     expect(r.status, r.text).toBe(302);
     expect(r.headers.location).toBe('https://floe.example/landing');
   });

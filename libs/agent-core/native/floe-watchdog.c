@@ -44,6 +44,10 @@ static char *server_argv[256];
 static int server_argc;
 /* The image's `User` (name or uid, optionally :group), resolved in the image's /etc files. */
 static char *run_user;
+/* More loopback ports that must accept connections before the function is ready (the
+ * upstream of an of-watchdog in HTTP mode, which reports healthy before its upstream is). */
+static int wait_ports[8];
+static int wait_portc;
 
 static int read_full(int fd, void *buf, size_t n) {
   size_t off = 0;
@@ -343,16 +347,20 @@ static const char *start_server(void) {
       else snprintf(why, sizeof why, "function server exited with code %d before it served HTTP on port %d", WEXITSTATUS(st), http_port);
       return why;
     }
-    int fd = connect_local(http_port);
-    if (fd >= 0) {
-      close(fd);
+    int fd = connect_local(http_port), up = fd >= 0;
+    if (fd >= 0) close(fd);
+    for (int j = 0; up && j < wait_portc; j++) {
+      int w = connect_local(wait_ports[j]);
+      if (w < 0) up = 0; else close(w);
+    }
+    if (up) {
       last = health_status();
       if (last != 503) return NULL;
     }
     usleep(10000);
   }
   if (last == 503) snprintf(why, sizeof why, "function server on port %d still answered 503 on /_/health after 9 s", http_port);
-  else snprintf(why, sizeof why, "function server did not accept connections on port %d within 9 s", http_port);
+  else snprintf(why, sizeof why, "function server did not accept connections on port %d%s within 9 s", http_port, wait_portc ? " and its upstream port" : "");
   return why;
 }
 
@@ -405,7 +413,20 @@ static void handle_http(int sock, char **pairs, int npairs, const char *body, si
   }
   double t0 = now_us();
   int fd = connect_local(http_port);
-  if (fd < 0) { send_error(sock, id, 502, "function server is not accepting connections\n"); return; }
+  if (fd < 0) {
+    int st = 0;
+    if (waitpid(server_pid, &st, WNOHANG) == server_pid) {
+      /* The server is gone for good: say why, then end this instance so a new one replaces it. */
+      char msg[128];
+      if (WIFSIGNALED(st)) snprintf(msg, sizeof msg, "function server was killed by signal %d\n", WTERMSIG(st));
+      else snprintf(msg, sizeof msg, "function server exited with code %d\n", WEXITSTATUS(st));
+      send_error(sock, id, 502, msg);
+      fputs(msg, stderr);
+      exit(70);
+    }
+    send_error(sock, id, 502, "function server is not accepting connections\n");
+    return;
+  }
   struct buf req = {0};
   char line[8192];
   snprintf(line, sizeof line, "%s %s%s%s HTTP/1.0\r\n", method, path, *query ? "?" : "", query);
@@ -506,6 +527,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(pairs[i], "httpPort")) http_port = atoi(pairs[i + 1]);
         else if (!strcmp(pairs[i], "argv") && server_argc < 255) server_argv[server_argc++] = strdup(pairs[i + 1]);
         else if (!strcmp(pairs[i], "user")) { free(run_user); run_user = strdup(pairs[i + 1]); }
+        else if (!strcmp(pairs[i], "waitPorts") && wait_portc < 8) wait_ports[wait_portc++] = atoi(pairs[i + 1]);
         else if (!strncmp(pairs[i], "e:", 2) && fn_env_n < MAX_ENV) {
           char *e = NULL;
           asprintf(&e, "%s=%s", pairs[i] + 2, pairs[i + 1]);

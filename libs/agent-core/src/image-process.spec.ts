@@ -48,7 +48,13 @@ describe('imageProcess', () => {
       version({ envVars: { destination: 'https://x', mode: 'http', PATH: '/p' } }),
       REDIRECTOR,
     );
-    expect(p).toMatchObject({ mode: 'server', argv: ['./fwatchdog'], user: 'app', httpPort: 8080 });
+    expect(p).toMatchObject({
+      mode: 'server',
+      argv: ['./fwatchdog'],
+      user: 'app',
+      httpPort: 8080,
+      waitPorts: [8082],
+    });
     expect(p.env).toEqual({
       PATH: '/p',
       fprocess: './handler',

@@ -15,6 +15,8 @@ export type ImageProcess =
       handler: string;
       env: Record<string, string>;
       httpPort: number;
+      /** of-watchdog's upstream: its /_/health says ready before the handler listens. */
+      waitPorts?: number[];
       user?: string;
     }
   | { mode: 'exec'; handler: string; env: Record<string, string>; user?: string };
@@ -42,14 +44,28 @@ export function imageProcess(version: FunctionVersion, img: ImageRunConfig | und
     : env.port
       ? portOf(env.port, version.env.port !== undefined ? 'envVars.port' : 'image Env port')
       : portOf(img?.labels?.[HTTP_PORT_KEY] ?? String(DEFAULT_HTTP_PORT), `image label ${HTTP_PORT_KEY}`);
+  const upstream = upstreamPort(env);
   return {
     mode: 'server',
     argv,
     handler: argv.length ? argv.map(shellQuote).join(' ') : (fprocess as string),
     env,
     httpPort,
+    ...(upstream && upstream !== httpPort ? { waitPorts: [upstream] } : {}),
     ...(user ? { user } : {}),
   };
+}
+
+/** The loopback port of an of-watchdog's HTTP-mode upstream (`mode=http`, `upstream_url`). */
+function upstreamPort(env: Record<string, string>): number | undefined {
+  if (env.mode !== 'http' || !env.upstream_url) return undefined;
+  try {
+    const u = new URL(env.upstream_url);
+    if (!['127.0.0.1', 'localhost', '[::1]'].includes(u.hostname)) return undefined;
+    return Number(u.port || (u.protocol === 'https:' ? 443 : 80));
+  } catch {
+    return undefined;
+  }
 }
 
 /** An image's `KEY=value` list as a map; a later entry wins, as in a container runtime. */

@@ -36,6 +36,8 @@ export interface LoadRequest {
   argv?: string[];
   /** The image's `User` (`name`, `uid`, `name:group`), looked up in the image's own /etc files. */
   user?: string;
+  /** More loopback ports that must accept connections before the server counts as ready. */
+  waitPorts?: number[];
 }
 
 type Pending = {
