@@ -20,7 +20,7 @@ function dockerSave(
   const root = path.join(work, 'rootfs');
   mkdirSync(path.join(root, 'bin'), { recursive: true });
   execFileSync('cp', ['/bin/busybox', path.join(root, 'bin/busybox')]);
-  for (const applet of ['sh', 'cat', 'echo', 'tr', 'httpd'])
+  for (const applet of ['sh', 'cat', 'echo', 'tr', 'httpd', 'id', 'mkdir'])
     symlinkSync('busybox', path.join(root, 'bin', applet));
   for (const [name, text] of Object.entries(files)) {
     mkdirSync(path.dirname(path.join(root, name)), { recursive: true });
@@ -108,6 +108,38 @@ describe('imported OCI/docker images', () => {
     const echoed = await request('POST', `/function/${name}/cgi-bin/echo`, { body: big });
     expect(echoed.status, echoed.text.slice(0, 200)).toBe(200);
     expect(echoed.body.subarray(echoed.body.length - big.length).equals(big)).toBe(true);
+  });
+
+  it("runs an image's Cmd as its User, named in its /etc/passwd, in its WorkingDir, on the port the port env var names", async () => {
+    const ref = `${uniqueName('e2e-user')}:1`;
+    const tar = dockerSave(
+      ref,
+      {
+        User: 'fn',
+        WorkingDir: '/srv',
+        Cmd: [
+          '/bin/sh',
+          '-c',
+          'mkdir -p /dev/shm/www && echo "$(id -u):$(id -g):$HOME:$(pwd)" > /dev/shm/www/who && exec httpd -f -p "$port" -h /dev/shm/www',
+        ],
+      },
+      {
+        'etc/passwd': 'root:x:0:0:root:/root:/bin/sh\nfn:x:1234:4321:fn:/home/fn:/bin/sh\n',
+        'srv/.keep': '',
+      },
+    );
+    const up = await request('POST', `/floe/images?ref=${encodeURIComponent(ref)}`, {
+      body: readFileSync(tar),
+      headers: { 'content-type': 'application/x-tar' },
+      auth: true,
+    });
+    expect(up.status, up.text).toBeLessThan(300);
+    const name = uniqueName('user');
+    const d = await deploy({ service: name, image: ref, envVars: { port: '9090' } });
+    expect(d.status, d.text).toBeLessThan(300);
+    const r = await request('GET', `/function/${name}/who`);
+    expect(r.status, r.text).toBe(200);
+    expect(r.text).toBe('1234:4321:/home/fn:/srv\n');
   });
 
   it('fails the call with the exit code when the image server exits before it serves HTTP', async () => {

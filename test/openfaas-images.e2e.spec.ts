@@ -46,7 +46,7 @@ describe.skipIf(!present)('OpenFaaS images run by their own watchdog', () => {
     }
   });
 
-  it('classic watchdog: the query string arrives as Http_Query, envVars and fprocess in the environment', async () => {
+  it('classic watchdog: path, query and headers arrive as Http_*, envVars and fprocess in the environment', async () => {
     const name = uniqueName('of-envq');
     await deployOk({
       service: name,
@@ -57,6 +57,10 @@ describe.skipIf(!present)('OpenFaaS images run by their own watchdog', () => {
     const r = await request('GET', `/function/${name}?testing=1`);
     expect(r.status, r.text).toBe(200);
     expect(r.text).toContain('Http_Query=testing=1\n');
+    const sub = await request('GET', `/function/${name}/sub/path?a=b`, { headers: { 'X-Custom': 'v1' } });
+    expect(sub.text).toContain('Http_Path=/sub/path\n');
+    expect(sub.text).toContain('Http_Query=a=b\n');
+    expect(sub.text).toContain('Http_X_Custom=v1\n');
     expect(r.text).toContain('GREETING=from envVars\n');
     expect(r.text).toContain('fprocess=env\n');
     // envVars win over the image's own Env.
