@@ -171,7 +171,9 @@ static void become_user(char **envp, int *ne) {
       else { fprintf(stderr, "floe-watchdog: group %s: not in the image's /etc/group\n", grp); _exit(126); }
     }
     gid_t groups[1] = { gid };
-    if (setgroups(1, groups) || setgid(gid) || setuid(uid)) {
+    /* Already that user (a runtime that set the process user itself): nothing to drop. */
+    int already = getuid() == uid && getgid() == gid;
+    if (!already && (setgroups(1, groups) || setgid(gid) || setuid(uid))) {
       fprintf(stderr, "floe-watchdog: setgroups/setgid/setuid to user %s (%u:%u): %s\n", run_user, uid, gid, strerror(errno));
       _exit(126);
     }
@@ -323,6 +325,7 @@ static int health_status(void) {
 static const char *start_server(void) {
   server_pid = fork();
   if (server_pid == 0) {
+    signal(SIGPIPE, SIG_DFL); /* an ignored signal stays ignored across exec */
     char *envp[MAX_ENV + 4];
     int ne = base_env(envp, MAX_ENV + 2);
     become_user(envp, &ne);
