@@ -161,6 +161,25 @@ describe('imported OCI/docker images', () => {
     );
   });
 
+  it('fails the call naming port 8080 and how to name another when the image server listens elsewhere', async () => {
+    const ref = `${uniqueName('e2e-port')}:1`;
+    const tar = dockerSave(ref, { Cmd: ['/bin/httpd', '-f', '-p', '8081', '-h', '/'] });
+    const up = await request('POST', `/floe/images?ref=${encodeURIComponent(ref)}`, {
+      body: readFileSync(tar),
+      headers: { 'content-type': 'application/x-tar' },
+      auth: true,
+    });
+    expect(up.status, up.text).toBeLessThan(300);
+    const name = uniqueName('port');
+    const d = await deploy({ service: name, image: ref });
+    expect(d.status, d.text).toBeLessThan(300);
+    const r = await request('GET', `/function/${name}`);
+    expect(r.status, r.text).toBe(502);
+    expect(r.json().error.message).toMatch(
+      /did not accept connections on port 8080.*port env var.*com\.floe\.http-port/,
+    );
+  });
+
   it('rejects a tampered image and stores nothing', async () => {
     const ref = `${uniqueName('e2e-bad')}:1`;
     const tar = dockerSave(ref, { Cmd: ['cat'] });

@@ -308,7 +308,7 @@ static int health_status(void) {
   char res[256];
   size_t n = 0;
   int status = 0;
-  struct timeval tv = { .tv_sec = 2 };
+  struct timeval tv = { .tv_sec = 1 };
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   if (write_full(fd, req, sizeof req - 1) == 0) {
     for (ssize_t r; n < sizeof res - 1 && (r = read(fd, res + n, sizeof res - 1 - n)) > 0;) n += (size_t)r;
@@ -319,7 +319,10 @@ static int health_status(void) {
   return status;
 }
 
-/* Starts the server and waits (up to 9 s, within the agent's 10 s load deadline) until it
+/* Within the agent's 10 s deadline for `load`, with room for the answer on a busy host. */
+#define READY_WAIT_S 8
+
+/* Starts the server and waits (up to READY_WAIT_S) until it
  * accepts connections and, where it serves /_/health (both OpenFaaS watchdogs do), that
  * answers: 503 there means "not ready yet", any other answer means ready. */
 static const char *start_server(void) {
@@ -341,9 +344,10 @@ static const char *start_server(void) {
     fprintf(stderr, "floe-watchdog: exec /bin/sh -c %s: %s\n", fprocess, strerror(errno));
     _exit(127);
   }
-  static char why[160];
+  static char why[256];
   int last = 0;
-  for (int i = 0; i < 900; i++) {
+  /* A wall-clock budget, not a count of tries: a busy host makes each try slower. */
+  for (double end = now_us() + READY_WAIT_S * 1e6; now_us() < end;) {
     int st = 0;
     if (waitpid(server_pid, &st, WNOHANG) == server_pid) {
       if (WIFSIGNALED(st)) snprintf(why, sizeof why, "function server was killed by signal %d before it served HTTP on port %d", WTERMSIG(st), http_port);
@@ -362,8 +366,8 @@ static const char *start_server(void) {
     }
     usleep(10000);
   }
-  if (last == 503) snprintf(why, sizeof why, "function server on port %d still answered 503 on /_/health after 9 s", http_port);
-  else snprintf(why, sizeof why, "function server did not accept connections on port %d%s within 9 s", http_port, wait_portc ? " and its upstream port" : "");
+  if (last == 503) snprintf(why, sizeof why, "function server on port %d still answered 503 on /_/health after %d s", http_port, READY_WAIT_S);
+  else snprintf(why, sizeof why, "function server did not accept connections on port %d%s within %d s (another port: set the port env var or the com.floe.http-port annotation)", http_port, wait_portc ? " and its upstream port" : "", READY_WAIT_S);
   return why;
 }
 
