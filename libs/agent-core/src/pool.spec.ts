@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { FunctionVersion } from '@floe/contracts';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ChannelServer } from './channel-server.js';
 import { Pool, type PoolOptions } from './pool.js';
 import { ProcessLauncher } from './testing/process-launcher.js';
@@ -181,8 +181,8 @@ describe(Pool.name, () => {
     const r = await call(version('echo'), 'p');
     expect(r.start).toBe('prewarm');
     expect(r.body.toString()).toBe('echo:p');
-    await sleep(100);
-    expect(pool.summary().stemcells.node).toBe(1);
+    // The refill starts a process in the background: wait for it, however slow the host.
+    await vi.waitFor(() => expect(pool.summary().stemcells.node).toBe(1), { timeout: 10_000, interval: 20 });
   });
 
   it('queues calls past the instance cap instead of failing them, and answers 429 past the deadline', async () => {
