@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import {
   mkdirSync,
   mkdtempSync,
@@ -28,7 +28,7 @@ function dockerSave(
   const root = path.join(work, 'rootfs');
   mkdirSync(path.join(root, 'bin'), { recursive: true });
   execFileSync('cp', ['/bin/busybox', path.join(root, 'bin/busybox')]);
-  for (const applet of ['sh', 'cat', 'echo', 'tr', 'httpd'])
+  for (const applet of ['sh', 'cat', 'echo', 'tr', 'httpd', 'id', 'mkdir'])
     symlinkSync('busybox', path.join(root, 'bin', applet));
   for (const [name, text] of Object.entries(files)) {
     mkdirSync(path.dirname(path.join(root, name)), { recursive: true });
@@ -58,13 +58,9 @@ function dockerSave(
 }
 
 describe('imported OCI/docker images', () => {
-  it('uploads a docker-save tar, deploys it by ref and runs its entrypoint in exec mode', async () => {
+  it('uploads a docker-save tar and runs an image without Entrypoint or Cmd in exec mode around envProcess, with its Env', async () => {
     const ref = `${uniqueName('e2e-img')}:1`;
-    const tar = dockerSave(ref, {
-      Entrypoint: ['/bin/sh', '-c'],
-      Cmd: ['echo "img:$Http_Method"; tr a-z A-Z'],
-      Env: ['PATH=/bin', 'GREETING=hi'],
-    });
+    const tar = dockerSave(ref, { Env: ['PATH=/bin', 'GREETING=hi'] });
     const up = await request('POST', `/floe/images?ref=${encodeURIComponent(ref)}`, {
       body: readFileSync(tar),
       headers: { 'content-type': 'application/x-tar' },
@@ -72,11 +68,15 @@ describe('imported OCI/docker images', () => {
     });
     expect(up.status, up.text).toBeLessThan(300);
     const name = uniqueName('img');
-    const d = await deploy({ service: name, image: ref });
+    const d = await deploy({
+      service: name,
+      image: ref,
+      envProcess: 'echo "$GREETING:$Http_Method"; tr a-z A-Z',
+    });
     expect(d.status, d.text).toBeLessThan(300);
     const r = await request('POST', `/function/${name}`, { body: 'quiet' });
     expect(r.status, r.text).toBe(200);
-    expect(r.text).toBe('img:POST\nQUIET');
+    expect(r.text).toBe('hi:POST\nQUIET');
   });
 
   it('runs an image that declares an HTTP port as a long-lived server and proxies calls to it', async () => {
@@ -111,6 +111,81 @@ describe('imported OCI/docker images', () => {
     expect(cgi.status, cgi.text).toBe(200);
     expect(cgi.headers['x-from']).toBe('cgi');
     expect(cgi.text).toBe('POST x=1\npayload');
+    // The CGI echoes the body while it still arrives: the proxy must read as it writes.
+    const big = randomBytes(4 * 1024 * 1024);
+    const echoed = await request('POST', `/function/${name}/cgi-bin/echo`, { body: big });
+    expect(echoed.status, echoed.text.slice(0, 200)).toBe(200);
+    expect(echoed.body.subarray(echoed.body.length - big.length).equals(big)).toBe(true);
+  });
+
+  it("runs an image's Cmd as its User, named in its /etc/passwd, in its WorkingDir, on the port the port env var names", async () => {
+    const ref = `${uniqueName('e2e-user')}:1`;
+    const tar = dockerSave(
+      ref,
+      {
+        User: 'fn',
+        WorkingDir: '/srv',
+        Cmd: [
+          '/bin/sh',
+          '-c',
+          'mkdir -p /dev/shm/www && echo "$(id -u):$(id -g):$HOME:$(pwd)" > /dev/shm/www/who && exec httpd -f -p "$port" -h /dev/shm/www',
+        ],
+      },
+      {
+        'etc/passwd': 'root:x:0:0:root:/root:/bin/sh\nfn:x:1234:4321:fn:/home/fn:/bin/sh\n',
+        'srv/.keep': '',
+      },
+    );
+    const up = await request('POST', `/floe/images?ref=${encodeURIComponent(ref)}`, {
+      body: readFileSync(tar),
+      headers: { 'content-type': 'application/x-tar' },
+      auth: true,
+    });
+    expect(up.status, up.text).toBeLessThan(300);
+    const name = uniqueName('user');
+    const d = await deploy({ service: name, image: ref, envVars: { port: '9090' } });
+    expect(d.status, d.text).toBeLessThan(300);
+    const r = await request('GET', `/function/${name}/who`);
+    expect(r.status, r.text).toBe(200);
+    expect(r.text).toBe('1234:4321:/home/fn:/srv\n');
+  });
+
+  it('fails the call with the exit code when the image server exits before it serves HTTP', async () => {
+    const ref = `${uniqueName('e2e-exit')}:1`;
+    const tar = dockerSave(ref, { Cmd: ['/bin/sh', '-c', 'echo giving up >&2; exit 3'] });
+    const up = await request('POST', `/floe/images?ref=${encodeURIComponent(ref)}`, {
+      body: readFileSync(tar),
+      headers: { 'content-type': 'application/x-tar' },
+      auth: true,
+    });
+    expect(up.status, up.text).toBeLessThan(300);
+    const name = uniqueName('exit');
+    const d = await deploy({ service: name, image: ref });
+    expect(d.status, d.text).toBeLessThan(300);
+    const r = await request('GET', `/function/${name}`);
+    expect(r.status, r.text).toBe(502);
+    expect(r.json().error.message).toMatch(
+      /function server exited with code 3 before it served HTTP on port 8080/,
+    );
+  });
+
+  it('fails the call naming port 8080 and how to name another when the image server listens elsewhere', async () => {
+    const ref = `${uniqueName('e2e-port')}:1`;
+    const tar = dockerSave(ref, { Cmd: ['/bin/httpd', '-f', '-p', '8081', '-h', '/'] });
+    const up = await request('POST', `/floe/images?ref=${encodeURIComponent(ref)}`, {
+      body: readFileSync(tar),
+      headers: { 'content-type': 'application/x-tar' },
+      auth: true,
+    });
+    expect(up.status, up.text).toBeLessThan(300);
+    const name = uniqueName('port');
+    const d = await deploy({ service: name, image: ref });
+    expect(d.status, d.text).toBeLessThan(300);
+    const r = await request('GET', `/function/${name}`);
+    expect(r.status, r.text).toBe(502);
+    expect(r.json().error.message).toMatch(
+      /did not accept connections on port 8080.*port env var.*com\.floe\.http-port/,
+    );
   });
 
   it("refuses an image whose layer does not match its diffID (400 INVALID_ARGUMENT), leaving no blob, layer or ref in the agent's store", async () => {

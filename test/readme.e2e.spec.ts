@@ -14,7 +14,7 @@ const blocks = [...section.slice(0, section.indexOf('\n## ', 1)).matchAll(/```sh
   (m) => m[1],
 );
 // What a block needs that the e2e platform does not have.
-const NEEDS: [RegExp, string][] = [[/@img\.tar/, 'an image tarball (img.tar)']];
+const NEEDS: [RegExp, string][] = [[/@alpine\.tar/, 'an OpenFaaS image tarball (alpine.tar)']];
 
 const tools = ['bash', 'curl', 'tar', 'base64'].filter(
   (t) => spawnSync('sh', ['-c', `command -v ${t}`]).status !== 0,

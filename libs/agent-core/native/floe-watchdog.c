@@ -3,6 +3,7 @@
  * It connects to the agent's unix socket, says hello, then for every `inv` frame forks the
  * function's process (`fprocess`) with the request body on stdin and Http_* variables in
  * its environment; stdout becomes the response body. Static, so it runs in any image.
+ * In HTTP mode (OpenFaaS images) it instead starts the image's own server once and proxies.
  * Wire format: libs/contracts/src/rpc/frame-codec.ts, `kv` headers (NUL-separated pairs).
  */
 #define _GNU_SOURCE
@@ -24,6 +25,9 @@
 #include <unistd.h>
 #include <fcntl.h>
 #include <arpa/inet.h>
+#include <grp.h>
+
+extern char **environ;
 
 #define MAX_ENV 512
 
@@ -35,6 +39,15 @@ static int fn_env_n;
  * answer ends when the server closes the connection (no chunked bodies to decode). */
 static int http_port;
 static pid_t server_pid;
+/* The image's Entrypoint + Cmd, run as given (no shell); empty: `sh -c fprocess`. */
+static char *server_argv[256];
+static int server_argc;
+/* The image's `User` (name or uid, optionally :group), resolved in the image's /etc files. */
+static char *run_user;
+/* More loopback ports that must accept connections before the function is ready (the
+ * upstream of an of-watchdog in HTTP mode, which reports healthy before its upstream is). */
+static int wait_ports[8];
+static int wait_portc;
 
 static int read_full(int fd, void *buf, size_t n) {
   size_t off = 0;
@@ -94,6 +107,84 @@ static char *header_env(const char *name, const char *value) {
   return e;
 }
 
+/* fn_env plus the default PATH when the function's env has none; NULL-terminated. */
+static int base_env(char **envp, int max) {
+  int ne = 0, has_path = 0;
+  for (int i = 0; i < fn_env_n && ne < max - 2; i++) {
+    if (!strncmp(fn_env[i], "PATH=", 5)) has_path = 1;
+    envp[ne++] = fn_env[i];
+  }
+  if (!has_path) envp[ne++] = "PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin";
+  envp[ne] = NULL;
+  return ne;
+}
+
+/* Finds `key` (a name, or a number when by_id) in field 0 or 2 of a passwd/group file.
+ * Fills id (field 2), gid (field 3) and home (field 5) where the file has them. */
+static int lookup_id(const char *file, const char *key, int by_id, unsigned *id, unsigned *gid, char *home, size_t hl) {
+  FILE *f = fopen(file, "re");
+  if (!f) return -1;
+  char line[1024];
+  int found = -1;
+  while (found < 0 && fgets(line, sizeof line, f)) {
+    line[strcspn(line, "\n")] = 0;
+    char *fld[7] = {0}; int n = 0;
+    for (char *p = line, *c; n < 7; p = c + 1) {
+      fld[n++] = p;
+      if (!(c = strchr(p, ':'))) break;
+      *c = 0;
+    }
+    if (n < 3) continue;
+    if (by_id ? strcmp(fld[2], key) : strcmp(fld[0], key)) continue;
+    *id = (unsigned)strtoul(fld[2], NULL, 10);
+    if (gid && n > 3) *gid = (unsigned)strtoul(fld[3], NULL, 10);
+    if (home && n > 5) snprintf(home, hl, "%s", fld[5]);
+    found = 0;
+  }
+  fclose(f);
+  return found;
+}
+
+static int numeric(const char *s) { return *s && strspn(s, "0123456789") == strlen(s); }
+
+/* In a forked child: becomes the image's user, as a container runtime would, and sets HOME
+ * from its passwd entry unless the env has one. Exits the child on failure (naming why). */
+static void become_user(char **envp, int *ne) {
+  char home[512] = "/";
+  int has_home = 0;
+  for (int i = 0; i < *ne; i++) if (!strncmp(envp[i], "HOME=", 5)) has_home = 1;
+  if (run_user && *run_user) {
+    char spec[256];
+    snprintf(spec, sizeof spec, "%s", run_user);
+    char *grp = strchr(spec, ':');
+    if (grp) *grp++ = 0;
+    unsigned uid = 0, gid = 0;
+    if (lookup_id("/etc/passwd", spec, numeric(spec), &uid, &gid, home, sizeof home) < 0) {
+      if (!numeric(spec)) { fprintf(stderr, "floe-watchdog: user %s: not in the image's /etc/passwd\n", spec); _exit(126); }
+      uid = (unsigned)strtoul(spec, NULL, 10);
+      gid = 0;
+    }
+    if (grp && *grp) {
+      unsigned g = 0;
+      if (lookup_id("/etc/group", grp, numeric(grp), &g, NULL, NULL, 0) == 0) gid = g;
+      else if (numeric(grp)) gid = (unsigned)strtoul(grp, NULL, 10);
+      else { fprintf(stderr, "floe-watchdog: group %s: not in the image's /etc/group\n", grp); _exit(126); }
+    }
+    gid_t groups[1] = { gid };
+    /* Already that user (a runtime that set the process user itself): nothing to drop. */
+    int already = getuid() == uid && getgid() == gid;
+    if (!already && (setgroups(1, groups) || setgid(gid) || setuid(uid))) {
+      fprintf(stderr, "floe-watchdog: setgroups/setgid/setuid to user %s (%u:%u): %s\n", run_user, uid, gid, strerror(errno));
+      _exit(126);
+    }
+  }
+  if (!has_home && *ne < MAX_ENV * 2 + 6) {
+    char *e = NULL;
+    if (asprintf(&e, "HOME=%s", home) > 0) envp[(*ne)++] = e;
+    envp[*ne] = NULL;
+  }
+}
+
 static double now_us(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -103,8 +194,8 @@ static double now_us(void) {
 static void handle_invoke(int sock, char **pairs, int npairs, const char *body, size_t blen) {
   const char *id = "0";
   char *envp[MAX_ENV * 2 + 8];
-  int ne = 0;
-  for (int i = 0; i < fn_env_n && ne < MAX_ENV; i++) envp[ne++] = fn_env[i];
+  int ne = base_env(envp, MAX_ENV + 2);
+  int nbase = ne;
   for (int i = 0; i + 1 < npairs; i += 2) {
     const char *k = pairs[i], *v = pairs[i + 1];
     char *e = NULL;
@@ -115,7 +206,6 @@ static void handle_invoke(int sock, char **pairs, int npairs, const char *body, 
     else if (!strncmp(k, "h:", 2)) e = header_env(k + 2, v);
     if (e && ne < MAX_ENV * 2 + 6) envp[ne++] = e;
   }
-  envp[ne++] = "PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin";
   envp[ne] = NULL;
 
   double t0 = now_us();
@@ -125,6 +215,7 @@ static void handle_invoke(int sock, char **pairs, int npairs, const char *body, 
   if (pid == 0) {
     dup2(in[0], 0); dup2(out[1], 1); dup2(err[1], 2);
     signal(SIGPIPE, SIG_DFL);
+    become_user(envp, &ne);
     if (access("/bin/sh", X_OK) == 0) {
       char *argv[] = { "sh", "-c", fprocess ? fprocess : "cat", NULL };
       execve("/bin/sh", argv, envp);
@@ -139,6 +230,9 @@ static void handle_invoke(int sock, char **pairs, int npairs, const char *body, 
     _exit(127);
   }
   close(in[0]); close(out[1]); close(err[1]);
+  /* Non-blocking, so a write never waits for the whole body while the function's stdout
+   * fills up: stdin, stdout and stderr all move together under one poll. */
+  fcntl(in[1], F_SETFL, fcntl(in[1], F_GETFL) | O_NONBLOCK);
   struct buf o = {0}, e = {0};
   size_t woff = 0;
   int open_out = 1, open_err = 1, open_in = 1;
@@ -153,7 +247,8 @@ static void handle_invoke(int sock, char **pairs, int npairs, const char *body, 
     if (io >= 0 && p[io].revents) {
       ssize_t w = write(in[1], body + woff, blen - woff);
       if (w > 0) woff += (size_t)w;
-      if (w < 0 || woff == blen) { close(in[1]); open_in = 0; }
+      /* EPIPE: the function stopped reading its input; its output still counts. */
+      if ((w < 0 && errno != EAGAIN && errno != EINTR) || woff == blen) { close(in[1]); open_in = 0; }
     }
     if (oo >= 0 && p[oo].revents) {
       ssize_t r = read(out[0], chunk, sizeof chunk);
@@ -191,7 +286,7 @@ static void handle_invoke(int sock, char **pairs, int npairs, const char *body, 
     send_frame(sock, &head, o.p, o.len);
   }
   free(o.p); free(e.p); free(head.p);
-  for (int i = fn_env_n; i < ne; i++) if (strncmp(envp[i], "PATH=", 5)) free(envp[i]);
+  for (int i = nbase; i < ne; i++) free(envp[i]);
 }
 
 
@@ -205,30 +300,75 @@ static int connect_local(int port) {
   return fd;
 }
 
-/* Starts the server and waits (up to 10 s) until it accepts connections. */
-static int start_server(void) {
+/* One HTTP/1.0 GET of /_/health: its status, 0 when the server sent no valid answer. */
+static int health_status(void) {
+  int fd = connect_local(http_port);
+  if (fd < 0) return 0;
+  static const char req[] = "GET /_/health HTTP/1.0\r\nHost: 127.0.0.1\r\nUser-Agent: floe-watchdog\r\n\r\n";
+  char res[256];
+  size_t n = 0;
+  int status = 0;
+  struct timeval tv = { .tv_sec = 1 };
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  if (write_full(fd, req, sizeof req - 1) == 0) {
+    for (ssize_t r; n < sizeof res - 1 && (r = read(fd, res + n, sizeof res - 1 - n)) > 0;) n += (size_t)r;
+    res[n] = 0;
+    if (sscanf(res, "HTTP/%*s %d", &status) != 1) status = 0;
+  }
+  close(fd);
+  return status;
+}
+
+/* Within the agent's 10 s deadline for `load`, with room for the answer on a busy host. */
+#define READY_WAIT_S 8
+
+/* Starts the server and waits (up to READY_WAIT_S) until it
+ * accepts connections and, where it serves /_/health (both OpenFaaS watchdogs do), that
+ * answers: 503 there means "not ready yet", any other answer means ready. */
+static const char *start_server(void) {
   server_pid = fork();
   if (server_pid == 0) {
-    char *envp[MAX_ENV + 2]; int ne = 0;
-    for (int i = 0; i < fn_env_n; i++) envp[ne++] = fn_env[i];
-    envp[ne++] = "PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin";
-    envp[ne] = NULL;
+    signal(SIGPIPE, SIG_DFL); /* an ignored signal stays ignored across exec */
+    char *envp[MAX_ENV + 4];
+    int ne = base_env(envp, MAX_ENV + 2);
+    become_user(envp, &ne);
+    /* execvp searches the image's PATH, from the environment it gets. */
+    environ = envp;
+    if (server_argc) {
+      execvp(server_argv[0], server_argv);
+      fprintf(stderr, "floe-watchdog: exec %s: %s\n", server_argv[0], strerror(errno));
+      _exit(127);
+    }
     char *argv[] = { "sh", "-c", fprocess ? fprocess : "false", NULL };
-    if (access("/bin/sh", X_OK) == 0) execve("/bin/sh", argv, envp);
-    char *copy = strdup(fprocess ? fprocess : "false"), *av[64]; int ac = 0;
-    for (char *t = strtok(copy, " "); t && ac < 63; t = strtok(NULL, " ")) av[ac++] = t;
-    av[ac] = NULL;
-    execvpe(av[0], av, envp);
-    fprintf(stderr, "floe-watchdog: exec %s: %s\n", fprocess, strerror(errno));
+    execv("/bin/sh", argv);
+    fprintf(stderr, "floe-watchdog: exec /bin/sh -c %s: %s\n", fprocess, strerror(errno));
     _exit(127);
   }
-  for (int i = 0; i < 1000; i++) {
-    int fd = connect_local(http_port);
-    if (fd >= 0) { close(fd); return 0; }
-    if (waitpid(server_pid, NULL, WNOHANG) == server_pid) return -1;
+  static char why[256];
+  int last = 0;
+  /* A wall-clock budget, not a count of tries: a busy host makes each try slower. */
+  for (double end = now_us() + READY_WAIT_S * 1e6; now_us() < end;) {
+    int st = 0;
+    if (waitpid(server_pid, &st, WNOHANG) == server_pid) {
+      if (WIFSIGNALED(st)) snprintf(why, sizeof why, "function server was killed by signal %d before it served HTTP on port %d", WTERMSIG(st), http_port);
+      else snprintf(why, sizeof why, "function server exited with code %d before it served HTTP on port %d", WEXITSTATUS(st), http_port);
+      return why;
+    }
+    int fd = connect_local(http_port), up = fd >= 0;
+    if (fd >= 0) close(fd);
+    for (int j = 0; up && j < wait_portc; j++) {
+      int w = connect_local(wait_ports[j]);
+      if (w < 0) up = 0; else close(w);
+    }
+    if (up) {
+      last = health_status();
+      if (last != 503) return NULL;
+    }
     usleep(10000);
   }
-  return -1;
+  if (last == 503) snprintf(why, sizeof why, "function server on port %d still answered 503 on /_/health after %d s", http_port, READY_WAIT_S);
+  else snprintf(why, sizeof why, "function server did not accept connections on port %d%s within %d s (another port: set the port env var or the com.floe.http-port annotation)", http_port, wait_portc ? " and its upstream port" : "", READY_WAIT_S);
+  return why;
 }
 
 static void send_error(int sock, const char *id, int status, const char *msg) {
@@ -243,6 +383,33 @@ static void send_error(int sock, const char *id, int status, const char *msg) {
   free(head.p);
 }
 
+/* Writes the request and reads the answer at the same time: a server that streams its
+ * answer while the body still arrives (cat behind a watchdog) never waits on a full pipe. */
+static int exchange(int fd, const char *req, size_t rlen, struct buf *res) {
+  fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+  size_t off = 0;
+  char chunk[65536];
+  for (;;) {
+    struct pollfd p = { .fd = fd, .events = POLLIN | (off < rlen ? POLLOUT : 0) };
+    if (poll(&p, 1, -1) < 0) { if (errno == EINTR) continue; return -1; }
+    if (off < rlen && (p.revents & (POLLOUT | POLLERR))) {
+      ssize_t w = write(fd, req + off, rlen - off);
+      if (w > 0) off += (size_t)w;
+      else if (w < 0 && errno != EAGAIN && errno != EINTR) {
+        /* The server may answer before reading the whole body, then close: keep its answer. */
+        if (errno != EPIPE && errno != ECONNRESET) return -1;
+        off = rlen;
+      }
+    }
+    if (p.revents & (POLLIN | POLLHUP | POLLERR)) {
+      ssize_t r = read(fd, chunk, sizeof chunk);
+      if (r > 0) buf_add(res, chunk, (size_t)r);
+      else if (r == 0) return 0;
+      else if (errno != EAGAIN && errno != EINTR) return res->len ? 0 : -1;
+    }
+  }
+}
+
 static void handle_http(int sock, char **pairs, int npairs, const char *body, size_t blen) {
   const char *id = "0", *method = "GET", *path = "/", *query = "";
   for (int i = 0; i + 1 < npairs; i += 2) {
@@ -253,7 +420,20 @@ static void handle_http(int sock, char **pairs, int npairs, const char *body, si
   }
   double t0 = now_us();
   int fd = connect_local(http_port);
-  if (fd < 0) { send_error(sock, id, 502, "function server is not accepting connections\n"); return; }
+  if (fd < 0) {
+    int st = 0;
+    if (waitpid(server_pid, &st, WNOHANG) == server_pid) {
+      /* The server is gone for good: say why, then end this instance so a new one replaces it. */
+      char msg[128];
+      if (WIFSIGNALED(st)) snprintf(msg, sizeof msg, "function server was killed by signal %d\n", WTERMSIG(st));
+      else snprintf(msg, sizeof msg, "function server exited with code %d\n", WEXITSTATUS(st));
+      send_error(sock, id, 502, msg);
+      fputs(msg, stderr);
+      exit(70);
+    }
+    send_error(sock, id, 502, "function server is not accepting connections\n");
+    return;
+  }
   struct buf req = {0};
   char line[8192];
   snprintf(line, sizeof line, "%s %s%s%s HTTP/1.0\r\n", method, path, *query ? "?" : "", query);
@@ -268,15 +448,15 @@ static void handle_http(int sock, char **pairs, int npairs, const char *body, si
   snprintf(line, sizeof line, "Content-Length: %zu\r\nConnection: close\r\n\r\n", blen);
   buf_add(&req, line, strlen(line));
   if (blen) buf_add(&req, body, blen);
-  int ok = write_full(fd, req.p, req.len) == 0;
-  free(req.p);
   struct buf res = {0};
-  char chunk[65536];
-  for (ssize_t r; ok && (r = read(fd, chunk, sizeof chunk)) != 0;) {
-    if (r < 0) { if (errno == EINTR) continue; break; }
-    buf_add(&res, chunk, (size_t)r);
-  }
+  int ok = exchange(fd, req.p, req.len, &res) == 0;
+  free(req.p);
   close(fd);
+  if (!ok) {
+    free(res.p);
+    send_error(sock, id, 502, "function server closed the connection without an answer\n");
+    return;
+  }
   buf_add(&res, "", 1); /* NUL so header parsing can use string functions */
   res.len--;
   /* Servers and CGI scripts behind them may end headers with a bare LF. */
@@ -352,6 +532,9 @@ int main(int argc, char **argv) {
       for (int i = 2; i + 1 < np; i += 2) {
         if (!strcmp(pairs[i], "handler")) { free(fprocess); fprocess = strdup(pairs[i + 1]); }
         else if (!strcmp(pairs[i], "httpPort")) http_port = atoi(pairs[i + 1]);
+        else if (!strcmp(pairs[i], "argv") && server_argc < 255) server_argv[server_argc++] = strdup(pairs[i + 1]);
+        else if (!strcmp(pairs[i], "user")) { free(run_user); run_user = strdup(pairs[i + 1]); }
+        else if (!strcmp(pairs[i], "waitPorts") && wait_portc < 8) wait_ports[wait_portc++] = atoi(pairs[i + 1]);
         else if (!strncmp(pairs[i], "e:", 2) && fn_env_n < MAX_ENV) {
           char *e = NULL;
           asprintf(&e, "%s=%s", pairs[i] + 2, pairs[i + 1]);
@@ -361,9 +544,10 @@ int main(int argc, char **argv) {
       }
       struct buf r = {0};
       kv(&r, "t", "loaded");
-      if (http_port && start_server() < 0) {
+      const char *failed = http_port ? start_server() : NULL;
+      if (failed) {
         kv(&r, "ok", "false");
-        kv(&r, "error", "function server did not start listening on its HTTP port within 10 s");
+        kv(&r, "error", failed);
       } else {
         kv(&r, "ok", "true");
       }

@@ -5,8 +5,9 @@ import path from 'node:path';
 import { FloeError, type FunctionVersion, type RuntimeName } from '@floe/contracts';
 import { type Container, defaultSpec, makePipe, type OciConfig, type Runtime } from '@floe/runtime';
 import type { ChannelServer } from './channel-server.js';
+import { imageProcess } from './image-process.js';
 import type { ExitReason, InstanceBackend } from './instance.js';
-import type { InstanceChannel } from './instance-channel.js';
+import type { InstanceChannel, LoadRequest } from './instance-channel.js';
 import type { LogStore } from './log-store.js';
 import { bootstrapDir } from './native-build.js';
 import type { Launcher, LaunchOptions } from './pool.js';
@@ -22,8 +23,6 @@ export const RUNTIME_IMAGES: Record<Exclude<RuntimeName, 'image'>, string> = {
 const NODE_BIN = '/usr/bin/node';
 const PYTHON_BIN = '/usr/bin/python3.11';
 const SECRETS_DIR = '/var/openfaas/secrets';
-/** Label (image) or annotation (deployment) naming the port an image function serves HTTP on. */
-export const HTTP_PORT_KEY = 'com.floe.http-port';
 
 export interface ContainerLauncherOptions {
   runtime: Runtime;
@@ -154,10 +153,10 @@ export class ContainerLauncher implements Launcher {
         env.push('PYTHONDONTWRITEBYTECODE=1');
         break;
       default: {
+        // The image's env reaches the function through `load` (image-process.ts), not the watchdog.
         args = ['/floe-bin/floe-watchdog'];
         const img =
           opts.runtime === 'image' ? await this.o.rootfs.imageConfig(opts.version?.image ?? '') : undefined;
-        for (const e of img?.env ?? []) if (!e.startsWith('PATH=')) env.push(e);
         cwd = img?.workingDir || '/';
       }
     }
@@ -208,7 +207,7 @@ export class ContainerLauncher implements Launcher {
     return config;
   }
 
-  async bind(instanceId: string, version: FunctionVersion) {
+  async bind(instanceId: string, version: FunctionVersion): Promise<Omit<LoadRequest, 'name'>> {
     const d = this.dirOf(instanceId);
     const meta = this.logMeta.get(instanceId);
     if (meta) Object.assign(meta, { function: version.name, namespace: version.namespace });
@@ -230,14 +229,8 @@ export class ContainerLauncher implements Launcher {
     if (version.runtime === 'python') handler ||= 'handler.handle';
     if (version.runtime === 'exec') handler = version.handler || version.deployment.envProcess || 'cat';
     if (version.runtime === 'image') {
-      const img = await this.o.rootfs.imageConfig(version.image);
-      const cmd = [...(img?.entrypoint ?? []), ...(img?.cmd ?? [])].map(shellQuote).join(' ');
-      handler = version.deployment.envProcess || version.handler || cmd || 'cat';
-      // An image that declares an HTTP port runs as a long-lived server (of-watchdog's http mode).
-      const port = Number(
-        version.deployment.annotations?.[HTTP_PORT_KEY] ?? img?.labels?.[HTTP_PORT_KEY] ?? 0,
-      );
-      if (port > 0 && port < 65536) return { handler, env: version.env, codeDir: '/code', httpPort: port };
+      const { mode: _, ...run } = imageProcess(version, await this.o.rootfs.imageConfig(version.image));
+      return { ...run, codeDir: '/code' };
     }
     return { handler, env: version.env, codeDir: '/code' };
   }
@@ -295,8 +288,4 @@ function closeQuietly(fd: number) {
   try {
     closeSync(fd);
   } catch {}
-}
-
-function shellQuote(s: string): string {
-  return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
 }

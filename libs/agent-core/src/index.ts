@@ -3,6 +3,7 @@ export * from './agent-lock.js';
 export * from './agent-metrics.js';
 export * from './channel-server.js';
 export * from './container-launcher.js';
+export * from './image-process.js';
 export * from './instance.js';
 export * from './instance-channel.js';
 export * from './instance-state.js';

@@ -30,8 +30,14 @@ export interface LoadRequest {
   handler: string;
   env: Record<string, string>;
   codeDir: string;
-  /** Image functions that serve HTTP: the watchdog starts `handler` once and proxies to this port. */
+  /** Image functions that serve HTTP: the watchdog starts `argv` once and proxies to this port. */
   httpPort?: number;
+  /** The image's Entrypoint + Cmd, run without a shell; `sh -c handler` when absent or empty. */
+  argv?: string[];
+  /** The image's `User` (`name`, `uid`, `name:group`), looked up in the image's own /etc files. */
+  user?: string;
+  /** More loopback ports that must accept connections before the server counts as ready. */
+  waitPorts?: number[];
 }
 
 type Pending = {

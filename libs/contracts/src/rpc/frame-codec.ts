@@ -6,7 +6,8 @@
  *
  * The body is raw bytes, so it stays binary-safe with no base64 step. Headers are JSON for
  * the node and python bootstraps, and NUL-separated key/value pairs (`kv`) for the C
- * watchdog, which has no JSON parser. In `kv`, HTTP headers travel as `h:<name>` keys.
+ * watchdog, which has no JSON parser. In `kv`, HTTP headers travel as `h:<name>` keys and a
+ * list as its key repeated.
  */
 export type FrameFormat = 'json' | 'kv';
 
@@ -56,6 +57,9 @@ function encodeKv(header: object): Buffer {
     if (k === 'headers' || k === 'env') {
       const prefix = k === 'headers' ? 'h:' : 'e:';
       for (const [hk, hv] of Object.entries(v as Record<string, string>)) parts.push(prefix + hk, String(hv));
+    } else if (Array.isArray(v)) {
+      // A list is its key repeated, in order (the watchdog's argv).
+      for (const item of v) parts.push(k, String(item));
     } else {
       parts.push(k, String(v));
     }

@@ -20,6 +20,26 @@ async function pair(handlers: ConstructorParameters<typeof FrameRpcServer>[0]) {
   return { server, client, port };
 }
 
+describe(encodeFrame.name, () => {
+  it('writes kv headers as NUL-separated pairs, env and headers prefixed, a list as its key repeated', () => {
+    const frame = encodeFrame({ t: 'load', env: { A: '1' }, argv: ['sh', '-c', 'a b'] }, undefined, 'kv');
+    const head = frame.subarray(8, 8 + frame.readUInt32BE(0)).toString();
+    expect(head.split('\0')).toEqual([
+      't',
+      'load',
+      'e:A',
+      '1',
+      'argv',
+      'sh',
+      'argv',
+      '-c',
+      'argv',
+      'a b',
+      '',
+    ]);
+  });
+});
+
 describe(FrameDecoder.name, () => {
   it('reassembles messages split across chunks and several in one chunk', () => {
     const bytes = Buffer.concat([encodeFrame({ a: 1 }), encodeFrame({ b: 'é'.repeat(100) })]);
