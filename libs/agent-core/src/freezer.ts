@@ -31,7 +31,10 @@ export class Freezer {
         return;
       }
       this.opts.events?.freeze?.(now() - t0);
-      if ((inst.state as InstanceState) === 'pausing') inst.sm.transition('paused');
+      if ((inst.state as InstanceState) === 'pausing') {
+        inst.sm.transition('paused');
+        void measureFrozen(inst);
+      }
     });
   }
 
@@ -51,6 +54,7 @@ export class Freezer {
         if (inst.state !== 'paused') return;
         await inst.backend.reclaim?.();
         inst.reclaimed = true;
+        await measureFrozen(inst);
       });
     }, this.opts.reclaimAfterMs).unref();
     this.reclaimTimers.set(inst, timer);
@@ -60,4 +64,18 @@ export class Freezer {
     clearTimeout(this.reclaimTimers.get(inst));
     this.reclaimTimers.delete(inst);
   }
+}
+
+/**
+ * Records a frozen instance's cgroup usage, which admission counts it at from then on
+ * (capacity.ts). Read once per freeze, off the invoke path; a failed read leaves it counted
+ * at its limit.
+ */
+export async function measureFrozen(inst: Instance): Promise<void> {
+  const state = inst.state;
+  if (state !== 'paused' && state !== 'stemcell' && state !== 'creating') return;
+  try {
+    const { bytes } = await inst.backend.memoryUsage();
+    if (inst.state === 'paused' || inst.state === 'stemcell') inst.frozenBytes = bytes;
+  } catch {}
 }
