@@ -40,6 +40,8 @@ export const AgentPatterns = {
 export function redisKeys(prefix = 'floe') {
   return {
     agent: (id: string) => `${prefix}:agents:${id}`,
+    /** The agent's per-function instance counts (AgentHeartbeat), with the same TTL. */
+    agentFunctions: (id: string) => `${prefix}:agents:${id}:functions`,
     agentsSet: `${prefix}:agents`,
     scheduler: (id: string) => `${prefix}:schedulers:${id}`,
     leader: `${prefix}:leader`,
