@@ -124,6 +124,34 @@ describe('an agent holding more functions than capacity / limit', () => {
     expect(await agentMetric(platform, 'floe_agent_memory_reserved_bytes')).toBeLessThanOrEqual(512 * MiB);
   }, 600_000);
 
+  it('lists the functions a page at a time, and whole in the OpenFaaS form', async () => {
+    const paged: string[] = [];
+    let cursor: string | undefined;
+    do {
+      const r = await call(
+        'GET',
+        `/system/functions?limit=50${cursor ? `&cursor=${cursor}` : ''}`,
+        undefined,
+        true,
+      );
+      expect(r.status).toBe(200);
+      const page = JSON.parse(r.text) as { name: string }[];
+      expect(page.length).toBeLessThanOrEqual(50);
+      paged.push(...page.map((f) => f.name));
+      cursor = r.headers['x-next-cursor'] as string | undefined;
+    } while (cursor);
+    expect(paged).toEqual([...names].sort());
+    const whole = await call('GET', '/system/functions', undefined, true);
+    expect((JSON.parse(whole.text) as { name: string }[]).map((f) => f.name).sort()).toEqual(paged);
+    const floe = await call('GET', '/floe/functions?limit=100', undefined, true);
+    const body = JSON.parse(floe.text) as { functions: { name: string }[]; nextCursor?: string };
+    expect(body.functions.map((f) => f.name)).toEqual(paged.slice(0, 100));
+    expect(body.nextCursor).toBe(paged[99]);
+    const bad = await call('GET', '/system/functions?limit=0', undefined, true);
+    expect(bad.status).toBe(400);
+    expect(JSON.parse(bad.text).error.field).toBe('limit');
+  });
+
   it('scales a busy function out by evicting idle ones while the others sit frozen', async () => {
     const service = uniqueName('busy');
     const dep = {

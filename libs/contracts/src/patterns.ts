@@ -10,6 +10,8 @@ export const SchedulerPatterns = {
   remove: 'fn.remove',
   get: 'fn.get',
   list: 'fn.list',
+  /** One page of fn.list, for namespaces with thousands of functions. */
+  page: 'fn.page',
   scale: 'fn.scale',
   versions: 'fn.versions',
   rollback: 'fn.rollback',

@@ -33,6 +33,11 @@ export interface FunctionEntry {
 
 const SEQ = 'seq';
 
+/** Plain code-unit order: a page cursor compares the same on every replica and locale. */
+function byCodeUnit(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
 /**
  * The function registry in Redis: namespaces, functions and their immutable versions.
  * Each write publishes `ns/name` on the `changed` channel so every replica's cache drops it.
@@ -122,6 +127,44 @@ export class FunctionRegistry {
         if (raw) out.push({ record, version: JSON.parse(raw) });
       });
       return out.sort((a, b) => a.record.name.localeCompare(b.record.name));
+    });
+  }
+
+  /**
+   * At most `limit` functions of `namespace` whose names sort after `cursor`, and the cursor
+   * of the next page (the last name here) when there are more. Reads every name (HKEYS: a few
+   * bytes each) but only this page's records and versions, so a page of 10,000 costs one page.
+   */
+  page(
+    namespace: string,
+    limit: number,
+    cursor?: string,
+  ): Promise<{ entries: FunctionEntry[]; nextCursor?: string }> {
+    return redisOp(`fn page ${namespace}`, async () => {
+      const names = (await this.redis.hkeys(this.keys.functions(namespace))).sort(byCodeUnit);
+      let start = 0;
+      if (cursor !== undefined) {
+        let hi = names.length;
+        while (start < hi) {
+          const mid = (start + hi) >>> 1;
+          if (byCodeUnit(names[mid] as string, cursor) <= 0) start = mid + 1;
+          else hi = mid;
+        }
+      }
+      const slice = names.slice(start, start + limit);
+      if (slice.length === 0) return { entries: [] };
+      const raws = await this.redis.hmget(this.keys.functions(namespace), ...slice);
+      const records = raws.filter((r): r is string => !!r).map((r) => JSON.parse(r) as FunctionRecord);
+      const pipe = this.redis.pipeline();
+      for (const r of records) pipe.hget(this.keys.versions(namespace, r.name), String(r.active));
+      const res = (await pipe.exec()) ?? [];
+      const entries: FunctionEntry[] = [];
+      records.forEach((record, i) => {
+        const raw = res[i]?.[1] as string | null;
+        if (raw) entries.push({ record, version: JSON.parse(raw) });
+      });
+      const more = start + limit < names.length;
+      return more ? { entries, nextCursor: slice[slice.length - 1] as string } : { entries };
     });
   }
 

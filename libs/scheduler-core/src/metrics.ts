@@ -35,5 +35,13 @@ export const metrics = {
     help: 'Instances per function summed over agents; function_name is `name.namespace` as in OpenFaaS',
     labelNames: ['function_name'] as const,
   }),
+  functionsDeployed: new Gauge({
+    name: 'scheduler_functions_deployed',
+    help: 'Functions deployed over all namespaces (sampled with the Redis footprint, every 30 s)',
+  }),
+  redisBytesPerFunction: new Gauge({
+    name: 'scheduler_redis_bytes_per_function',
+    help: 'Mean Redis memory of one function (record, versions, stats; code blobs apart), from MEMORY USAGE of a sample',
+  }),
   isLeader: new Gauge({ name: 'scheduler_is_leader', help: '1 while this replica holds the leader lease' }),
 };
