@@ -60,7 +60,7 @@ export function loadConfig(env = new EnvReader()): AgentConfig {
     layerDir: env.string('FLOE_LAYER_DIR', dir),
     cgroupParent: env.string('FLOE_CGROUP_PARENT', `floe-${id}`),
     memoryBytes: env.bytes('FLOE_AGENT_MEMORY', Math.floor(os.totalmem() * 0.75)),
-    overcommit: env.int('FLOE_AGENT_OVERCOMMIT', 10, { min: 1, max: 1000 }),
+    overcommit: env.int('FLOE_AGENT_OVERCOMMIT', 16, { min: 1, max: 1000 }),
     cpus: env.int('FLOE_AGENT_CPUS', os.availableParallelism(), { min: 1 }),
     labels: parseLabels(env.string('FLOE_AGENT_LABELS', '')),
     heartbeatMs: env.int('FLOE_HEARTBEAT_MS', 1000, { min: 100 }),
