@@ -3,6 +3,7 @@ import type { InstanceState } from './instance-state.js';
 import type { PoolOptions } from './pool.js';
 
 const now = () => performance.now();
+const MEASURE_EVERY_MS = 1000;
 
 /**
  * Takes idle instances down: freezes one once its pause grace ends, and gives back a paused
@@ -10,6 +11,7 @@ const now = () => performance.now();
  */
 export class Freezer {
   private readonly reclaimTimers = new WeakMap<Instance, NodeJS.Timeout>();
+  private readonly measuring = new WeakSet<Instance>();
 
   constructor(
     private readonly opts: PoolOptions,
@@ -33,7 +35,7 @@ export class Freezer {
       this.opts.events?.freeze?.(now() - t0);
       if ((inst.state as InstanceState) === 'pausing') {
         inst.sm.transition('paused');
-        void measureFrozen(inst);
+        this.scheduleMeasure(inst);
       }
     });
   }
@@ -60,6 +62,26 @@ export class Freezer {
     this.reclaimTimers.set(inst, timer);
   }
 
+  /**
+   * Measures a paused instance's usage now, or, if it was measured less than a second ago (an
+   * instance paused after every call), once that second is over and only if it is still paused:
+   * a hot loop pays one cgroup read a second, not one per call. Until measured it counts at its
+   * limit, which is never an undercount.
+   */
+  scheduleMeasure(inst: Instance): void {
+    if (this.measuring.has(inst)) return;
+    const wait = (inst.measuredAt ?? 0) + MEASURE_EVERY_MS - Date.now();
+    if (wait <= 0) {
+      void measureFrozen(inst);
+      return;
+    }
+    this.measuring.add(inst);
+    setTimeout(() => {
+      this.measuring.delete(inst);
+      if (inst.state === 'paused' && inst.frozenBytes === undefined) void measureFrozen(inst);
+    }, wait).unref();
+  }
+
   cancelReclaim(inst: Instance): void {
     clearTimeout(this.reclaimTimers.get(inst));
     this.reclaimTimers.delete(inst);
@@ -74,6 +96,7 @@ export class Freezer {
 export async function measureFrozen(inst: Instance): Promise<void> {
   const state = inst.state;
   if (state !== 'paused' && state !== 'stemcell' && state !== 'creating') return;
+  inst.measuredAt = Date.now();
   try {
     const { bytes } = await inst.backend.memoryUsage();
     if (inst.state === 'paused' || inst.state === 'stemcell') inst.frozenBytes = bytes;

@@ -57,6 +57,8 @@ export class Instance {
    * counts it at this rather than at its limit (see capacity.ts). Unset until measured.
    */
   frozenBytes?: number;
+  /** When `frozenBytes` was last read (epoch ms), so a hot loop is not measured every call. */
+  measuredAt?: number;
   /** Set while the memory limit is lowered for a frozen instance, to restore on thaw. */
   reclaimed = false;
   /** The cgroup's OOM-kill count last seen, to spot a per-request process killed by OOM. */
