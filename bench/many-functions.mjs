@@ -74,89 +74,97 @@ export async function manyFunctions(client, { exec = 1000, node = 200, list = 10
   for (const m of await client.metrics())
     if (m.name === 'floe_evictions_total') evictions[m.labels.reason] = m.value;
   const redis = new Redis(client.redisUrl, { maxRetriesPerRequest: 1 });
-  const beat = await redis.strlen(`floe:agents:${client.agent.id}`);
-  const counts = await redis.strlen(`floe:agents:${client.agent.id}:functions`);
-
-  // Up to `list` functions in all: the rest are deployed only to be listed.
-  const more = Array.from({ length: Math.max(0, list - names.length) }, (_, i) => ({
-    runtime: 'exec',
-    service: `list-${i}-${tag}`,
-  }));
-  t0 = performance.now();
-  await pool(more, 8, deploy);
-  const moreS = (performance.now() - t0) / 1000;
-  const listMs = [];
-  for (let i = 0; i < 3; i++) {
-    const r = await client.request('/system/functions', { auth: true });
-    if (r.status !== 200) throw new Error(`list: ${r.status} ${r.text.slice(0, 200)}`);
-    listMs.push(r.ms);
+  redis.on('error', () => {});
+  try {
+    return await measure();
+  } finally {
+    redis.disconnect();
   }
-  const count = JSON.parse((await client.request('/system/functions', { auth: true })).text).length;
-  t0 = performance.now();
-  let cursor;
-  let paged = 0;
-  let pages = 0;
-  const pageMs = [];
-  do {
-    const r = await client.request(`/system/functions?limit=1000${cursor ? `&cursor=${cursor}` : ''}`, {
-      auth: true,
-    });
-    pageMs.push(r.ms);
-    paged += JSON.parse(r.text).length;
-    pages++;
-    cursor = r.headers['x-next-cursor'];
-  } while (cursor);
-  const pagedMs = performance.now() - t0;
-  const describeMs = [];
-  for (const { service } of names.slice(0, 20))
-    describeMs.push((await client.request(`/system/function/${service}`, { auth: true })).ms);
 
-  // The leader samples Redis every 30 s: wait for a sample that saw them all.
-  let redisBytes = null;
-  const end = Date.now() + 45_000;
-  while (Date.now() < end) {
-    const text = (await client.request(`http://127.0.0.1:${client.scheduler.http}/metrics`)).text;
-    const deployed = Number(/^scheduler_functions_deployed (\S+)/m.exec(text)?.[1] ?? 0);
-    if (deployed >= count) {
-      redisBytes = Number(/^scheduler_redis_bytes_per_function (\S+)/m.exec(text)?.[1] ?? 0);
-      break;
+  async function measure() {
+    const beat = await redis.strlen(`floe:agents:${client.agent.id}`);
+    const counts = await redis.strlen(`floe:agents:${client.agent.id}:functions`);
+
+    // Up to `list` functions in all: the rest are deployed only to be listed.
+    const more = Array.from({ length: Math.max(0, list - names.length) }, (_, i) => ({
+      runtime: 'exec',
+      service: `list-${i}-${tag}`,
+    }));
+    t0 = performance.now();
+    await pool(more, 8, deploy);
+    const moreS = (performance.now() - t0) / 1000;
+    const listMs = [];
+    for (let i = 0; i < 3; i++) {
+      const r = await client.request('/system/functions', { auth: true });
+      if (r.status !== 200) throw new Error(`list: ${r.status} ${r.text.slice(0, 200)}`);
+      listMs.push(r.ms);
     }
-    await sleep(1000);
-  }
-  const info = await redis.info('memory');
-  redis.disconnect();
-  const schedulerRss = rssBytes(client.scheduler.pid);
+    const count = JSON.parse((await client.request('/system/functions', { auth: true })).text).length;
+    t0 = performance.now();
+    let cursor;
+    let paged = 0;
+    let pages = 0;
+    const pageMs = [];
+    do {
+      const r = await client.request(`/system/functions?limit=1000${cursor ? `&cursor=${cursor}` : ''}`, {
+        auth: true,
+      });
+      pageMs.push(r.ms);
+      paged += JSON.parse(r.text).length;
+      pages++;
+      cursor = r.headers['x-next-cursor'];
+    } while (cursor);
+    const pagedMs = performance.now() - t0;
+    const describeMs = [];
+    for (const { service } of names.slice(0, 20))
+      describeMs.push((await client.request(`/system/function/${service}`, { auth: true })).ms);
 
-  return {
-    many_functions: {
-      functions: { exec, node },
-      deploy_per_s: Math.round(names.length / deployS),
-      deploy_per_s_to_list: Math.round(more.length / moreS) || null,
-      calls: rounds,
-      statuses,
-      http_429: statuses[429] ?? 0,
-      frozen,
-      evictions,
-      containers_memory_mib: mib(cgroupBytes(client.cgroupParent)),
-      agent_reserved_mib: mib(await metric('floe_agent_memory_reserved_bytes')),
-      agent_limits_mib: mib(await metric('floe_agent_memory_limits_bytes')),
-      agent_capacity_mib: mib(await metric('floe_agent_memory_capacity_bytes')),
-      heartbeat_bytes: beat,
-      function_counts_bytes: counts,
-      list: {
-        functions: count,
-        unpaged_ms: summary(listMs),
-        paged_total_ms: Math.round(pagedMs),
-        pages,
-        paged_functions: paged,
-        page_ms: summary(pageMs),
-        describe_ms: summary(describeMs),
+    // The leader samples Redis every 30 s: wait for a sample that saw them all.
+    let redisBytes = null;
+    const end = Date.now() + 45_000;
+    while (Date.now() < end) {
+      const text = (await client.request(`http://127.0.0.1:${client.scheduler.http}/metrics`)).text;
+      const deployed = Number(/^scheduler_functions_deployed (\S+)/m.exec(text)?.[1] ?? 0);
+      if (deployed >= count) {
+        redisBytes = Number(/^scheduler_redis_bytes_per_function (\S+)/m.exec(text)?.[1] ?? 0);
+        break;
+      }
+      await sleep(1000);
+    }
+    const info = await redis.info('memory');
+    const schedulerRss = rssBytes(client.scheduler.pid);
+
+    return {
+      many_functions: {
+        functions: { exec, node },
+        deploy_per_s: Math.round(names.length / deployS),
+        deploy_per_s_to_list: Math.round(more.length / moreS) || null,
+        calls: rounds,
+        statuses,
+        http_429: statuses[429] ?? 0,
+        frozen,
+        evictions,
+        containers_memory_mib: mib(cgroupBytes(client.cgroupParent)),
+        agent_reserved_mib: mib(await metric('floe_agent_memory_reserved_bytes')),
+        agent_limits_mib: mib(await metric('floe_agent_memory_limits_bytes')),
+        agent_capacity_mib: mib(await metric('floe_agent_memory_capacity_bytes')),
+        heartbeat_bytes: beat,
+        function_counts_bytes: counts,
+        list: {
+          functions: count,
+          unpaged_ms: summary(listMs),
+          paged_total_ms: Math.round(pagedMs),
+          pages,
+          paged_functions: paged,
+          page_ms: summary(pageMs),
+          describe_ms: summary(describeMs),
+        },
+        redis_bytes_per_function: redisBytes,
+        redis_used_memory_mib: mib(Number(/^used_memory:(\d+)/m.exec(info)?.[1] ?? 0)),
+        scheduler_rss_mib: mib(schedulerRss),
       },
-      redis_bytes_per_function: redisBytes,
-      redis_used_memory_mib: mib(Number(/^used_memory:(\d+)/m.exec(info)?.[1] ?? 0)),
-      scheduler_rss_mib: mib(schedulerRss),
-    },
-  };
+    };
+  }
 }
 
 function rssBytes(pid) {

@@ -33,6 +33,13 @@ export interface FunctionEntry {
 
 const SEQ = 'seq';
 
+/**
+ * Commands per pipeline when reading many functions: each command's timeout runs from when it
+ * was sent, so the last replies of one 10,000-command pipeline waited out
+ * FLOE_REDIS_COMMAND_TIMEOUT_MS behind the others (an unpaged list of 10,000 answered 503).
+ */
+const PIPELINE_CHUNK = 500;
+
 /** Plain code-unit order: a page cursor compares the same on every replica and locale. */
 function byCodeUnit(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
@@ -117,15 +124,17 @@ export class FunctionRegistry {
     return redisOp(`fn list ${namespace}`, async () => {
       const all = await this.redis.hgetall(this.keys.functions(namespace));
       const records = Object.values(all).map((r) => JSON.parse(r) as FunctionRecord);
-      if (records.length === 0) return [];
-      const pipe = this.redis.pipeline();
-      for (const r of records) pipe.hget(this.keys.versions(namespace, r.name), String(r.active));
-      const res = (await pipe.exec()) ?? [];
       const out: FunctionEntry[] = [];
-      records.forEach((record, i) => {
-        const raw = res[i]?.[1] as string | null;
-        if (raw) out.push({ record, version: JSON.parse(raw) });
-      });
+      for (let at = 0; at < records.length; at += PIPELINE_CHUNK) {
+        const part = records.slice(at, at + PIPELINE_CHUNK);
+        const pipe = this.redis.pipeline();
+        for (const r of part) pipe.hget(this.keys.versions(namespace, r.name), String(r.active));
+        const res = (await pipe.exec()) ?? [];
+        part.forEach((record, i) => {
+          const raw = res[i]?.[1] as string | null;
+          if (raw) out.push({ record, version: JSON.parse(raw) });
+        });
+      }
       return out.sort((a, b) => a.record.name.localeCompare(b.record.name));
     });
   }
@@ -242,14 +251,17 @@ export class FunctionRegistry {
 
   /** Invocation counts summed across replicas: `{ count, last }` per function. */
   async stats(namespace: string, names: string[]): Promise<Map<string, { count: number; last: number }>> {
-    const pipe = this.redis.pipeline();
-    for (const n of names) pipe.hmget(this.keys.stats(namespace, n), 'count', 'last');
-    const res = (await redisOp('fn stats', () => pipe.exec())) ?? [];
     const out = new Map<string, { count: number; last: number }>();
-    names.forEach((n, i) => {
-      const [count, last] = (res[i]?.[1] as (string | null)[]) ?? [];
-      out.set(n, { count: Number(count ?? 0), last: Number(last ?? 0) });
-    });
+    for (let at = 0; at < names.length; at += PIPELINE_CHUNK) {
+      const part = names.slice(at, at + PIPELINE_CHUNK);
+      const pipe = this.redis.pipeline();
+      for (const n of part) pipe.hmget(this.keys.stats(namespace, n), 'count', 'last');
+      const res = (await redisOp('fn stats', () => pipe.exec())) ?? [];
+      part.forEach((n, i) => {
+        const [count, last] = (res[i]?.[1] as (string | null)[]) ?? [];
+        out.set(n, { count: Number(count ?? 0), last: Number(last ?? 0) });
+      });
+    }
     return out;
   }
 
