@@ -127,6 +127,7 @@ export async function withPlatform({ work, label, env = {}, log }, fn) {
       stateDir: dir,
       redisUrl: redis.url,
       agent,
+      scheduler: { http: platform.scheduler.http, pid: platform.scheduler.child.pid },
       cgroupParent: `floe-${agent.id}`,
       request: (p, opts) => request(new URL(p, platform.url).href, opts),
       async deploy(dep) {

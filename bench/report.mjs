@@ -93,7 +93,24 @@ function markdown(r) {
     lines.push(
       `| ${d.runtime} | ${f(d.frozen_mib)} | ${d.per_gib} | ${f(d.frozen_mib_before_reclaim)} | ${f(d.rss_mib)} | ${f(d.cache_mib)} | ${d.create_per_s} |`,
     );
-  lines.push('', `create_per_s (node): ${r.create_per_s}`, '', '## Details', '');
+  lines.push('', `create_per_s (node): ${r.create_per_s}`);
+  const m = r.many_functions;
+  if (m) {
+    lines.push(
+      '',
+      `## Many functions (${m.functions.exec} exec + ${m.functions.node} node on one agent, each called twice, 4 at a time)`,
+      '',
+      '| calls | p50 ms | p99 ms | n | starts |',
+      '|---|---:|---:|---:|---|',
+      ...m.calls.map(
+        (c) => `| ${c.round} | ${f(c.p50)} | ${f(c.p99)} | ${c.n} | ${JSON.stringify(c.starts)} |`,
+      ),
+      '',
+      `429s ${m.http_429}; frozen ${m.frozen}; containers ${m.containers_memory_mib} MiB (admitted ${m.agent_reserved_mib} of ${m.agent_capacity_mib} MiB, limits ${m.agent_limits_mib} MiB); evictions ${JSON.stringify(m.evictions)}; deploy ${m.deploy_per_s}/s; heartbeat ${m.heartbeat_bytes} B (function counts ${m.function_counts_bytes} B, written on change)`,
+      `list of ${m.list.functions}: unpaged p50 ${f(m.list.unpaged_ms.p50)} ms, ${m.list.pages} pages of 1000 in ${m.list.paged_total_ms} ms (page p50 ${f(m.list.page_ms.p50)} ms), describe p50 ${f(m.list.describe_ms.p50)} ms; Redis ${m.redis_bytes_per_function} B/function; scheduler RSS ${m.scheduler_rss_mib} MiB`,
+    );
+  }
+  lines.push('', '## Details', '');
   const detail = (k, label) => {
     const v = r[k];
     if (v?.n)

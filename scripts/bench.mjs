@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { density } from '../bench/density.mjs';
 import { floor } from '../bench/floor.mjs';
+import { manyFunctions } from '../bench/many-functions.mjs';
 import { withPlatform } from '../bench/platform.mjs';
 import { LATENCY_KEYS, ratios, writeReport } from '../bench/report.mjs';
 import { runtimes } from '../bench/runtimes.mjs';
@@ -20,8 +21,28 @@ const quick = process.argv.includes('--quick');
 const onlyArg = process.argv.find((a) => a.startsWith('--only='))?.slice(7);
 const only = onlyArg ? new Set(onlyArg.split(',')) : null;
 const N = quick
-  ? { floor: 200, runtime: 20, cold: 8, prewarm: 8, warm: 40, seconds: 3, density: 4, snapshots: 50 }
-  : { floor: 2000, runtime: 200, cold: 50, prewarm: 50, warm: 300, seconds: 10, density: 10, snapshots: 300 };
+  ? {
+      floor: 200,
+      runtime: 20,
+      cold: 8,
+      prewarm: 8,
+      warm: 40,
+      seconds: 3,
+      density: 4,
+      snapshots: 50,
+      many: [100, 20, 1000],
+    }
+  : {
+      floor: 2000,
+      runtime: 200,
+      cold: 50,
+      prewarm: 50,
+      warm: 300,
+      seconds: 10,
+      density: 10,
+      snapshots: 300,
+      many: [1000, 200, 10_000],
+    };
 
 // Every process whose start is timed (and the platform's services) gets a clean environment:
 // NODE_EXTRA_CA_CERTS alone adds ~50 ms to each node start, pyenv's python3 shim ~85 ms.
@@ -53,6 +74,7 @@ const PLATFORM_CASES = {
   'platform (pools off)': ['cold', 'density'],
   'platform (pools on)': ['prewarm', 'warm', 'throughput'],
   'platform (pause grace 0)': ['frozen loop'],
+  'platform (many functions)': ['many_functions'],
 };
 const wanted = (name) => !only || only.has(name) || (PLATFORM_CASES[name] ?? []).some((c) => only.has(c));
 
@@ -107,6 +129,14 @@ try {
       },
     ),
   );
+  await kase('platform (many functions)', () =>
+    // The agent as `npm start` runs it (default memory, pools on): the issue's setting.
+    withPlatform({ work, label: 'many', log: bench }, async (client) => {
+      const [exec, node, list] = N.many;
+      await kase('many_functions', () => manyFunctions(client, { exec, node, list, log: bench }));
+      return {};
+    }),
+  );
 } finally {
   try {
     rmSync(work, { recursive: true, force: true });
@@ -144,6 +174,19 @@ if (result.snapshots) {
   const p = (x) => `p50 ${x.p50} p99 ${x.p99} ms`;
   console.log(
     `snapshots: import ${s.import_gzip_mb_per_s} MB/s gzip, ${s.import_plain_mb_per_s} MB/s plain; prepare ${p(s.prepare_ms)}, capped ${p(s.prepare_capped_ms)}, remove ${p(s.remove_ms)}; mount+umount ${p(s.kernel_mount_umount_ms)}`,
+  );
+}
+const m = result.many_functions;
+if (m) {
+  for (const c of m.calls)
+    console.log(
+      `many_functions ${pad(c.round, 6)} calls p50 ${pad(c.p50, 9)} p99 ${pad(c.p99, 9)} n ${c.n} ${JSON.stringify(c.starts)}`,
+    );
+  console.log(
+    `many_functions ${m.functions.exec} exec + ${m.functions.node} node: 429s ${m.http_429}, frozen ${m.frozen}, containers ${m.containers_memory_mib} MiB, deploy ${m.deploy_per_s}/s, evictions ${JSON.stringify(m.evictions)}`,
+  );
+  console.log(
+    `many_functions list ${m.list.functions}: unpaged p50 ${m.list.unpaged_ms.p50} ms, ${m.list.pages} pages of 1000 in ${m.list.paged_total_ms} ms; Redis ${m.redis_bytes_per_function} B/function; heartbeat ${m.heartbeat_bytes} B`,
   );
 }
 const r = result.ratios;

@@ -16,6 +16,16 @@ export class FloeFunctionsController {
     return this.functions.deploy(req.isMultipart() ? await readMultipartDeployment(req) : req.body);
   }
 
+  /** Paged list: `{ functions, nextCursor? }`, `limit` 1–1000 (default 100), by name. */
+  @Get()
+  page(
+    @Query('namespace') namespace?: string,
+    @Query('limit') limit?: string,
+    @Query('cursor') cursor?: string,
+  ) {
+    return this.functions.page(namespace, limit, cursor);
+  }
+
   @Get(':name/versions')
   versions(@Param('name') name: string, @Query('namespace') namespace?: string) {
     return this.functions.versions(name, namespace);

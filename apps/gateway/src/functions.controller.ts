@@ -1,4 +1,17 @@
-import { Body, Controller, Delete, Get, HttpCode, Inject, Param, Post, Put, Query } from '@nestjs/common';
+import {
+  Body,
+  Controller,
+  Delete,
+  Get,
+  HttpCode,
+  Inject,
+  Param,
+  Post,
+  Put,
+  Query,
+  Res,
+} from '@nestjs/common';
+import type { FastifyReply } from 'fastify';
 import { BasicAuth } from './basic-auth.guard.js';
 import { FunctionsService } from './functions.service.js';
 
@@ -8,9 +21,21 @@ import { FunctionsService } from './functions.service.js';
 export class FunctionsController {
   constructor(@Inject(FunctionsService) private readonly functions: FunctionsService) {}
 
+  /**
+   * OpenFaaS's unpaged list; with `?limit=` (and `cursor=`), one page of it, still a plain
+   * array as faas-cli expects, with the next page's cursor in `X-Next-Cursor`.
+   */
   @Get('functions')
-  list(@Query('namespace') namespace?: string) {
-    return this.functions.list(namespace);
+  async list(
+    @Res({ passthrough: true }) reply: FastifyReply,
+    @Query('namespace') namespace?: string,
+    @Query('limit') limit?: string,
+    @Query('cursor') cursor?: string,
+  ) {
+    if (limit === undefined && cursor === undefined) return this.functions.list(namespace);
+    const page = await this.functions.page(namespace, limit, cursor);
+    if (page.nextCursor !== undefined) reply.header('x-next-cursor', page.nextCursor);
+    return page.functions;
   }
 
   @Post('functions')

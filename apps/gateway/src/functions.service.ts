@@ -1,6 +1,7 @@
 import {
   ANNOTATION_IMAGE_ARCHIVE,
   type FunctionDeployment,
+  type FunctionPage,
   type FunctionRef,
   type FunctionStatus,
   type FunctionVersionSummary,
@@ -55,6 +56,21 @@ export class FunctionsService {
 
   list(namespace?: string): Promise<FunctionStatus[]> {
     return this.scheduler.call(SchedulerPatterns.list, { namespace: this.ns(namespace) });
+  }
+
+  /**
+   * One page of the namespace's functions by name (`limit` 1–1000, `cursor` the previous
+   * page's nextCursor): with thousands of functions, a listing need not carry them all.
+   */
+  page(namespace: string | undefined, limit: string | undefined, cursor?: string): Promise<FunctionPage> {
+    const n = Number(limit ?? 100);
+    if (!/^\d+$/.test(String(limit ?? '100')) || n < 1 || n > 1000)
+      throw new InvalidArgumentError('limit', 'expected an integer from 1 to 1000');
+    return this.scheduler.call(SchedulerPatterns.page, {
+      namespace: this.ns(namespace),
+      limit: n,
+      ...(cursor ? { cursor } : {}),
+    });
   }
 
   get(name: string, namespace?: string): Promise<FunctionStatus> {

@@ -15,6 +15,8 @@ export interface AgentConfig {
   layerDir: string;
   cgroupParent: string;
   memoryBytes: number;
+  /** Sum of instance limits over memoryBytes the agent keeps; frozen ones count at usage. */
+  overcommit: number;
   cpus: number;
   labels: Record<string, string>;
   heartbeatMs: number;
@@ -58,6 +60,7 @@ export function loadConfig(env = new EnvReader()): AgentConfig {
     layerDir: env.string('FLOE_LAYER_DIR', dir),
     cgroupParent: env.string('FLOE_CGROUP_PARENT', `floe-${id}`),
     memoryBytes: env.bytes('FLOE_AGENT_MEMORY', Math.floor(os.totalmem() * 0.75)),
+    overcommit: env.int('FLOE_AGENT_OVERCOMMIT', 16, { min: 1, max: 1000 }),
     cpus: env.int('FLOE_AGENT_CPUS', os.availableParallelism(), { min: 1 }),
     labels: parseLabels(env.string('FLOE_AGENT_LABELS', '')),
     heartbeatMs: env.int('FLOE_HEARTBEAT_MS', 1000, { min: 100 }),

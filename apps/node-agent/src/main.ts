@@ -56,6 +56,7 @@ async function bootstrap() {
       stateDir: config.stateDir,
       labels: config.labels,
       memoryBytes: config.memoryBytes,
+      overcommit: config.overcommit,
       cpus: config.cpus,
       pauseGraceMs: config.pauseGraceMs,
       keepAliveMs: config.keepAliveMs,

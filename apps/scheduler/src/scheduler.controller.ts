@@ -1,6 +1,7 @@
 import type {
   DeadLettersRequest,
   EnqueueRequest,
+  FunctionPageRequest,
   FunctionRef,
   InvokeRequest,
   LogsReadRequest,
@@ -56,6 +57,11 @@ export class SchedulerController {
   @MessagePattern(SchedulerPatterns.list)
   list(@Payload() ref: NamespaceRef) {
     return this.s.list(ref);
+  }
+
+  @MessagePattern(SchedulerPatterns.page)
+  page(@Payload() req: FunctionPageRequest) {
+    return this.s.page(req);
   }
 
   @MessagePattern(SchedulerPatterns.scale)

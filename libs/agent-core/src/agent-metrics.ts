@@ -24,6 +24,10 @@ export class AgentMetrics {
   readonly capacityBytes: Gauge;
   readonly usedBytes: Gauge;
   readonly heartbeats: Counter<'result'>;
+  readonly evictions: Counter<'reason'>;
+  readonly keepAliveSeconds: Histogram<'policy'>;
+  readonly limitBytes: Gauge;
+  readonly evictableBytes: Gauge;
   private readonly invocationChildren = new Map<string, Partial<Record<StartKind, HistogramSeries>>>();
 
   constructor(pool: () => Pool | undefined, registry: Registry = defaultRegistry) {
@@ -101,6 +105,35 @@ export class AgentMetrics {
         this.set(pool()?.usedBytes ?? 0);
       },
     });
+    this.limitBytes = new Gauge({
+      name: 'floe_agent_memory_limits_bytes',
+      help: "Sum of live containers' memory limits (capped at capacity × FLOE_AGENT_OVERCOMMIT)",
+      registers,
+      collect() {
+        this.set(pool()?.limitBytes ?? 0);
+      },
+    });
+    this.evictableBytes = new Gauge({
+      name: 'floe_agent_memory_evictable_bytes',
+      help: 'Reserved memory held by idle, frozen and stemcell containers that eviction could free',
+      registers,
+      collect() {
+        this.set(pool()?.evictableBytes ?? 0);
+      },
+    });
+    this.evictions = new Counter({
+      name: 'floe_evictions_total',
+      help: 'Idle instances destroyed: to make room for a start (capacity), for a thaw (thaw), or at keep-alive expiry (keep_alive)',
+      labelNames: ['reason'],
+      registers,
+    });
+    this.keepAliveSeconds = new Histogram({
+      name: 'floe_keep_alive_seconds',
+      help: 'Keep-alive chosen for each paused instance, by policy (fixed, or histogram of the function idle times)',
+      labelNames: ['policy'],
+      buckets: [1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 14400],
+      registers,
+    });
     this.heartbeats = new Counter({
       name: 'floe_agent_heartbeats_total',
       help: 'Heartbeats to Redis by result',
@@ -139,6 +172,8 @@ export class AgentMetrics {
       freeze: (ms) => this.freezeSeconds.observe(ms / 1000),
       thaw: (ms) => this.thawSeconds.observe(ms / 1000),
       failure: (fn, kind) => this.failures.inc({ function_name: fnLabel(fn), kind }),
+      evict: (reason) => this.evictions.inc({ reason }),
+      keepAlive: (choice) => this.keepAliveSeconds.observe({ policy: choice.policy }, choice.ms / 1000),
     };
   }
 

@@ -34,6 +34,8 @@ export interface AgentSettings {
   stateDir: string;
   labels: Record<string, string>;
   memoryBytes: number;
+  /** FLOE_AGENT_OVERCOMMIT: sum of instance limits over capacity kept (frozen ones at usage). */
+  overcommit?: number;
   cpus: number;
   pauseGraceMs: number;
   keepAliveMs: number;
@@ -104,6 +106,7 @@ export class Agent {
       launcher,
       {
         capacityBytes: settings.memoryBytes,
+        ...(settings.overcommit === undefined ? {} : { overcommit: settings.overcommit }),
         pauseGraceMs: settings.pauseGraceMs,
         keepAliveMs: settings.keepAliveMs,
         reclaimAfterMs: settings.reclaimAfterMs,
@@ -200,6 +203,7 @@ export class Agent {
       labels: this.settings.labels,
       capacity: { memoryBytes: this.settings.memoryBytes, cpus: this.settings.cpus },
       free: { memoryBytes: Math.max(0, this.settings.memoryBytes - s.usedBytes) },
+      evictable: { memoryBytes: this.pool.evictableBytes },
       stemcells: s.stemcells,
       functions: s.functions,
       startedAt: this.startedAt,

@@ -3,6 +3,7 @@ import type { InstanceState } from './instance-state.js';
 import type { PoolOptions } from './pool.js';
 
 const now = () => performance.now();
+const MEASURE_EVERY_MS = 1000;
 
 /**
  * Takes idle instances down: freezes one once its pause grace ends, and gives back a paused
@@ -10,6 +11,7 @@ const now = () => performance.now();
  */
 export class Freezer {
   private readonly reclaimTimers = new WeakMap<Instance, NodeJS.Timeout>();
+  private readonly measuring = new WeakSet<Instance>();
 
   constructor(
     private readonly opts: PoolOptions,
@@ -31,7 +33,10 @@ export class Freezer {
         return;
       }
       this.opts.events?.freeze?.(now() - t0);
-      if ((inst.state as InstanceState) === 'pausing') inst.sm.transition('paused');
+      if ((inst.state as InstanceState) === 'pausing') {
+        inst.sm.transition('paused');
+        this.scheduleMeasure(inst);
+      }
     });
   }
 
@@ -51,13 +56,49 @@ export class Freezer {
         if (inst.state !== 'paused') return;
         await inst.backend.reclaim?.();
         inst.reclaimed = true;
+        await measureFrozen(inst);
       });
     }, this.opts.reclaimAfterMs).unref();
     this.reclaimTimers.set(inst, timer);
+  }
+
+  /**
+   * Measures a paused instance's usage now, or, if it was measured less than a second ago (an
+   * instance paused after every call), once that second is over and only if it is still paused:
+   * a hot loop pays one cgroup read a second, not one per call. Until measured it counts at its
+   * limit, which is never an undercount.
+   */
+  scheduleMeasure(inst: Instance): void {
+    if (this.measuring.has(inst)) return;
+    const wait = (inst.measuredAt ?? 0) + MEASURE_EVERY_MS - Date.now();
+    if (wait <= 0) {
+      void measureFrozen(inst);
+      return;
+    }
+    this.measuring.add(inst);
+    setTimeout(() => {
+      this.measuring.delete(inst);
+      if (inst.state === 'paused' && inst.frozenBytes === undefined) void measureFrozen(inst);
+    }, wait).unref();
   }
 
   cancelReclaim(inst: Instance): void {
     clearTimeout(this.reclaimTimers.get(inst));
     this.reclaimTimers.delete(inst);
   }
+}
+
+/**
+ * Records a frozen instance's cgroup usage, which admission counts it at from then on
+ * (capacity.ts). Read once per freeze, off the invoke path; a failed read leaves it counted
+ * at its limit.
+ */
+export async function measureFrozen(inst: Instance): Promise<void> {
+  const state = inst.state;
+  if (state !== 'paused' && state !== 'stemcell' && state !== 'creating') return;
+  inst.measuredAt = Date.now();
+  try {
+    const { bytes } = await inst.backend.memoryUsage();
+    if (inst.state === 'paused' || inst.state === 'stemcell') inst.frozenBytes = bytes;
+  } catch {}
 }

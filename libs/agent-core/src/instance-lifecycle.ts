@@ -1,6 +1,7 @@
 import { FloeError, type FunctionVersion, type RuntimeName } from '@floe/contracts';
 import type { Freezer } from './freezer.js';
 import { type ExitReason, Instance } from './instance.js';
+import type { KeepAlivePolicy } from './keep-alive.js';
 import type { Launcher, PoolOptions } from './pool.js';
 import type { PoolRegistry } from './pool-registry.js';
 
@@ -21,6 +22,7 @@ export class InstanceLifecycle {
     private readonly freezer: Freezer,
     /** Called when an unbound (stemcell) instance is gone, so the stock can be topped up. */
     private readonly onStemcellGone: () => void,
+    private readonly keepAlive?: KeepAlivePolicy,
   ) {}
 
   async launch(runtime: RuntimeName, memoryBytes: number, version?: FunctionVersion): Promise<Instance> {
@@ -53,11 +55,22 @@ export class InstanceLifecycle {
     const inst = new Instance(id, runtime, backend, channel, memoryBytes);
     inst.sm
       .timerFor('idle', this.opts.pauseGraceMs, () => void this.freezer.pause(inst))
-      .timerFor('paused', this.opts.keepAliveMs, () => void this.destroy(inst))
+      // Each pause arms the keep-alive the policy chooses for the function now (keep-alive.ts).
+      .timerFor(
+        'paused',
+        () => this.keepAliveMs(inst),
+        () => {
+          if (!inst.live || inst.inflight > 0) return;
+          this.opts.events?.evict?.('keep_alive', inst);
+          void this.destroy(inst);
+        },
+      )
       .onTransition((from, to) => {
         this.opts.events?.transition?.(inst, from, to);
         if (to === 'paused') this.freezer.scheduleReclaim(inst);
         else if (from === 'paused') this.freezer.cancelReclaim(inst);
+        // Thawed (or specialized), it counts at its limit again until measured frozen anew.
+        if (from === 'paused' || from === 'stemcell') inst.frozenBytes = undefined;
       });
     this.registry.add(inst);
     // An instance that dies on its own (crash, OOM outside a call) leaves the pool at once.
@@ -67,6 +80,13 @@ export class InstanceLifecycle {
       void this.destroy(inst);
     });
     return inst;
+  }
+
+  private keepAliveMs(inst: Instance): number {
+    if (!this.keepAlive || !inst.key) return this.opts.keepAliveMs;
+    const choice = this.keepAlive.keepAlive(inst.key);
+    this.opts.events?.keepAlive?.(choice, inst);
+    return choice.ms;
   }
 
   async destroy(inst: Instance, reason?: 'timeout'): Promise<void> {

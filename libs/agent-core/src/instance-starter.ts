@@ -23,11 +23,16 @@ export class InstanceStarter {
 
   async specialize(inst: Instance, version: FunctionVersion): Promise<Instance> {
     const t0 = now();
+    this.capacity.check(version.memoryBytes);
     inst.sm.transition('specializing');
     this.registry.bindVersion(inst, version);
     inst.inflight = 1;
     inst.lastUsed = Date.now();
+    // From here it counts at the function's limit, not the frozen stemcell's usage: room is
+    // made for it before it thaws.
+    inst.reservedBytes = version.memoryBytes;
     try {
+      await this.capacity.makeRoom(0, { exclude: inst });
       await inst.serialize(() => inst.backend.thaw());
       await this.bindAndLoad(inst, version);
       inst.sm.transition('running');

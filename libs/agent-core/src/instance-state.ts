@@ -81,7 +81,7 @@ export class InstanceStateMachine {
   private timer?: NodeJS.Timeout;
   private immediate?: NodeJS.Immediate;
   private readonly listeners: Listener[] = [];
-  private readonly enterTimers = new Map<InstanceState, { ms: number; fire: () => void }>();
+  private readonly enterTimers = new Map<InstanceState, { ms: number | (() => number); fire: () => void }>();
 
   constructor(readonly id: string) {}
 
@@ -89,8 +89,8 @@ export class InstanceStateMachine {
     return this.current;
   }
 
-  /** Arms `fire` after `ms` each time the machine enters `state`. */
-  timerFor(state: InstanceState, ms: number, fire: () => void): this {
+  /** Arms `fire` after `ms` (or what `ms()` answers then) each time the machine enters `state`. */
+  timerFor(state: InstanceState, ms: number | (() => number), fire: () => void): this {
     this.enterTimers.set(state, { ms, fire });
     return this;
   }
@@ -109,12 +109,13 @@ export class InstanceStateMachine {
     this.immediate = undefined;
     this.current = to;
     const t = this.enterTimers.get(to);
-    if (t && t.ms === 0) {
+    const ms = typeof t?.ms === 'function' ? t.ms() : t?.ms;
+    if (t && ms === 0) {
       // Zero means once this turn of the event loop is done (a reply in flight is written
       // first), not the ≥1 ms a zero setTimeout waits, idling the CPU in between.
       this.immediate = setImmediate(t.fire);
     } else if (t) {
-      this.timer = setTimeout(t.fire, t.ms);
+      this.timer = setTimeout(t.fire, ms);
       this.timer.unref();
     }
     for (const fn of this.listeners) fn(from, to);

@@ -50,8 +50,15 @@ export class Instance {
   version?: FunctionVersion;
   inflight = 0;
   lastUsed = Date.now();
-  /** Memory reserved against the agent's capacity. */
+  /** Memory reserved against the agent's capacity: its cgroup limit. */
   reservedBytes: number;
+  /**
+   * Its cgroup's usage, measured once frozen: a frozen instance cannot grow, so admission
+   * counts it at this rather than at its limit (see capacity.ts). Unset until measured.
+   */
+  frozenBytes?: number;
+  /** When `frozenBytes` was last read (epoch ms), so a hot loop is not measured every call. */
+  measuredAt?: number;
   /** Set while the memory limit is lowered for a frozen instance, to restore on thaw. */
   reclaimed = false;
   /** The cgroup's OOM-kill count last seen, to spot a per-request process killed by OOM. */

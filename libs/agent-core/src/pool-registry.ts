@@ -42,10 +42,21 @@ export class PoolRegistry {
     return undefined;
   }
 
+  /**
+   * Memory admitted against capacity: each live instance at its limit, except a frozen one
+   * (paused or stemcell) whose usage was measured, at that usage; plus containers starting.
+   */
   get usedBytes(): number {
     let used = this.creatingBytes;
-    for (const i of this.instances.values()) if (i.live) used += i.reservedBytes;
+    for (const i of this.instances.values()) if (i.live) used += chargedBytes(i);
     return used;
+  }
+
+  /** The sum of live instances' limits (and those starting): what the overcommit ratio caps. */
+  get limitBytes(): number {
+    let sum = this.creatingBytes;
+    for (const i of this.instances.values()) if (i.live) sum += i.reservedBytes;
+    return sum;
   }
 
   list(): Instance[] {
@@ -69,4 +80,12 @@ export class PoolRegistry {
     }
     return { stemcells, functions, usedBytes: this.usedBytes };
   }
+}
+
+/** What `inst` counts for against capacity now (see `usedBytes`). */
+export function chargedBytes(inst: Instance): number {
+  const frozen = inst.state === 'paused' || inst.state === 'stemcell';
+  return frozen && inst.frozenBytes !== undefined
+    ? Math.min(inst.frozenBytes, inst.reservedBytes)
+    : inst.reservedBytes;
 }

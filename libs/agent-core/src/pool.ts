@@ -1,5 +1,5 @@
 import { FloeError, type FunctionVersion, type RuntimeName, type StartKind } from '@floe/contracts';
-import { Capacity } from './capacity.js';
+import { Capacity, type EvictionReason } from './capacity.js';
 import { Freezer } from './freezer.js';
 import { describeExit, functionKey, type Instance, type InstanceBackend } from './instance.js';
 import {
@@ -12,6 +12,7 @@ import {
 import { InstanceLifecycle } from './instance-lifecycle.js';
 import { InstanceStarter } from './instance-starter.js';
 import type { InstanceState } from './instance-state.js';
+import { type KeepAliveChoice, KeepAlivePolicy } from './keep-alive.js';
 import { PoolRegistry } from './pool-registry.js';
 import { surplusInstances } from './scale-in.js';
 import { Stemcells } from './stemcells.js';
@@ -44,13 +45,23 @@ export interface PoolEvents {
   thaw?(ms: number): void;
   failure?(fn: string, kind: 'oom' | 'timeout' | 'crash'): void;
   transition?(inst: Instance, from: InstanceState, to: InstanceState): void;
+  /** An idle instance is destroyed to make room, or because its keep-alive ran out. */
+  evict?(reason: EvictionReason, inst: Instance): void;
+  /** A paused instance's keep-alive was armed, as the policy chose it (keep-alive.ts). */
+  keepAlive?(choice: KeepAliveChoice, inst: Instance): void;
   error?(msg: string, err: unknown): void;
 }
 
 export interface PoolOptions {
   capacityBytes: number;
   pauseGraceMs: number;
+  /** The fixed keep-alive of a paused instance, until its function has a call pattern. */
   keepAliveMs: number;
+  /**
+   * Sum of instance limits over capacity the agent admits (≥ 1, default 1): frozen instances
+   * count at their usage, so the agent keeps more of them than capacity / limit (capacity.ts).
+   */
+  overcommit?: number;
   /** How long a paused instance stays paused before its reclaimable memory is given back. */
   reclaimAfterMs: number;
   /** Memory limit of an unbound stemcell. */
@@ -89,6 +100,8 @@ export class Pool {
   private readonly lifecycle: InstanceLifecycle;
   private readonly starter: InstanceStarter;
   private readonly stemcells: Stemcells;
+  private readonly capacity: Capacity;
+  readonly keepAlive: KeepAlivePolicy;
 
   constructor(
     launcher: Launcher,
@@ -96,13 +109,25 @@ export class Pool {
     idPrefix = 'i',
   ) {
     const destroy = (inst: Instance) => this.lifecycle.destroy(inst);
+    this.keepAlive = new KeepAlivePolicy({
+      fixedMs: opts.keepAliveMs,
+      minMs: Math.min(opts.keepAliveMs, 60_000),
+      maxMs: Math.max(opts.keepAliveMs, 4 * 3600_000),
+      minSamples: 4,
+    });
     const freezer = new Freezer(opts, destroy);
-    this.lifecycle = new InstanceLifecycle(this.registry, launcher, opts, idPrefix, freezer, () =>
-      this.stemcells.scheduleRefill(),
+    this.capacity = new Capacity(this.registry, opts, destroy, this.keepAlive);
+    this.lifecycle = new InstanceLifecycle(
+      this.registry,
+      launcher,
+      opts,
+      idPrefix,
+      freezer,
+      () => this.stemcells.scheduleRefill(),
+      this.keepAlive,
     );
-    this.stemcells = new Stemcells(this.registry, this.lifecycle, opts);
-    const capacity = new Capacity(this.registry, opts, destroy);
-    this.starter = new InstanceStarter(this.registry, launcher, opts, this.lifecycle, capacity);
+    this.stemcells = new Stemcells(this.registry, this.lifecycle, opts, this.capacity);
+    this.starter = new InstanceStarter(this.registry, launcher, opts, this.lifecycle, this.capacity);
   }
 
   // ---- calls -------------------------------------------------------------------------------
@@ -117,6 +142,8 @@ export class Pool {
       );
     // The channel fails the call at this deadline (ChannelTimeoutError); the runtime sees it too.
     req.deadline ??= Date.now() + version.timeoutMs;
+    const key = functionKey(version.namespace, version.name);
+    this.keepAlive.callStarted(key, Date.now());
     const { inst, start, frozen } = this.takeWarm(version) ?? (await this.acquire(version, req.deadline));
     try {
       const pending = inst.call(req, body);
@@ -136,6 +163,7 @@ export class Pool {
     } catch (err) {
       throw await this.failCall(inst, err);
     } finally {
+      this.keepAlive.callEnded(key, Date.now());
       this.release(inst);
       // The stemcell this call took is replaced only now: starting a container competes for
       // the same cores and would slow the very call that needed the stemcell.
@@ -302,7 +330,13 @@ export class Pool {
 
   /** Thaws `inst` for a call: in this turn when nothing else is in progress, else in turn. */
   private resume(inst: Instance): Promise<void> | undefined {
-    if (inst.state === 'paused' && !inst.reclaimed && inst.settled && inst.backend.thawSync) {
+    if (
+      inst.state === 'paused' &&
+      !inst.reclaimed &&
+      inst.settled &&
+      inst.backend.thawSync &&
+      this.capacity.fitsThaw(inst)
+    ) {
       // The common case costs one write and no promise.
       inst.sm.transition('resuming');
       const t0 = now();
@@ -312,6 +346,9 @@ export class Pool {
       return undefined;
     }
     return inst.serialize(async () => {
+      // Thawed, it counts at its limit again: room is made first, never past capacity.
+      while (inst.state === 'paused' && !this.capacity.fitsThaw(inst))
+        await this.capacity.makeRoomToThaw(inst);
       if (inst.state === 'paused') {
         inst.sm.transition('resuming');
         const t0 = now();
@@ -369,8 +406,19 @@ export class Pool {
 
   // ---- capacity and stemcells --------------------------------------------------------------
 
+  /** Memory admitted against capacity (frozen instances at their usage); see capacity.ts. */
   get usedBytes(): number {
     return this.registry.usedBytes;
+  }
+
+  /** Memory that evicting every instance not busy would give back. */
+  get evictableBytes(): number {
+    return this.capacity.evictableBytes();
+  }
+
+  /** Sum of live instances' limits, capped at capacity × overcommit. */
+  get limitBytes(): number {
+    return this.registry.limitBytes;
   }
 
   setStemcellTargets(targets: Partial<Record<RuntimeName, number>>): void {

@@ -1,4 +1,6 @@
 import type { RuntimeName } from '@floe/contracts';
+import type { Capacity } from './capacity.js';
+import { measureFrozen } from './freezer.js';
 import type { InstanceLifecycle } from './instance-lifecycle.js';
 import type { PoolOptions } from './pool.js';
 import type { PoolRegistry } from './pool-registry.js';
@@ -14,6 +16,7 @@ export class Stemcells {
     private readonly registry: PoolRegistry,
     private readonly lifecycle: InstanceLifecycle,
     private readonly opts: PoolOptions,
+    private readonly capacity: Capacity,
   ) {}
 
   setTargets(targets: Partial<Record<RuntimeName, number>>): void {
@@ -38,11 +41,7 @@ export class Stemcells {
       const have = () =>
         [...reg.instances.values()].filter((i) => i.state === 'stemcell' && i.runtime === runtime).length +
         (reg.creatingStemcells.get(runtime) ?? 0);
-      while (
-        !reg.closed &&
-        have() < want &&
-        reg.usedBytes + this.opts.stemcellBytes <= this.opts.capacityBytes
-      ) {
+      while (!reg.closed && have() < want && this.capacity.fits(this.opts.stemcellBytes)) {
         reg.creatingStemcells.set(runtime, (reg.creatingStemcells.get(runtime) ?? 0) + 1);
         reg.creatingBytes += this.opts.stemcellBytes;
         try {
@@ -52,7 +51,10 @@ export class Stemcells {
           const t0 = now();
           await inst.serialize(() => inst.backend.freeze());
           this.opts.events?.freeze?.(now() - t0);
-          if (inst.state === 'creating') inst.sm.transition('stemcell');
+          if (inst.state === 'creating') {
+            inst.sm.transition('stemcell');
+            await measureFrozen(inst);
+          }
         } catch (err) {
           reg.creatingBytes -= this.opts.stemcellBytes;
           reg.creatingStemcells.set(runtime, (reg.creatingStemcells.get(runtime) ?? 1) - 1);

@@ -11,7 +11,14 @@ export interface AgentInfo {
   http: string;
   labels: Record<string, string>;
   capacity: { memoryBytes: number; cpus: number };
+  /** Capacity minus memory admitted (a frozen instance counts at its measured usage). */
   free: { memoryBytes: number };
+  /**
+   * Admitted memory held by instances that are not busy (idle, frozen, stemcells): what
+   * evicting them could give back. Placement sends a call here once no agent has room
+   * without evicting. Absent from older agents: nothing evictable.
+   */
+  evictable?: { memoryBytes: number };
   /** Frozen stemcells ready per runtime. */
   stemcells: Partial<Record<RuntimeName, number>>;
   /**
@@ -22,6 +29,16 @@ export interface AgentInfo {
   startedAt: number;
   heartbeatAt: number;
 }
+
+/**
+ * An AgentInfo as a heartbeat carries it: with `functionsRev` instead of `functions`, whose map
+ * sits in its own key (`agentFunctions`), rewritten only when it changed, so a beat stays small
+ * however many functions the agent holds. An agent may still send `functions` inline.
+ */
+export type AgentHeartbeat = Omit<AgentInfo, 'functions'> & {
+  functions?: AgentInfo['functions'];
+  functionsRev?: number;
+};
 
 export interface PoolTarget {
   /** Stemcells to keep per runtime on this agent. */

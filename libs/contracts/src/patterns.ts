@@ -10,6 +10,8 @@ export const SchedulerPatterns = {
   remove: 'fn.remove',
   get: 'fn.get',
   list: 'fn.list',
+  /** One page of fn.list, for namespaces with thousands of functions. */
+  page: 'fn.page',
   scale: 'fn.scale',
   versions: 'fn.versions',
   rollback: 'fn.rollback',
@@ -40,6 +42,8 @@ export const AgentPatterns = {
 export function redisKeys(prefix = 'floe') {
   return {
     agent: (id: string) => `${prefix}:agents:${id}`,
+    /** The agent's per-function instance counts (AgentHeartbeat), with the same TTL. */
+    agentFunctions: (id: string) => `${prefix}:agents:${id}:functions`,
     agentsSet: `${prefix}:agents`,
     scheduler: (id: string) => `${prefix}:schedulers:${id}`,
     leader: `${prefix}:leader`,

@@ -9,6 +9,7 @@
  * `details.httpStatus` 401 or 403 for a missing or wrong `X-Api-Key` (the scheduler checks
  * the `com.floe.api-key` annotation where it caches the function version).
  */
+import type { FunctionStatus } from './function.js';
 import type { InvokeRequest } from './invoke.js';
 
 /** OpenFaaS's default function namespace; used when a request names none. */
@@ -29,6 +30,18 @@ export interface FunctionRef {
 /** fn.list, secret.list. */
 export interface NamespaceRef {
   namespace: string;
+}
+
+/** fn.page: at most `limit` functions of a namespace, by name, after `cursor` (exclusive). */
+export interface FunctionPageRequest extends NamespaceRef {
+  limit: number;
+  cursor?: string;
+}
+
+/** fn.page answers this; `nextCursor` is absent on the last page. */
+export interface FunctionPage {
+  functions: FunctionStatus[];
+  nextCursor?: string;
 }
 
 /** fn.scale. */

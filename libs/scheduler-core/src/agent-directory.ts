@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import type { AgentInfo } from '@floe/contracts';
+import type { AgentHeartbeat, AgentInfo } from '@floe/contracts';
 import type { Redis } from 'ioredis';
 import type { SchedulerKeys } from './keys.js';
 
@@ -11,6 +11,10 @@ import type { SchedulerKeys } from './keys.js';
  *
  * While Redis is unreachable the last known agents are kept: they are probably still
  * there, and invocations (which need no Redis) keep working.
+ *
+ * A heartbeat names the revision of the agent's per-function counts, kept in their own key
+ * (agent-core membership.ts); they are fetched only when the revision moved, so a poll costs
+ * the same with ten functions or ten thousand.
  *
  * Emits `up(info)` when an agent appears (or restarts: new startedAt) and `down(id)`.
  */
@@ -69,19 +73,43 @@ export class AgentDirectory extends EventEmitter {
     try {
       const ids = (await this.redis.smembers(this.keys.agentsSet)).sort();
       const raws = ids.length ? await this.redis.mget(...ids.map((id) => this.keys.agent(id))) : [];
-      const next = new Map<string, AgentInfo>();
+      const beats = new Map<string, AgentHeartbeat>();
       const gone: string[] = [];
       ids.forEach((id, i) => {
         const raw = raws[i];
-        if (raw) next.set(id, JSON.parse(raw) as AgentInfo);
+        if (raw) beats.set(id, JSON.parse(raw) as AgentHeartbeat);
         else gone.push(id);
       });
-      this.apply(next);
+      this.apply(await this.withFunctions(beats));
       // Pruning the set is harmless if several replicas do it; an agent re-adds itself on its next beat.
       if (gone.length) await this.redis.srem(this.keys.agentsSet, ...gone);
     } finally {
       this.polling = false;
     }
+  }
+
+  /** Fills each beat's `functions`: inline, unchanged since the last poll, or read from its key. */
+  private async withFunctions(beats: Map<string, AgentHeartbeat>): Promise<Map<string, AgentInfo>> {
+    const next = new Map<string, AgentInfo>();
+    const stale: string[] = [];
+    for (const [id, b] of beats) {
+      const old = this.live.get(id) as (AgentInfo & { functionsRev?: number }) | undefined;
+      if (b.functions) next.set(id, b as AgentInfo);
+      else if (old && old.startedAt === b.startedAt && old.functionsRev === b.functionsRev)
+        next.set(id, { ...b, functions: old.functions });
+      else stale.push(id);
+    }
+    if (stale.length) {
+      const raws = await this.redis.mget(...stale.map((id) => this.keys.agentFunctions(id)));
+      stale.forEach((id, i) => {
+        const b = beats.get(id) as AgentHeartbeat;
+        const raw = raws[i];
+        // Not there (yet): no counts, and no revision, so the next poll reads them again.
+        if (raw) next.set(id, { ...b, functions: JSON.parse(raw) });
+        else next.set(id, { ...b, functions: {}, functionsRev: -1 } as AgentInfo);
+      });
+    }
+    return next;
   }
 
   private apply(next: Map<string, AgentInfo>): void {

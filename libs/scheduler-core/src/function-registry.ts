@@ -39,6 +39,18 @@ export interface FunctionEntry {
 const SEQ = 'seq';
 
 /**
+ * Commands per pipeline when reading many functions: each command's timeout runs from when it
+ * was sent, so the last replies of one 10,000-command pipeline waited out
+ * FLOE_REDIS_COMMAND_TIMEOUT_MS behind the others (an unpaged list of 10,000 answered 503).
+ */
+const PIPELINE_CHUNK = 500;
+
+/** Plain code-unit order: a page cursor compares the same on every replica and locale. */
+function byCodeUnit(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/**
  * The function registry in Redis: namespaces, functions and their immutable versions.
  * Each write publishes `ns/name` on the `changed` channel so every replica's cache drops it.
  * Everything lives in Redis, so any replica (or a restarted one) serves the same state.
@@ -118,16 +130,56 @@ export class FunctionRegistry {
     return redisOp(`fn list ${namespace}`, async () => {
       const all = await this.redis.hgetall(this.keys.functions(namespace));
       const records = Object.values(all).map((r) => JSON.parse(r) as FunctionRecord);
-      if (records.length === 0) return [];
+      const out: FunctionEntry[] = [];
+      for (let at = 0; at < records.length; at += PIPELINE_CHUNK) {
+        const part = records.slice(at, at + PIPELINE_CHUNK);
+        const pipe = this.redis.pipeline();
+        for (const r of part) pipe.hget(this.keys.versions(namespace, r.name), String(r.active));
+        const res = (await pipe.exec()) ?? [];
+        part.forEach((record, i) => {
+          const raw = res[i]?.[1] as string | null;
+          if (raw) out.push({ record, version: JSON.parse(raw) });
+        });
+      }
+      return out.sort((a, b) => a.record.name.localeCompare(b.record.name));
+    });
+  }
+
+  /**
+   * At most `limit` functions of `namespace` whose names sort after `cursor`, and the cursor
+   * of the next page (the last name here) when there are more. Reads every name (HKEYS: a few
+   * bytes each) but only this page's records and versions, so a page of 10,000 costs one page.
+   */
+  page(
+    namespace: string,
+    limit: number,
+    cursor?: string,
+  ): Promise<{ entries: FunctionEntry[]; nextCursor?: string }> {
+    return redisOp(`fn page ${namespace}`, async () => {
+      const names = (await this.redis.hkeys(this.keys.functions(namespace))).sort(byCodeUnit);
+      let start = 0;
+      if (cursor !== undefined) {
+        let hi = names.length;
+        while (start < hi) {
+          const mid = (start + hi) >>> 1;
+          if (byCodeUnit(names[mid] as string, cursor) <= 0) start = mid + 1;
+          else hi = mid;
+        }
+      }
+      const slice = names.slice(start, start + limit);
+      if (slice.length === 0) return { entries: [] };
+      const raws = await this.redis.hmget(this.keys.functions(namespace), ...slice);
+      const records = raws.filter((r): r is string => !!r).map((r) => JSON.parse(r) as FunctionRecord);
       const pipe = this.redis.pipeline();
       for (const r of records) pipe.hget(this.keys.versions(namespace, r.name), String(r.active));
       const res = (await pipe.exec()) ?? [];
-      const out: FunctionEntry[] = [];
+      const entries: FunctionEntry[] = [];
       records.forEach((record, i) => {
         const raw = res[i]?.[1] as string | null;
-        if (raw) out.push({ record, version: JSON.parse(raw) });
+        if (raw) entries.push({ record, version: JSON.parse(raw) });
       });
-      return out.sort((a, b) => a.record.name.localeCompare(b.record.name));
+      const more = start + limit < names.length;
+      return more ? { entries, nextCursor: slice[slice.length - 1] as string } : { entries };
     });
   }
 
@@ -205,14 +257,17 @@ export class FunctionRegistry {
 
   /** Invocation counts summed across replicas: `{ count, last }` per function. */
   async stats(namespace: string, names: string[]): Promise<Map<string, { count: number; last: number }>> {
-    const pipe = this.redis.pipeline();
-    for (const n of names) pipe.hmget(this.keys.stats(namespace, n), 'count', 'last');
-    const res = (await redisOp('fn stats', () => pipe.exec())) ?? [];
     const out = new Map<string, { count: number; last: number }>();
-    names.forEach((n, i) => {
-      const [count, last] = (res[i]?.[1] as (string | null)[]) ?? [];
-      out.set(n, { count: Number(count ?? 0), last: Number(last ?? 0) });
-    });
+    for (let at = 0; at < names.length; at += PIPELINE_CHUNK) {
+      const part = names.slice(at, at + PIPELINE_CHUNK);
+      const pipe = this.redis.pipeline();
+      for (const n of part) pipe.hmget(this.keys.stats(namespace, n), 'count', 'last');
+      const res = (await redisOp('fn stats', () => pipe.exec())) ?? [];
+      part.forEach((n, i) => {
+        const [count, last] = (res[i]?.[1] as (string | null)[]) ?? [];
+        out.set(n, { count: Number(count ?? 0), last: Number(last ?? 0) });
+      });
+    }
     return out;
   }
 

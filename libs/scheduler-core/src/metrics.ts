@@ -8,7 +8,7 @@ import { Counter, Gauge } from 'prom-client';
 export const metrics = {
   placements: new Counter({
     name: 'scheduler_placements_total',
-    help: 'Invocation placements by result: warm, stemcell, cold, queued, retried, exhausted, not_found',
+    help: 'Invocation placements by result: warm, stemcell, cold, evict, queued, retried, exhausted, not_found',
     labelNames: ['result'] as const,
   }),
   queueDepth: new Gauge({ name: 'scheduler_queue_depth', help: 'Invocations waiting for capacity' }),
@@ -34,6 +34,14 @@ export const metrics = {
     name: 'scheduler_replicas',
     help: 'Instances per function summed over agents; function_name is `name.namespace` as in OpenFaaS',
     labelNames: ['function_name'] as const,
+  }),
+  functionsDeployed: new Gauge({
+    name: 'scheduler_functions_deployed',
+    help: 'Functions deployed over all namespaces (sampled with the Redis footprint, every 30 s)',
+  }),
+  redisBytesPerFunction: new Gauge({
+    name: 'scheduler_redis_bytes_per_function',
+    help: 'Mean Redis memory of one function (record, versions, stats; code blobs apart), from MEMORY USAGE of a sample',
   }),
   isLeader: new Gauge({ name: 'scheduler_is_leader', help: '1 while this replica holds the leader lease' }),
 };

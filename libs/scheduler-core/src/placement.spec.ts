@@ -67,4 +67,41 @@ describe(rankAgents.name, () => {
     const node = agentInfo('node', { stemcells: { node: 1 }, free: { memoryBytes: 500 * MiB } });
     expect(rankAgents(v, [py, node], () => 0).map((c) => c.agent.id)).toEqual(['node', 'py']);
   });
+
+  it('after agents with room, ranks agents that can make room by evicting idle instances, most room first', () => {
+    const roomy = agentInfo('roomy', { free: { memoryBytes: 200 * MiB } });
+    const evictSome = agentInfo('evict-some', {
+      free: { memoryBytes: 64 * MiB },
+      evictable: { memoryBytes: 100 * MiB },
+    });
+    const evictMore = agentInfo('evict-more', {
+      free: { memoryBytes: 0 },
+      evictable: { memoryBytes: 4000 * MiB },
+    });
+    const ranked = rankAgents(v, [evictSome, evictMore, roomy], () => 0);
+    expect(ranked.map((c) => [c.agent.id, c.tier])).toEqual([
+      ['roomy', 'cold'],
+      ['evict-more', 'evict'],
+      ['evict-some', 'evict'],
+    ]);
+  });
+
+  it('queues when no agent can make room without touching a busy instance', () => {
+    const busyFull = agentInfo('full', {
+      free: { memoryBytes: 16 * MiB },
+      evictable: { memoryBytes: 32 * MiB },
+    });
+    const old = agentInfo('old', { free: { memoryBytes: 0 } });
+    expect(rankAgents(v, [busyFull, old], () => 0)).toEqual([]);
+  });
+
+  it('does not evict for a function at its max scale', () => {
+    const full = { [key]: { instances: 3, idle: 0, inflight: 3 } };
+    const a = agentInfo('a', {
+      functions: full,
+      free: { memoryBytes: 0 },
+      evictable: { memoryBytes: 9000 * MiB },
+    });
+    expect(rankAgents(v, [a], () => 3)).toEqual([]);
+  });
 });

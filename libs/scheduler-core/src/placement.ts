@@ -1,7 +1,7 @@
 import type { AgentInfo, FunctionVersion } from '@floe/contracts';
 
 /** Why an agent was chosen, in placement order; also the `result` label of placement metrics. */
-export type PlacementTier = 'warm' | 'stemcell' | 'cold';
+export type PlacementTier = 'warm' | 'stemcell' | 'cold' | 'evict';
 
 export interface Candidate {
   agent: AgentInfo;
@@ -13,8 +13,12 @@ export interface Candidate {
  * 1. agents with an idle or paused instance (spare concurrency: instances × maxConcurrency
  *    minus this replica's own in-flight calls there);
  * 2. agents with a stemcell of the runtime, while the function is below its max scale;
- * 3. agents whose free memory fits the function, most free first, same cap.
- * An empty answer means "queue the call". Pure: the caller passes this replica's in-flight
+ * 3. agents whose free memory fits the function, most free first, same cap;
+ * 4. agents that can make room by evicting idle or frozen instances (free plus evictable memory
+ *    fits), most room first, same cap: the agent evicts least-likely-called first (agent-core
+ *    capacity.ts) and never a busy instance.
+ * An empty answer means "queue the call": every agent is full of busy instances, or the
+ * function is at its max scale. Pure: the caller passes this replica's in-flight
  * counts, so it can be table-tested.
  */
 export function rankAgents(
@@ -26,6 +30,7 @@ export function rankAgents(
   const warm: { agent: AgentInfo; spare: number }[] = [];
   const stemcell: AgentInfo[] = [];
   const cold: AgentInfo[] = [];
+  const evict: AgentInfo[] = [];
   let instances = 0;
   for (const a of agents) instances += a.functions[key]?.instances ?? 0;
   const mayGrow = instances < version.maxScale;
@@ -41,7 +46,11 @@ export function rankAgents(
       warm.push({ agent: a, spare });
       continue;
     }
-    if (!mayGrow || a.free.memoryBytes < version.memoryBytes) continue;
+    if (!mayGrow) continue;
+    if (a.free.memoryBytes < version.memoryBytes) {
+      if (room(a) >= version.memoryBytes) evict.push(a);
+      continue;
+    }
     if ((a.stemcells[version.runtime] ?? 0) > 0) stemcell.push(a);
     else cold.push(a);
   }
@@ -49,9 +58,16 @@ export function rankAgents(
   const byFree = (x: AgentInfo, y: AgentInfo) => y.free.memoryBytes - x.free.memoryBytes;
   stemcell.sort(byFree);
   cold.sort(byFree);
+  evict.sort((x, y) => room(y) - room(x));
   return [
     ...warm.map((w) => ({ agent: w.agent, tier: 'warm' as const })),
     ...stemcell.map((agent) => ({ agent, tier: 'stemcell' as const })),
     ...cold.map((agent) => ({ agent, tier: 'cold' as const })),
+    ...evict.map((agent) => ({ agent, tier: 'evict' as const })),
   ];
+}
+
+/** Memory the agent could give a new instance: free now plus what evicting idle ones frees. */
+function room(a: AgentInfo): number {
+  return a.free.memoryBytes + (a.evictable?.memoryBytes ?? 0);
 }

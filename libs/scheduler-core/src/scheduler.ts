@@ -4,6 +4,8 @@ import type {
   DeadLettersRequest,
   EnqueueRequest,
   EnqueueResponse,
+  FunctionPage,
+  FunctionPageRequest,
   FunctionRef,
   FunctionStatus,
   FunctionVersionSummary,
@@ -17,7 +19,7 @@ import type {
   SecretPutRequest,
   SecretSummary,
 } from '@floe/contracts';
-import { NotFoundError } from '@floe/contracts';
+import { InvalidArgumentError, NotFoundError } from '@floe/contracts';
 import type { Redis } from 'ioredis';
 import type { AgentClientFactory } from './agent-client.js';
 import { AgentDirectory } from './agent-directory.js';
@@ -33,6 +35,7 @@ import { LoadTracker } from './load-tracker.js';
 import { readLogs } from './log-reader.js';
 import { metrics } from './metrics.js';
 import { replicaFloor } from './replica-policy.js';
+import { measureRedisFootprint } from './redis-footprint.js';
 import { loadSecretKey, SecretStore } from './secret-store.js';
 
 /** Everything the scheduler core needs to know, validated by the app's config loader. */
@@ -63,6 +66,9 @@ export interface SchedulerSettings {
 
 /** Redis connections by purpose: `main` (commands), `subscriber` (pub/sub), `blocking` (XREADGROUP). */
 export type RedisConnector = (purpose: 'main' | 'subscriber' | 'blocking') => Redis;
+
+/** The largest page fn.page serves. */
+export const MAX_PAGE = 1000;
 
 /** agents.list answers these. */
 export interface AgentSummary extends AgentInfo {
@@ -184,6 +190,8 @@ export class Scheduler {
     this.every(this.settings.reconcileMs, () => this.leaderTick());
     this.every(1000, () => this.flushStats());
     this.every(2000, () => this.updateGauges());
+    void this.sampleFootprint().catch(() => {});
+    this.every(30_000, () => this.sampleFootprint());
     // Safety net for missed pub/sub messages.
     this.every(30_000, () => this.cache.reloadAll());
   }
@@ -230,6 +238,19 @@ export class Scheduler {
       entries.map((e) => e.record.name),
     );
     return entries.map((e) => this.status(e, stats.get(e.record.name)));
+  }
+
+  async page(req: FunctionPageRequest): Promise<FunctionPage> {
+    const limit = req.limit;
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE)
+      throw new InvalidArgumentError('limit', `expected an integer from 1 to ${MAX_PAGE}`);
+    const { entries, nextCursor } = await this.registry.page(req.namespace, limit, req.cursor);
+    const stats = await this.registry.stats(
+      req.namespace,
+      entries.map((e) => e.record.name),
+    );
+    const functions = entries.map((e) => this.status(e, stats.get(e.record.name)?.count ?? 0));
+    return nextCursor === undefined ? { functions } : { functions, nextCursor };
   }
 
   async remove(ref: FunctionRef): Promise<void> {
@@ -368,6 +389,14 @@ export class Scheduler {
     const b = await this.queue.backlog();
     metrics.asyncBacklog.set(b.pending + b.lag);
     metrics.asyncDeadLetters.set(b.dead);
+  }
+
+  /** Redis memory per function, on the leader only: one sample serves every replica's dashboards. */
+  private async sampleFootprint(): Promise<void> {
+    if (!this.lease.isLeader) return;
+    const f = await measureRedisFootprint(this.redis, this.keys, await this.registry.namespaces());
+    metrics.functionsDeployed.set(f.functions);
+    metrics.redisBytesPerFunction.set(f.bytesPerFunction);
   }
 
   private every(ms: number, fn: () => Promise<void>): void {
