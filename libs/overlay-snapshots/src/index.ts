@@ -17,6 +17,13 @@ export {
 export { diskUsage, type Usage } from './disk-usage.js';
 export { type GcOptions, type GcResult, gc } from './gc.js';
 export {
+  DOCKER_HUB,
+  formatReference,
+  type ImageReference,
+  parseReference,
+  pinReference,
+} from './image-reference.js';
+export {
   type Image,
   type ImageConfig,
   type ImageSource,
@@ -27,6 +34,16 @@ export {
 export { type LayerInfo, LayerStore, type LayerStoreOptions, type StagedLayer } from './layer-store.js';
 export { type Lease, LeaseManager } from './leases.js';
 export { chainIDs, OverlaySnapshotter, type OverlaySnapshotterOptions } from './overlay-snapshotter.js';
+export { parseDockerConfig, type RegistryCredentials } from './registry-auth.js';
+export {
+  type Descriptor,
+  RegistryClient,
+  type RegistryClientOptions,
+  type ResolvedImage,
+  registryRefusal,
+} from './registry-client.js';
+export { parseMirrors, type RegistryConfig, registryConfigFromEnv } from './registry-config.js';
+export { ImagePuller, type PullHooks } from './registry-pull.js';
 export { SnapshotService, type SnapshotServiceOptions } from './snapshot-service.js';
 export type { PrepareOptions, SnapshotInfo, SnapshotKind, Snapshotter } from './snapshotter.js';
 export { type TarEntry, type TarEntryType, TarReader } from './tar-reader.js';
