@@ -40,7 +40,7 @@ describe.skipIf(!!missing)('pulling from a real registry (docker-registry)', () 
       layers: [await randomLayer('a', bytes), await randomLayer('b', bytes)],
       gzip: true,
     });
-    pushImage(reg, `oci:${dir}:latest`, repoTag);
+    await pushImage(reg, `oci:${dir}:latest`, repoTag);
     return dir;
   }
 
@@ -82,7 +82,7 @@ describe.skipIf(!!missing)('pulling from a real registry (docker-registry)', () 
   it.skipIf(noFixture)(
     'pulls the OpenFaaS functions/alpine image by tag over TLS with basic auth, then by digest',
     async () => {
-      pushImage(secure, `oci-archive:${ALPINE}`, 'functions/alpine:latest');
+      await pushImage(secure, `oci-archive:${ALPINE}`, 'functions/alpine:latest');
       const { p, store, log, results } = await puller(withCreds);
       const ref = `${secure.host}/functions/alpine:latest`;
       const img = await p.pull(ref);
@@ -101,6 +101,22 @@ describe.skipIf(!!missing)('pulling from a real registry (docker-registry)', () 
       expect((await offline.ensure(pinned)).manifestDigest).toBe(img.manifestDigest);
     },
   );
+
+  it('follows the bearer-token flow (WWW-Authenticate realm, service, scope) of a token-auth registry', async () => {
+    const tokened = await startRegistry(path.join(root, 'token'), { creds: CREDS, token: true });
+    try {
+      await pushSynthetic(tokened, 'bearer/img:1');
+      const { p } = await puller({ credentials: (r) => (r === tokened.host ? CREDS : undefined) });
+      const img = await p.pull(`${tokened.host}/bearer/img:1`);
+      expect(img.layers).toHaveLength(2);
+      const wrong = await puller({ credentials: () => ({ username: 'floe', password: 'nope' }) });
+      await expect(wrong.p.resolve(`${tokened.host}/bearer/img:1`)).rejects.toThrow(
+        /registry refused the credentials: 401 UNAUTHORIZED: bad credentials/,
+      );
+    } finally {
+      await tokened.stop();
+    }
+  });
 
   it('refuses TLS to a registry whose CA is not configured, and trusts it once FLOE_REGISTRY_CA is', async () => {
     await pushSynthetic(secure, 'tls/check:1');
@@ -148,7 +164,7 @@ describe.skipIf(!!missing)('pulling from a real registry (docker-registry)', () 
       { platform: { os: 'linux', architecture: 'arm64' }, layers: [armLayer] },
       { platform: { os: 'linux', architecture: 'amd64' }, layers: [amd64Layer] },
     ]);
-    pushImage(plain, `oci:${dir}:latest`, 'multi/arch:1', ['--all']);
+    await pushImage(plain, `oci:${dir}:latest`, 'multi/arch:1', ['--all']);
     const { p, store } = await puller({ platform: { os: 'linux', architecture: 'amd64' } });
     const img = await p.pull(`${plain.host}/multi/arch:1`);
     expect(img.manifestDigest).toBe(amd64);
@@ -156,7 +172,7 @@ describe.skipIf(!!missing)('pulling from a real registry (docker-registry)', () 
 
     const armOnly = path.join(root, 'arm-only');
     writeMultiArchLayout(armOnly, [{ platform: { os: 'linux', architecture: 'arm64' }, layers: [armLayer] }]);
-    pushImage(plain, `oci:${armOnly}:latest`, 'multi/armonly:1', ['--all']);
+    await pushImage(plain, `oci:${armOnly}:latest`, 'multi/armonly:1', ['--all']);
     await expect(p.pull(`${plain.host}/multi/armonly:1`)).rejects.toThrow(
       /image: .*multi\/armonly:1: no linux\/amd64 image in the index \(it has linux\/arm64\)/,
     );
@@ -193,7 +209,7 @@ describe.skipIf(!!missing)('pulling from a real registry (docker-registry)', () 
 
     // Same layer via a different ref (a second tag) in one store: not downloaded again.
     const dir = await pushSynthetic(plain, 'twice/other:1');
-    pushImage(plain, `oci:${dir}:latest`, 'twice/copy:1');
+    await pushImage(plain, `oci:${dir}:latest`, 'twice/copy:1');
     const before = a.bytes();
     await Promise.all([a.p.pull(`${plain.host}/twice/other:1`), a.p.pull(`${plain.host}/twice/copy:1`)]);
     const other = await a.p.resolve(`${plain.host}/twice/other:1`);

@@ -1,10 +1,11 @@
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
+import { createHash, randomBytes, sign, X509Certificate } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { writeOciLayout } from './oci-fixture.js';
 import { tarBuffer } from './tar-fixture.js';
 
@@ -44,7 +45,7 @@ export function freePort(): Promise<number> {
 /** Starts a registry under `dir`; with `tls` a cert for 127.0.0.1, with `creds` an htpasswd file. */
 export async function startRegistry(
   dir: string,
-  opts: { tls?: boolean; creds?: { username: string; password: string } } = {},
+  opts: { tls?: boolean; creds?: { username: string; password: string }; token?: boolean } = {},
 ): Promise<TestRegistry> {
   fs.mkdirSync(dir, { recursive: true });
   const port = await freePort();
@@ -83,7 +84,15 @@ export async function startRegistry(
     tls = `, tls: { certificate: ${crt}, key: ${key} }`;
   }
   lines.push(`http: { addr: 127.0.0.1:${port}, secret: floe-test${tls} }`);
-  if (opts.creds) {
+  let tokenServer: http.Server | undefined;
+  if (opts.token) {
+    if (!opts.creds) throw new Error('a token registry needs creds');
+    const t = await startTokenServer(dir, opts.creds);
+    tokenServer = t.server;
+    lines.push(
+      `auth: { token: { realm: "${t.realm}", service: floe-test-registry, issuer: floe-test-issuer, rootcertbundle: ${t.cert} } }`,
+    );
+  } else if (opts.creds) {
     const file = path.join(dir, 'htpasswd');
     fs.writeFileSync(file, execFileSync('htpasswd', ['-Bbn', opts.creds.username, opts.creds.password]));
     lines.push(`auth: { htpasswd: { realm: floe-test, path: ${file} } }`);
@@ -113,6 +122,7 @@ export async function startRegistry(
     storage,
     creds: opts.creds,
     stop: async () => {
+      tokenServer?.close();
       if (proc.exitCode === null) {
         proc.kill('SIGTERM');
         await new Promise((r) => proc.once('exit', r));
@@ -132,11 +142,19 @@ function answers(url: string, ca?: string): Promise<boolean> {
   });
 }
 
-/** `skopeo copy` into the registry (TLS not verified: the test made the cert itself). */
-export function pushImage(reg: TestRegistry, from: string, repoTag: string, extra: string[] = []): void {
+/**
+ * `skopeo copy` into the registry (TLS not verified: the test made the cert itself). Async:
+ * a token-auth registry's token server runs in this process and must keep answering.
+ */
+export async function pushImage(
+  reg: TestRegistry,
+  from: string,
+  repoTag: string,
+  extra: string[] = [],
+): Promise<void> {
   const args = ['--insecure-policy', 'copy', '-q', '--dest-tls-verify=false'];
   if (reg.creds) args.push('--dest-creds', `${reg.creds.username}:${reg.creds.password}`);
-  execFileSync('skopeo', [...args, ...extra, from, `docker://${reg.host}/${repoTag}`], { stdio: 'pipe' });
+  await promisify(execFile)('skopeo', [...args, ...extra, from, `docker://${reg.host}/${repoTag}`]);
 }
 
 /** The file a registry serves for blob `digest`. */
@@ -183,4 +201,67 @@ export function writeMultiArchLayout(
 /** A layer tar of `bytes` pseudo-random (incompressible) bytes in one file. */
 export function randomLayer(name: string, bytes: number): Promise<Buffer> {
   return tarBuffer([{ name, type: 'file', body: randomBytes(bytes) }]);
+}
+
+/**
+ * The token service of Docker's bearer flow: checks basic credentials, answers a JWT (RS256,
+ * signing cert in `x5c`) granting pull and push on the asked repository.
+ */
+async function startTokenServer(
+  dir: string,
+  creds: { username: string; password: string },
+): Promise<{ server: http.Server; realm: string; cert: string }> {
+  const [cert, key] = [path.join(dir, 'token.crt'), path.join(dir, 'token.key')];
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-days',
+      '2',
+      '-subj',
+      '/CN=floe-test-token',
+      '-keyout',
+      key,
+      '-out',
+      cert,
+    ],
+    { stdio: 'pipe' },
+  );
+  const x5c = new X509Certificate(fs.readFileSync(cert)).raw.toString('base64');
+  const privateKey = fs.readFileSync(key);
+  const b64 = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
+  const expected = `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString('base64')}`;
+  const server = http.createServer((req, res) => {
+    const u = new URL(req.url ?? '/', 'http://x');
+    if (req.headers.authorization !== expected) {
+      res.writeHead(401, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ errors: [{ code: 'UNAUTHORIZED', message: 'bad credentials' }] }));
+      return;
+    }
+    const now = Math.floor(Date.now() / 1000);
+    const access = u.searchParams.getAll('scope').map((s) => {
+      const [type, name, actions] = s.split(':');
+      return { type, name, actions: (actions ?? '').split(',') };
+    });
+    const input = `${b64({ typ: 'JWT', alg: 'RS256', x5c: [x5c] })}.${b64({
+      iss: 'floe-test-issuer',
+      sub: creds.username,
+      aud: u.searchParams.get('service'),
+      exp: now + 300,
+      nbf: now - 10,
+      iat: now,
+      jti: randomBytes(8).toString('hex'),
+      access,
+    })}`;
+    const token = `${input}.${sign('sha256', Buffer.from(input), privateKey).toString('base64url')}`;
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ token, access_token: token, expires_in: 300 }));
+  });
+  const port = await freePort();
+  await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
+  return { server, realm: `http://127.0.0.1:${port}/token`, cert };
 }
