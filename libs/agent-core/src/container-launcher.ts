@@ -75,8 +75,9 @@ export class ContainerLauncher implements Launcher {
       this.o.mounts.makeSharedPoint(d.code);
       cleanup.push(() => this.o.mounts.detach(d.code));
 
-      const imageRef = opts.runtime === 'image' ? (opts.version?.image ?? '') : RUNTIME_IMAGES[opts.runtime];
-      if (opts.runtime === 'image') await this.o.rootfs.ensureImage(imageRef, opts.version?.imageArchive);
+      const imageRef = opts.runtime === 'image' ? runRef(opts.version) : RUNTIME_IMAGES[opts.runtime];
+      if (opts.runtime === 'image')
+        await this.o.rootfs.ensureImage(imageRef, opts.version?.imageArchive, opts.version?.namespace);
       const rootfsMounts = await this.o.rootfs.rootfs(opts.id, imageRef, this.o.writableBytes);
       cleanup.push(() => this.o.rootfs.release(opts.id));
 
@@ -156,7 +157,7 @@ export class ContainerLauncher implements Launcher {
       default: {
         args = ['/floe-bin/floe-watchdog'];
         const img =
-          opts.runtime === 'image' ? await this.o.rootfs.imageConfig(opts.version?.image ?? '') : undefined;
+          opts.runtime === 'image' ? await this.o.rootfs.imageConfig(runRef(opts.version)) : undefined;
         for (const e of img?.env ?? []) if (!e.startsWith('PATH=')) env.push(e);
         cwd = img?.workingDir || '/';
       }
@@ -230,7 +231,7 @@ export class ContainerLauncher implements Launcher {
     if (version.runtime === 'python') handler ||= 'handler.handle';
     if (version.runtime === 'exec') handler = version.handler || version.deployment.envProcess || 'cat';
     if (version.runtime === 'image') {
-      const img = await this.o.rootfs.imageConfig(version.image);
+      const img = await this.o.rootfs.imageConfig(runRef(version));
       const cmd = [...(img?.entrypoint ?? []), ...(img?.cmd ?? [])].map(shellQuote).join(' ');
       handler = version.deployment.envProcess || version.handler || cmd || 'cat';
       // An image that declares an HTTP port runs as a long-lived server (of-watchdog's http mode).
@@ -299,4 +300,9 @@ function closeQuietly(fd: number) {
 
 function shellQuote(s: string): string {
   return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+/** The image a version runs: the digest pinned at deploy when it came from a registry. */
+function runRef(version: FunctionVersion | undefined): string {
+  return version?.imagePinned ?? version?.image ?? '';
 }

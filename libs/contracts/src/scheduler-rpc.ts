@@ -20,6 +20,13 @@ export const DEFAULT_NAMESPACE = 'openfaas-fn';
  */
 export const ANNOTATION_IMAGE_ARCHIVE = 'com.floe.image-archive';
 
+/**
+ * The secret (per namespace) holding registry credentials as a docker `config.json`
+ * (`{"auths": {"host:port": {"auth": "base64(user:pass)"}}}`): stored encrypted like every
+ * secret, read by the scheduler at deploy and by agents when they pull.
+ */
+export const REGISTRY_AUTH_SECRET = 'floe-registry-auth';
+
 /** fn.get, fn.remove, fn.versions. */
 export interface FunctionRef {
   name: string;

@@ -34,7 +34,7 @@ export {
 export { type LayerInfo, LayerStore, type LayerStoreOptions, type StagedLayer } from './layer-store.js';
 export { type Lease, LeaseManager } from './leases.js';
 export { chainIDs, OverlaySnapshotter, type OverlaySnapshotterOptions } from './overlay-snapshotter.js';
-export { parseDockerConfig, type RegistryCredentials } from './registry-auth.js';
+export { namespaceCredentials, parseDockerConfig, type RegistryCredentials } from './registry-auth.js';
 export {
   type Descriptor,
   RegistryClient,

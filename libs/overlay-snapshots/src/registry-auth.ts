@@ -1,4 +1,4 @@
-import { InvalidArgumentError } from '@floe/contracts';
+import { type FloeError, InvalidArgumentError, REGISTRY_AUTH_SECRET } from '@floe/contracts';
 import { DOCKER_HUB } from './image-reference.js';
 
 export interface RegistryCredentials {
@@ -73,4 +73,22 @@ export function parseDockerConfig(json: string, field = 'config.json'): Map<stri
 /** `Authorization: Basic ...` for these credentials. */
 export function basicHeader(c: RegistryCredentials): string {
   return `Basic ${Buffer.from(`${c.username}:${c.password}`).toString('base64')}`;
+}
+
+/**
+ * A namespace's registry credentials from its `floe-registry-auth` secret (a docker
+ * config.json), read through `values` (the scheduler's secret store, or an agent's RPC to
+ * it). A namespace without that secret pulls anonymously.
+ */
+export async function namespaceCredentials(
+  values: (names: string[]) => Promise<Record<string, string>>,
+): Promise<Map<string, RegistryCredentials>> {
+  let v: Record<string, string>;
+  try {
+    v = await values([REGISTRY_AUTH_SECRET]);
+  } catch (e) {
+    if ((e as FloeError).code === 'NOT_FOUND') return new Map();
+    throw e;
+  }
+  return parseDockerConfig(v[REGISTRY_AUTH_SECRET] ?? '', `secret ${REGISTRY_AUTH_SECRET}`);
 }

@@ -1,7 +1,7 @@
 import { InvalidArgumentError } from '@floe/contracts';
 import { formatReference, type ImageReference, parseReference, pinReference } from './image-reference.js';
 import type { Image, ImageStore } from './image-store.js';
-import type { Descriptor, RegistryClient, ResolvedImage } from './registry-client.js';
+import { type Descriptor, RegistryClient, type ResolvedImage } from './registry-client.js';
 
 export interface PullHooks {
   /** One line per layer started and finished, with its bytes. */
@@ -26,7 +26,7 @@ export class ImagePuller {
 
   constructor(
     readonly images: ImageStore,
-    readonly client: RegistryClient,
+    readonly client: RegistryClient = new RegistryClient(),
     private readonly hooks: PullHooks = {},
   ) {}
 
@@ -36,31 +36,34 @@ export class ImagePuller {
   }
 
   /** The stored image for `ref`, pulling it first if absent. A pinned ref present locally costs no request. */
-  async ensure(ref: string): Promise<Image> {
+  async ensure(ref: string, client = this.client): Promise<Image> {
     const r = parseReference(ref);
     if (r.digest) {
       const have = await this.images.resolve(formatReference(pinReference(r, r.digest)));
       if (have) return have;
     }
-    return this.pull(ref);
+    return this.pull(ref, client);
   }
 
-  /** Pull `ref`; stored under its canonical ref and its digest-pinned ref. */
-  pull(ref: string): Promise<Image> {
+  /**
+   * Pull `ref`; stored under its canonical ref and its digest-pinned ref. `client` carries
+   * the caller's credentials; concurrent pulls of one ref share the first caller's pull.
+   */
+  pull(ref: string, client = this.client): Promise<Image> {
     const key = formatReference(parseReference(ref));
     let p = this.pullFlights.get(key);
     if (!p) {
-      p = this.pullOnce(key).finally(() => this.pullFlights.delete(key));
+      p = this.pullOnce(key, client).finally(() => this.pullFlights.delete(key));
       this.pullFlights.set(key, p);
     }
     return p;
   }
 
-  private async pullOnce(name: string): Promise<Image> {
+  private async pullOnce(name: string, client: RegistryClient): Promise<Image> {
     const t0 = process.hrtime.bigint();
     const secs = () => Number(process.hrtime.bigint() - t0) / 1e9;
     try {
-      const img = await this.resolve(name);
+      const img = await client.resolve(parseReference(name));
       const diffIDs = diffIDsOf(img);
       if (diffIDs.length !== img.layers.length)
         throw new InvalidArgumentError(
@@ -68,7 +71,9 @@ export class ImagePuller {
           `${name}: config lists ${diffIDs.length} diff_ids but the manifest has ${img.layers.length} layers`,
         );
       // Settle all before answering: a failed pull returns only once no layer is mid-staging.
-      const done = await Promise.allSettled(img.layers.map((d, i) => this.layer(img, d, diffIDs[i]!, i)));
+      const done = await Promise.allSettled(
+        img.layers.map((d, i) => this.layer(client, img, d, diffIDs[i]!, i)),
+      );
       const failed = done.find((r) => r.status === 'rejected');
       if (failed) throw failed.reason;
       const refs = [formatReference(pinReference(img.ref, img.digest))];
@@ -83,24 +88,30 @@ export class ImagePuller {
     }
   }
 
-  private layer(img: ResolvedImage, d: Descriptor, diffID: string, i: number): Promise<void> {
+  private layer(client: RegistryClient, img: ResolvedImage, d: Descriptor, diffID: string, i: number) {
     if (this.images.layers.has(diffID)) return Promise.resolve();
     let p = this.layerFlights.get(diffID);
     if (!p) {
-      p = this.download(img, d, diffID, i).finally(() => this.layerFlights.delete(diffID));
+      p = this.download(client, img, d, diffID, i).finally(() => this.layerFlights.delete(diffID));
       this.layerFlights.set(diffID, p);
     }
     return p;
   }
 
-  private async download(img: ResolvedImage, d: Descriptor, diffID: string, i: number): Promise<void> {
+  private async download(
+    client: RegistryClient,
+    img: ResolvedImage,
+    d: Descriptor,
+    diffID: string,
+    i: number,
+  ): Promise<void> {
     const name = formatReference(img.ref);
     const what = `${name} layer ${i} (${d.digest})`;
     const t0 = Date.now();
     let got = 0;
     this.hooks.log?.(`pulling ${what}: ${d.size} bytes`);
     const staged = await this.images.layers.stage(
-      this.client.blob(img, d, (n) => {
+      client.blob(img, d, (n) => {
         got += n;
         this.hooks.bytes?.(n);
       }),

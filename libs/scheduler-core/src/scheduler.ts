@@ -18,6 +18,7 @@ import type {
   SecretSummary,
 } from '@floe/contracts';
 import { NotFoundError } from '@floe/contracts';
+import type { RegistryConfig } from '@floe/overlay-snapshots';
 import type { Redis } from 'ioredis';
 import type { AgentClientFactory } from './agent-client.js';
 import { AgentDirectory } from './agent-directory.js';
@@ -26,6 +27,7 @@ import { AsyncWorker } from './async-worker.js';
 import { Autoscaler } from './autoscaler.js';
 import { FunctionCache } from './function-cache.js';
 import { type FunctionEntry, FunctionRegistry } from './function-registry.js';
+import { ImageResolver } from './image-resolver.js';
 import { InvokeService } from './invoke-service.js';
 import { fnKey, type SchedulerKeys, schedulerKeys } from './keys.js';
 import { LeaderLease } from './leader-lease.js';
@@ -54,6 +56,8 @@ export interface SchedulerSettings {
   leaderTtlMs: number;
   reconcileMs: number;
   version: string;
+  /** Registries (CA, insecure hosts, mirrors): images are resolved at deploy when set. */
+  registry?: RegistryConfig;
 }
 
 /** Redis connections by purpose: `main` (commands), `subscriber` (pub/sub), `blocking` (XREADGROUP). */
@@ -108,7 +112,12 @@ export class Scheduler {
     const blocking = connect('blocking');
     this.conns = [this.redis, subscriber, blocking];
     this.secrets = new SecretStore(this.redis, this.keys, loadSecretKey(settings.stateDir));
-    this.registry = new FunctionRegistry(this.redis, this.keys, this.secrets);
+    this.registry = new FunctionRegistry(
+      this.redis,
+      this.keys,
+      this.secrets,
+      settings.registry ? new ImageResolver(this.secrets, settings.registry, log) : undefined,
+    );
     this.cache = new FunctionCache(this.registry, subscriber, this.keys);
     this.directory = new AgentDirectory(this.redis, this.keys, { pollMs: settings.agentPollMs });
     this.invoker = new InvokeService(this.cache, this.directory, clients, this.tracker, settings);
