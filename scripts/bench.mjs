@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { density } from '../bench/density.mjs';
 import { floor } from '../bench/floor.mjs';
+import { imagePull } from '../bench/image-pull.mjs';
 import { withPlatform } from '../bench/platform.mjs';
 import { LATENCY_KEYS, ratios, writeReport } from '../bench/report.mjs';
 import { runtimes } from '../bench/runtimes.mjs';
@@ -19,8 +20,8 @@ const quick = process.argv.includes('--quick');
 const onlyArg = process.argv.find((a) => a.startsWith('--only='))?.slice(7);
 const only = onlyArg ? new Set(onlyArg.split(',')) : null;
 const N = quick
-  ? { floor: 200, runtime: 20, cold: 8, prewarm: 8, warm: 40, seconds: 3, density: 4 }
-  : { floor: 2000, runtime: 200, cold: 50, prewarm: 50, warm: 300, seconds: 10, density: 10 };
+  ? { floor: 200, runtime: 20, cold: 8, prewarm: 8, warm: 40, seconds: 3, density: 4, pull: 1 }
+  : { floor: 2000, runtime: 200, cold: 50, prewarm: 50, warm: 300, seconds: 10, density: 10, pull: 5 };
 
 // Every process whose start is timed (and the platform's services) gets a clean environment:
 // NODE_EXTRA_CA_CERTS alone adds ~50 ms to each node start, pyenv's python3 shim ~85 ms.
@@ -81,6 +82,7 @@ try {
   if (only) result.meta.notes.push(`Only: ${[...only].join(', ')}.`);
   await kase('floor', () => floor({ work, n: N.floor, log: bench }));
   await kase('runtimes', () => runtimes({ work, n: N.runtime, log: bench }));
+  await kase('image pull', () => imagePull({ work, n: N.pull, log: bench }));
   await kase('platform (pools off)', () =>
     withPlatform({ work, label: 'cold', env: { FLOE_STEMCELLS: '0' }, log: bench }, async (client) => {
       await kase('cold', () => coldStarts(client, { n: N.cold, log: bench, work }));
@@ -148,6 +150,12 @@ console.log(
   `platform overhead, one request in flight: p50 ${result.platform_overhead_ms.p50} ms, p99 ${result.platform_overhead_ms.p99} ms`,
 );
 console.log(`cold vs crun-node: ${r.cold_vs_crun_node}× (pre-warm ${r.prewarm_vs_crun_node}×)`);
+if (result.image_pull) {
+  const p = result.image_pull;
+  console.log(
+    `image pull (${p.image_mib} MiB, local registry): floe ${p.floe_ms_p50} ms, skopeo copy ${p.skopeo_ms_p50} ms: ${p.ratio}× (target ≤ 1.2×)`,
+  );
+}
 console.log(`\nwrote ${path.relative(root, dir)}/${report}.{json,md,svg}`);
 if (result.meta.errors.length) {
   console.log(`errors:\n  ${result.meta.errors.join('\n  ')}`);

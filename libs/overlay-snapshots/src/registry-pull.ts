@@ -124,11 +124,11 @@ export class ImagePuller {
           'image',
           `${what}: diffID mismatch: config says ${diffID}, content is ${staged.diffID}`,
         );
+      await this.images.layers.publishStaged(staged);
     } catch (e) {
       this.images.layers.discard(staged);
       throw e;
     }
-    this.images.layers.commitStaged(staged);
     this.hooks.log?.(`pulled ${what}: ${got} bytes in ${Date.now() - t0} ms`);
   }
 }
