@@ -33,6 +33,7 @@ export {
 } from './image-store.js';
 export { type LayerInfo, LayerStore, type LayerStoreOptions, type StagedLayer } from './layer-store.js';
 export { type Lease, LeaseManager } from './leases.js';
+export { readImageArchive } from './oci-import.js';
 export { chainIDs, OverlaySnapshotter, type OverlaySnapshotterOptions } from './overlay-snapshotter.js';
 export { namespaceCredentials, parseDockerConfig, type RegistryCredentials } from './registry-auth.js';
 export {
@@ -44,6 +45,7 @@ export {
 } from './registry-client.js';
 export { parseMirrors, type RegistryConfig, registryConfigFromEnv } from './registry-config.js';
 export { ImagePuller, type PullHooks } from './registry-pull.js';
+export { pushImage } from './registry-push.js';
 export { SnapshotService, type SnapshotServiceOptions } from './snapshot-service.js';
 export type { PrepareOptions, SnapshotInfo, SnapshotKind, Snapshotter } from './snapshotter.js';
 export { type TarEntry, type TarEntryType, TarReader } from './tar-reader.js';

@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { FloeError, InvalidArgumentError, NotFoundError } from '@floe/contracts';
 import { DOCKER_HUB, formatReference, type ImageReference } from './image-reference.js';
 import {
@@ -238,18 +240,40 @@ export class RegistryClient {
   }
 
   /** GET `/v2/<repo><path>` with auth, following redirects (blobs often live on another host). */
-  private async get(
+  private get(
     endpoint: string,
     ref: ImageReference,
     path: string,
     headers: Record<string, string>,
   ): Promise<http.IncomingMessage> {
+    return this.call(endpoint, ref, path, { headers });
+  }
+
+  /**
+   * One authenticated request to `/v2/<repo><path>` (or to an absolute URL the registry gave,
+   * such as an upload's Location). A 401 is answered once from its challenge and the request
+   * is sent again, so `body` is a factory. Any status outside `expect` (default 200) is a
+   * refusal carrying the registry's reason.
+   */
+  async call(
+    endpoint: string,
+    ref: ImageReference,
+    path: string,
+    req: {
+      method?: string;
+      headers?: Record<string, string>;
+      body?: () => Buffer | AsyncIterable<Buffer>;
+      expect?: number[];
+    } = {},
+  ): Promise<http.IncomingMessage> {
     const name = formatReference(ref);
     const key = `${endpoint} ${ref.repository}`;
-    const url = `${endpoint}/v2/${ref.repository}${path}`;
+    const url = /^https?:\/\//.test(path) ? path : `${endpoint}/v2/${ref.repository}${path}`;
+    const expect = req.expect ?? [200];
     for (let attempt = 0; ; attempt++) {
       const authz = this.auth.get(key);
-      const res = await this.send(url, { ...headers, ...(authz ? { authorization: authz } : {}) });
+      const headers = { ...req.headers, ...(authz ? { authorization: authz } : {}) };
+      const res = await this.send(url, headers, req.method ?? 'GET', req.body);
       if (res.statusCode === 401 && attempt === 0) {
         const challenge = parseChallenge(String(res.headers['www-authenticate'] ?? ''));
         const body = await readAll(res, JSON_MAX, 'error body').catch(() => Buffer.alloc(0));
@@ -258,12 +282,17 @@ export class RegistryClient {
         this.auth.set(key, next);
         continue;
       }
-      if (res.statusCode !== 200) {
+      if (!expect.includes(res.statusCode ?? 0)) {
         const body = await readAll(res, JSON_MAX, 'error body').catch(() => Buffer.alloc(0));
         throw registryRefusal(name, res.statusCode ?? 0, reasonOf(res.statusCode ?? 0, body));
       }
       return res;
     }
+  }
+
+  /** The base URL a reference's registry is reached at (mirrors are for pulls only). */
+  endpointOf(ref: ImageReference): string {
+    return `https://${ref.registry === DOCKER_HUB ? 'registry-1.docker.io' : ref.registry}`;
   }
 
   /** The Authorization header a challenge asks for, or undefined when we have nothing to offer. */
@@ -272,13 +301,13 @@ export class RegistryClient {
     ref: ImageReference,
     ch: AuthChallenge,
   ): Promise<string | undefined> {
-    const creds = this.opts.credentials?.(ref.registry);
+    const creds = this.opts.credentials?.(ref.registry) ?? this.opts.platformCredentials?.get(ref.registry);
     if (ch.scheme === 'basic') return creds ? basicHeader(creds) : undefined;
     if (ch.scheme !== 'bearer' || !ch.params.realm) return undefined;
     const u = new URL(ch.params.realm);
     if (ch.params.service) u.searchParams.set('service', ch.params.service);
     u.searchParams.set('scope', ch.params.scope ?? `repository:${ref.repository}:pull`);
-    const res = await this.send(u.toString(), creds ? { authorization: basicHeader(creds) } : {}, endpoint);
+    const res = await this.send(u.toString(), creds ? { authorization: basicHeader(creds) } : {}, 'GET');
     const body = await readAll(res, JSON_MAX, 'token response');
     if (res.statusCode !== 200)
       throw registryRefusal(formatReference(ref), res.statusCode ?? 0, reasonOf(res.statusCode ?? 0, body));
@@ -291,18 +320,19 @@ export class RegistryClient {
     return `Bearer ${token}`;
   }
 
-  /** One GET; redirects followed (credentials dropped when the host changes). */
+  /** One request; a GET's redirects followed (credentials dropped when the host changes). */
   private async send(
     url: string,
     headers: Record<string, string>,
-    _endpoint?: string,
+    method: string,
+    body?: () => Buffer | AsyncIterable<Buffer>,
   ): Promise<http.IncomingMessage> {
     let u = new URL(url);
     let h = headers;
     for (let hops = 0; hops < 6; hops++) {
-      const res = await this.request(u, h);
+      const res = await this.request(u, h, method, body);
       const loc = res.headers.location;
-      if (res.statusCode && res.statusCode >= 300 && res.statusCode < 400 && loc) {
+      if (method === 'GET' && res.statusCode && res.statusCode >= 300 && res.statusCode < 400 && loc) {
         res.resume();
         const next = new URL(loc, u);
         if (next.host !== u.host) {
@@ -317,7 +347,12 @@ export class RegistryClient {
     throw new FloeError('UNAVAILABLE', `${url}: too many redirects`);
   }
 
-  private request(u: URL, headers: Record<string, string>): Promise<http.IncomingMessage> {
+  private request(
+    u: URL,
+    headers: Record<string, string>,
+    method: string,
+    body?: () => Buffer | AsyncIterable<Buffer>,
+  ): Promise<http.IncomingMessage> {
     const host = u.host;
     const mayBePlain = isLoopback(host) || (this.opts.insecure ?? []).includes(host);
     if (u.protocol === 'http:' && !mayBePlain)
@@ -330,7 +365,7 @@ export class RegistryClient {
       );
     if (u.protocol === 'https:' && mayBePlain && this.plain.has(host))
       u = new URL(u.toString().replace(/^https:/, 'http:'));
-    return this.once(u, headers).catch((e: NodeJS.ErrnoException) => {
+    return this.once(u, headers, method, body).catch((e: NodeJS.ErrnoException) => {
       // A loopback or insecure registry may speak plain HTTP: Docker tries TLS first, then HTTP.
       const tlsMismatch =
         e.code === 'EPROTO' ||
@@ -338,17 +373,30 @@ export class RegistryClient {
         /wrong version number|ECONNRESET/.test(`${e.code} ${e.message}`);
       if (u.protocol === 'https:' && mayBePlain && tlsMismatch) {
         this.plain.add(host);
-        return this.once(new URL(u.toString().replace(/^https:/, 'http:')), headers);
+        return this.once(new URL(u.toString().replace(/^https:/, 'http:')), headers, method, body);
       }
       throw new FloeError('UNAVAILABLE', `registry ${host}: ${e.message}`, { cause: e });
     });
   }
 
-  private once(u: URL, headers: Record<string, string>): Promise<http.IncomingMessage> {
+  private once(
+    u: URL,
+    headers: Record<string, string>,
+    method: string,
+    body?: () => Buffer | AsyncIterable<Buffer>,
+  ): Promise<http.IncomingMessage> {
     const lib = u.protocol === 'https:' ? https : http;
     const agent = u.protocol === 'https:' ? this.httpsAgent : this.httpAgent;
     return new Promise((resolve, reject) => {
-      const req = lib.get(u, { headers: { 'user-agent': 'floe', ...headers }, agent }, resolve);
+      const req = lib.request(u, { method, headers: { 'user-agent': 'floe', ...headers }, agent }, resolve);
+      const b = body?.();
+      if (!b) req.end();
+      else if (Buffer.isBuffer(b)) req.end(b);
+      else
+        pipeline(Readable.from(b), req).catch((e) => {
+          req.destroy(e);
+          reject(e);
+        });
       req.setTimeout(this.opts.timeoutMs ?? 30_000, () =>
         req.destroy(new Error(`no answer in ${this.opts.timeoutMs ?? 30_000} ms`)),
       );

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { rootCertificates } from 'node:tls';
 import { ConfigError } from '@floe/contracts';
+import { parseDockerConfig, type RegistryCredentials } from './registry-auth.js';
 
 /** Where and how Floe reaches registries; every app builds it once from the environment. */
 export interface RegistryConfig {
@@ -10,6 +11,13 @@ export interface RegistryConfig {
   insecure: string[];
   /** Registry → mirror base URLs, tried in order before the registry itself. */
   mirrors: Record<string, string[]>;
+  /**
+   * The platform's own credentials (`FLOE_REGISTRY_AUTH`, a docker config.json): for the
+   * registry uploads are pushed to, and for any registry a namespace has none for.
+   */
+  platformCredentials?: Map<string, RegistryCredentials>;
+  /** `FLOE_REGISTRY`: `host[:port][/prefix]` that POST /floe/images pushes uploads into. */
+  uploadRegistry?: string;
 }
 
 /**
@@ -31,7 +39,25 @@ export function registryConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Reg
     .split(',')
     .map((s) => s.trim())
     .filter(Boolean);
-  return { ca, insecure, mirrors: parseMirrors(env.FLOE_REGISTRY_MIRRORS ?? '') };
+  let platformCredentials: Map<string, RegistryCredentials> | undefined;
+  const authFile = env.FLOE_REGISTRY_AUTH;
+  if (authFile) {
+    try {
+      platformCredentials = parseDockerConfig(readFileSync(authFile, 'utf8'), 'FLOE_REGISTRY_AUTH');
+    } catch (e) {
+      throw new ConfigError('FLOE_REGISTRY_AUTH', `${authFile}: ${(e as Error).message}`);
+    }
+  }
+  const uploadRegistry = env.FLOE_REGISTRY?.replace(/\/+$/, '') || undefined;
+  if (uploadRegistry && !/^[A-Za-z0-9.-]+(:\d+)?(\/[a-z0-9._/-]+)?$/.test(uploadRegistry))
+    throw new ConfigError('FLOE_REGISTRY', `expected host[:port][/prefix], got '${uploadRegistry}'`);
+  return {
+    ca,
+    insecure,
+    mirrors: parseMirrors(env.FLOE_REGISTRY_MIRRORS ?? ''),
+    platformCredentials,
+    uploadRegistry,
+  };
 }
 
 export function parseMirrors(raw: string): Record<string, string[]> {

@@ -3,10 +3,13 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { parseReference } from './image-reference.js';
 import { ImageStore } from './image-store.js';
+import { readImageArchive } from './oci-import.js';
 import { RegistryClient, type RegistryClientOptions } from './registry-client.js';
 import { ImagePuller } from './registry-pull.js';
-import { writeOciLayout } from './testing/oci-fixture.js';
+import { pushImage as pushSource } from './registry-push.js';
+import { dockerSaveTar, writeOciLayout } from './testing/oci-fixture.js';
 import {
   blobFile,
   missingRegistryTools,
@@ -19,6 +22,7 @@ import {
 
 const FIXTURES = path.resolve(import.meta.dirname, '../../../../shared/fixtures/openfaas-images');
 const ALPINE = path.join(FIXTURES, 'functions-alpine.oci.tar');
+const ALPINE_DOCKER = path.join(FIXTURES, 'functions-alpine.docker.tar');
 const missing = missingRegistryTools();
 if (missing) console.warn(`skipping registry pull tests: ${missing}`);
 const noFixture = !fs.existsSync(ALPINE);
@@ -288,5 +292,33 @@ describe.skipIf(!!missing)('pulling from a real registry (docker-registry)', () 
     expect(await again.resolve(`${plain.host}/killed/img:1`)).toMatchObject({
       manifestDigest: img.manifestDigest,
     });
+  });
+
+  it('an uploaded archive pushed to the registry (docker save and OCI) is pulled into a second layer dir', async () => {
+    const tar = path.join(root, 'upload.tar');
+    fs.writeFileSync(
+      tar,
+      await dockerSaveTar(
+        [await randomLayer('up0', 2048), await randomLayer('up1', 2048)],
+        { Cmd: ['/up'] },
+        'floe/up:1',
+      ),
+    );
+    const archives = [tar, ...(noFixture ? [] : [ALPINE_DOCKER, ALPINE])];
+    for (const [i, archive] of archives.entries()) {
+      const ref = parseReference(`${secure.host}/uploads/up${i}:1`);
+      const pushClient = new RegistryClient({
+        ca: [secure.ca!],
+        platformCredentials: new Map([[secure.host, CREDS]]),
+      });
+      clients.push(pushClient);
+      const digest = await pushSource(pushClient, ref, await readImageArchive(archive));
+      const agent2 = await puller(withCreds, `second-agent-${i}`);
+      const img = await agent2.p.pull(`${secure.host}/uploads/up${i}@${digest}`);
+      expect(img.manifestDigest).toBe(digest);
+      for (const l of img.layers) expect(agent2.store.layers.has(l)).toBe(true);
+      if (i === 0) expect(img.config.Cmd).toEqual(['/up']);
+      else expect(img.config.Cmd).toEqual(['fwatchdog']);
+    }
   });
 });
