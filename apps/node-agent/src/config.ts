@@ -1,6 +1,6 @@
 import os from 'node:os';
 import { ConfigError, EnvReader, stateDir } from '@floe/contracts';
-import { type RegistryConfig, registryConfigFromEnv } from '@floe/overlay-snapshots';
+import { type RegistryConfig, registryConfigFromEnv, registryEnv } from '@floe/overlay-snapshots';
 
 /** The node-agent's whole configuration, validated once at start. */
 export interface AgentConfig {
@@ -78,6 +78,6 @@ export function loadConfig(env = new EnvReader()): AgentConfig {
     maxBodyBytes: env.bytes('FLOE_MAX_BODY_BYTES', 6 * 1024 * 1024),
     logMaxBytes: env.bytes('FLOE_LOG_MAX_BYTES', 8 * 1024 * 1024),
     scheduler: env.address('FLOE_SCHEDULER_RPC', '127.0.0.1:7001'),
-    registry: registryConfigFromEnv(),
+    registry: registryConfigFromEnv(registryEnv(env)),
   };
 }

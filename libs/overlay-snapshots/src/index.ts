@@ -43,7 +43,7 @@ export {
   type ResolvedImage,
   registryRefusal,
 } from './registry-client.js';
-export { parseMirrors, type RegistryConfig, registryConfigFromEnv } from './registry-config.js';
+export { parseMirrors, type RegistryConfig, registryConfigFromEnv, registryEnv } from './registry-config.js';
 export { ImagePuller, type PullHooks } from './registry-pull.js';
 export { pushImage } from './registry-push.js';
 export { SnapshotService, type SnapshotServiceOptions } from './snapshot-service.js';

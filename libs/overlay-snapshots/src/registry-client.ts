@@ -277,7 +277,7 @@ export class RegistryClient {
       if (res.statusCode === 401 && attempt === 0) {
         const challenge = parseChallenge(String(res.headers['www-authenticate'] ?? ''));
         const body = await readAll(res, JSON_MAX, 'error body').catch(() => Buffer.alloc(0));
-        const next = challenge && (await this.answer(endpoint, ref, challenge));
+        const next = challenge && (await this.answer(ref, challenge));
         if (!next) throw registryRefusal(name, 401, reasonOf(401, body));
         this.auth.set(key, next);
         continue;
@@ -296,11 +296,7 @@ export class RegistryClient {
   }
 
   /** The Authorization header a challenge asks for, or undefined when we have nothing to offer. */
-  private async answer(
-    endpoint: string,
-    ref: ImageReference,
-    ch: AuthChallenge,
-  ): Promise<string | undefined> {
+  private async answer(ref: ImageReference, ch: AuthChallenge): Promise<string | undefined> {
     const creds = this.opts.credentials?.(ref.registry) ?? this.opts.platformCredentials?.get(ref.registry);
     if (ch.scheme === 'basic') return creds ? basicHeader(creds) : undefined;
     if (ch.scheme !== 'bearer' || !ch.params.realm) return undefined;

@@ -60,6 +60,19 @@ export function registryConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Reg
   };
 }
 
+const VARIABLES = [
+  'FLOE_REGISTRY_CA',
+  'FLOE_REGISTRY_INSECURE',
+  'FLOE_REGISTRY_MIRRORS',
+  'FLOE_REGISTRY_AUTH',
+  'FLOE_REGISTRY',
+] as const;
+
+/** The registry variables an app's env reader sees (tests hand apps their own env). */
+export function registryEnv(env: { optional(name: string): string | undefined }): NodeJS.ProcessEnv {
+  return Object.fromEntries(VARIABLES.map((v) => [v, env.optional(v)]));
+}
+
 export function parseMirrors(raw: string): Record<string, string[]> {
   const out: Record<string, string[]> = {};
   for (const part of raw

@@ -1,6 +1,7 @@
 import {
   AlreadyExistsError,
   ANNOTATION_IMAGE_ARCHIVE,
+  ANNOTATION_IMAGE_PINNED,
   DEFAULT_NAMESPACE,
   type FunctionDeployment,
   type FunctionVersion,
@@ -87,10 +88,11 @@ export class FunctionRegistry {
     });
   }
 
-  /** Registry images only: base images are built on agents, uploads come with their archive. */
+  /** Registry images only: base images are built on agents, uploads come with their archive or pin. */
   private async resolveImage(dep: FunctionDeployment, namespace: string): Promise<ResolvedRef | undefined> {
     if (!this.images || !dep.image || (dep.runtime ?? 'image') !== 'image') return undefined;
-    if (dep.annotations?.[ANNOTATION_IMAGE_ARCHIVE]) return undefined;
+    if (dep.annotations?.[ANNOTATION_IMAGE_ARCHIVE] || dep.annotations?.[ANNOTATION_IMAGE_PINNED])
+      return undefined;
     if ((Object.values(BASE_IMAGES) as string[]).includes(dep.image)) return undefined;
     return this.images.resolveImage(dep.image, namespace);
   }
