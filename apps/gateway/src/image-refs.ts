@@ -31,6 +31,10 @@ export class ImageRefs {
     return this.refs.get(ref)?.archive;
   }
 
+  all(): Map<string, UploadedImage> {
+    return new Map(this.refs);
+  }
+
   get(ref: string): UploadedImage | undefined {
     return this.refs.get(ref);
   }

@@ -58,6 +58,18 @@ describe.skipIf(!!missing)('POST /floe/images with FLOE_REGISTRY: uploads reach 
     };
     expect(sent.annotations).toEqual({ 'com.floe.image-pinned': up.pinned });
 
+    // Listed before any agent has it: present nowhere yet, with the pushed digest.
+    const list = await h.api.send('GET', '/floe/images', { auth: h.auth });
+    expect(list.status).toBe(200);
+    expect(list.json()).toContainEqual({
+      ref: 'team/app:1',
+      refs: ['team/app:1'],
+      digest: up.pinned.split('@')[1],
+      size: 0,
+      present: [],
+      pulling: [],
+    });
+
     // "Another host": its own layer dir, only the registry in common.
     const store = await ImageStore.open(path.join(root, 'agent-2'), { durable: false });
     const client = new RegistryClient({ ca: [reg.ca!], platformCredentials: new Map([[reg.host, CREDS]]) });

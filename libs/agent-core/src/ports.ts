@@ -1,4 +1,4 @@
-import type { Mount } from '@floe/contracts';
+import type { AgentImage, Mount } from '@floe/contracts';
 
 /** What the launcher needs of the layer store (backed by libs/overlay-snapshots). */
 export interface RootfsProvider {
@@ -11,6 +11,8 @@ export interface RootfsProvider {
   imageConfig(ref: string): Promise<ImageRunConfig | undefined>;
   /** Forgets the container's writable layer and lease. */
   release(containerId: string): Promise<void>;
+  /** Images present and pulls in progress, for the agent's heartbeat. */
+  images?(): AgentImage[];
 }
 
 export interface ImageRunConfig {

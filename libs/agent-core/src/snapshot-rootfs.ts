@@ -1,7 +1,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { type Mount, NotFoundError } from '@floe/contracts';
+import { type AgentImage, type Mount, NotFoundError } from '@floe/contracts';
 import {
   ImagePuller,
   RegistryClient,
@@ -27,6 +27,9 @@ export class SnapshotRootfs implements RootfsProvider {
   private readonly codeLayers = new Map<string, Promise<string>>();
 
   private readonly puller?: ImagePuller;
+  private readonly pulling = new Set<string>();
+  /** Recomputed after an import or pull, not on every heartbeat. */
+  private summary: AgentImage[] = [];
 
   private constructor(
     readonly service: SnapshotService,
@@ -49,7 +52,9 @@ export class SnapshotRootfs implements RootfsProvider {
     await service.ensureBaseImages();
     // A crash leaves writable layers of containers that no longer exist.
     for (const id of await service.containers()) await service.release(id);
-    return new SnapshotRootfs(service, registry);
+    const r = new SnapshotRootfs(service, registry);
+    await r.refresh();
+    return r;
   }
 
   async rootfs(containerId: string, imageRef: string, sizeLimitBytes: number): Promise<Mount[]> {
@@ -89,6 +94,7 @@ export class SnapshotRootfs implements RootfsProvider {
     if (await this.service.resolveImage(ref)) return;
     if (archivePath) {
       await this.service.importImage(archivePath, ref);
+      await this.refresh();
       return;
     }
     if (!this.puller || !this.registry)
@@ -97,11 +103,31 @@ export class SnapshotRootfs implements RootfsProvider {
       });
     const creds = namespace ? await this.registry.credentials(namespace) : new Map();
     const client = new RegistryClient({ ...this.registry.config, credentials: (h) => creds.get(h) });
+    this.pulling.add(ref);
     try {
       await this.puller.ensure(ref, client);
     } finally {
+      this.pulling.delete(ref);
       client.close();
+      await this.refresh();
     }
+  }
+
+  images(): AgentImage[] {
+    return [
+      ...this.summary,
+      ...[...this.pulling].map((ref) => ({ refs: [ref], digest: ref, size: 0, state: 'pulling' as const })),
+    ];
+  }
+
+  private async refresh(): Promise<void> {
+    const store = this.service.images;
+    this.summary = (await store.list()).map((img) => ({
+      refs: store.refsOf(img.manifestDigest),
+      digest: img.manifestDigest,
+      size: img.layers.reduce((n, l) => n + (store.layers.info(l)?.size ?? 0), 0),
+      state: 'present',
+    }));
   }
 
   async imageConfig(ref: string): Promise<ImageRunConfig | undefined> {
