@@ -229,14 +229,17 @@ export class RegistryClient {
     const upstream = ref.registry === DOCKER_HUB ? 'registry-1.docker.io' : ref.registry;
     const endpoints = [...(this.opts.mirrors?.[ref.registry] ?? []), `https://${upstream}`];
     let last: unknown;
+    let refusal: unknown;
     for (const e of endpoints) {
       try {
         return await fn(e);
       } catch (err) {
         last = err;
+        if ((err as FloeError).code !== 'UNAVAILABLE') refusal ??= err;
       }
     }
-    throw last;
+    // An air-gapped site: the mirror's "no such tag" matters more than an unreachable upstream.
+    throw (last as FloeError).code === 'UNAVAILABLE' && refusal ? refusal : last;
   }
 
   /** GET `/v2/<repo><path>` with auth, following redirects (blobs often live on another host). */

@@ -236,6 +236,14 @@ describe.skipIf(!!missing)('pulling from a real registry (docker-registry)', () 
     expect(await store.resolve('mirrored:1')).toBeTruthy();
   });
 
+  it("a mirror's refusal is the answer when the registry behind it cannot be reached", async () => {
+    const { p } = await puller({ mirrors: { '127.0.0.1:1': [plain.url] } });
+    await expect(p.resolve('127.0.0.1:1/absent/img:1')).rejects.toMatchObject({
+      code: 'NOT_FOUND',
+      details: { field: 'image', registryStatus: 404 },
+    });
+  });
+
   it('a pull killed halfway leaves no image and no staging; a retry completes it', async () => {
     await pushSynthetic(plain, 'killed/img:1', 24 << 20);
     const storeRoot = path.join(root, 'killed-store');
