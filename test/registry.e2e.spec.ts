@@ -104,6 +104,7 @@ describe.skipIf(!!missing)('images from registries (real docker-registry, two ag
       mode: 0o600,
     });
     await pushImage(teamReg, `docker-archive:${busyboxImage('team')}`, 'team/echo:1');
+    await pushImage(teamReg, `docker-archive:${busyboxImage('prewarm')}`, 'team/prewarm:1');
     redis = await startRedis({ dir: path.join(dir, 'redis') });
     platform = await startPlatform({
       stateDir: path.join(dir, 'floe'),
@@ -164,6 +165,33 @@ describe.skipIf(!!missing)('images from registries (real docker-registry, two ag
       30_000,
     );
     expect(row.size).toBeGreaterThan(0);
+  });
+
+  it('a function kept warm (com.openfaas.scale.min) has its image pulled before any call', async () => {
+    const name = uniqueName('warm');
+    const image = `${teamReg.host}/team/prewarm:1`;
+    const d = await call(
+      'POST',
+      '/system/functions',
+      { service: name, namespace: 'team', image, labels: { 'com.openfaas.scale.min': '1' } },
+      true,
+    );
+    expect(d.status, d.text).toBe(202);
+    const row = await waitFor(
+      'the pre-warmed image in GET /floe/images',
+      async () =>
+        (await call('GET', '/floe/images', undefined, true))
+          .json()
+          .find(
+            (i: { refs: string[]; present: string[] }) =>
+              i.present.length > 0 &&
+              i.refs.some((x) => x.startsWith(`${teamReg.host}/team/prewarm@sha256:`)),
+          ),
+      60_000,
+    );
+    expect(row.size).toBeGreaterThan(0);
+    const r = await call('POST', `/function/${name}.team`, 'warm');
+    expect(r.text).toBe('prewarm:POST\nwarm');
   });
 
   it('wrong or missing credentials and a missing tag are 4xx at deploy naming image, with the registry reason', async () => {
