@@ -1,6 +1,7 @@
 // Pull of a ~50 MB image (five 10 MB incompressible layers) from a local docker-registry:
 // Floe's ImagePuller (download, verify, unpack into the layer store) against
-// `skopeo copy docker://... oci:dir` (download and verify only) of the same image, same run.
+// `skopeo copy docker://... oci:dir` (download and verify only) of the same image, same run,
+// interleaved. Floe is also timed without its syncfs (durable: false) to show what that costs.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
@@ -12,6 +13,8 @@ import {
   randomLayer,
   startRegistry,
 } from '../libs/overlay-snapshots/dist/testing/registry.js';
+
+const ms = (t) => Number(process.hrtime.bigint() - t) / 1e6;
 
 export async function imagePull({ work, n, log }) {
   const missing = missingRegistryTools();
@@ -25,11 +28,23 @@ export async function imagePull({ work, n, log }) {
     writeOciLayout(layout, { layers, gzip: true });
     await pushImage(reg, `oci:${layout}:latest`, 'bench/img:1');
     const ref = `${reg.host}/bench/img:1`;
+    const pull = async (root, durable) => {
+      mkdirSync(root, { recursive: true });
+      const store = await ImageStore.open(root, { durable });
+      const client = new RegistryClient();
+      const t = process.hrtime.bigint();
+      await new ImagePuller(store, client).pull(ref);
+      const took = ms(t);
+      client.close();
+      rmSync(root, { recursive: true, force: true });
+      return took;
+    };
     const floe = [];
+    const nosync = [];
     const skopeo = [];
     for (let i = 0; i < n; i++) {
       const out = path.join(dir, `skopeo-${i}`);
-      let t = process.hrtime.bigint();
+      const t = process.hrtime.bigint();
       execFileSync('skopeo', [
         '--insecure-policy',
         'copy',
@@ -38,20 +53,12 @@ export async function imagePull({ work, n, log }) {
         `docker://${ref}`,
         `oci:${out}`,
       ]);
-      skopeo.push(Number(process.hrtime.bigint() - t) / 1e6);
+      skopeo.push(ms(t));
       rmSync(out, { recursive: true, force: true });
-
-      const root = path.join(dir, `floe-${i}`);
-      mkdirSync(root, { recursive: true });
-      const store = await ImageStore.open(root);
-      const client = new RegistryClient();
-      t = process.hrtime.bigint();
-      await new ImagePuller(store, client).pull(ref);
-      floe.push(Number(process.hrtime.bigint() - t) / 1e6);
-      client.close();
-      rmSync(root, { recursive: true, force: true });
+      floe.push(await pull(path.join(dir, `floe-${i}`), true));
+      nosync.push(await pull(path.join(dir, `nosync-${i}`), false));
       log(
-        `image pull ${i + 1}/${n}: floe ${floe.at(-1).toFixed(0)} ms, skopeo ${skopeo.at(-1).toFixed(0)} ms`,
+        `image pull ${i + 1}/${n}: floe ${floe.at(-1).toFixed(0)} ms (no syncfs ${nosync.at(-1).toFixed(0)}), skopeo ${skopeo.at(-1).toFixed(0)} ms`,
       );
     }
     const med = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -61,8 +68,10 @@ export async function imagePull({ work, n, log }) {
         image_mib: Math.round(bytes / 2 ** 20),
         runs: n,
         floe_ms_p50: Math.round(med(floe)),
+        floe_nosync_ms_p50: Math.round(med(nosync)),
         skopeo_ms_p50: Math.round(med(skopeo)),
         ratio: Number((med(floe) / med(skopeo)).toFixed(2)),
+        ratio_nosync: Number((med(nosync) / med(skopeo)).toFixed(2)),
       },
     };
   } finally {

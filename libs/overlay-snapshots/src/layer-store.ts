@@ -134,8 +134,33 @@ export class LayerStore {
   async publishStaged(s: StagedLayer): Promise<LayerInfo> {
     const info = this.describe(s);
     if (!info) return this.info(s.diffID)!;
-    if (this.opts.durable !== false) await promisify(execFile)('sync', ['-f', `${s.dir}/layer.json`]);
+    if (this.opts.durable !== false) await this.syncfs();
     return this.rename(s, info);
+  }
+
+  private syncRunning?: Promise<void>;
+  private syncNext?: Promise<void>;
+
+  /**
+   * One syncfs of the store's filesystem that starts after this call. Layers finishing
+   * together share one: a sync already running may have missed their data, so they wait for
+   * the next one, which every caller that arrives meanwhile shares.
+   */
+  private syncfs(): Promise<void> {
+    const run = () => promisify(execFile)('sync', ['-f', this.root]).then(() => {});
+    if (!this.syncRunning) {
+      this.syncRunning = run().finally(() => {
+        this.syncRunning = undefined;
+      });
+      return this.syncRunning;
+    }
+    this.syncNext ??= this.syncRunning
+      .catch(() => {})
+      .then(() => {
+        this.syncNext = undefined;
+        return this.syncfs();
+      });
+    return this.syncNext;
   }
 
   /** Writes the staged layer's layer.json; undefined (staged copy dropped) if the layer exists. */
