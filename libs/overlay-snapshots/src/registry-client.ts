@@ -1,8 +1,5 @@
 import { createHash } from 'node:crypto';
-import http from 'node:http';
-import https from 'node:https';
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import type http from 'node:http';
 import { FloeError, InvalidArgumentError, NotFoundError } from '@floe/contracts';
 import { DOCKER_HUB, formatReference, type ImageReference } from './image-reference.js';
 import {
@@ -12,6 +9,7 @@ import {
   type RegistryCredentials,
 } from './registry-auth.js';
 import type { RegistryConfig } from './registry-config.js';
+import { type Body, JSON_MAX, RegistryHttp, readAll, reasonOf } from './registry-http.js';
 
 /** A content descriptor as manifests list them. */
 export interface Descriptor {
@@ -50,7 +48,6 @@ export const MANIFEST_TYPES = {
 const INDEXES = new Set<string>([MANIFEST_TYPES.ociIndex, MANIFEST_TYPES.dockerList]);
 const MANIFESTS = new Set<string>([MANIFEST_TYPES.ociManifest, MANIFEST_TYPES.dockerManifest]);
 const ACCEPT = Object.values(MANIFEST_TYPES).join(', ');
-const JSON_MAX = 4 << 20;
 const ARCH: Record<string, string> = {
   x64: 'amd64',
   arm64: 'arm64',
@@ -81,32 +78,6 @@ export function registryRefusal(ref: string, status: number, reason: string): Fl
   return new FloeError('UNAVAILABLE', `image ${ref}: registry answered ${reason}`, { details });
 }
 
-function isLoopback(host: string): boolean {
-  const h = host.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
-  return h === 'localhost' || h === '::1' || /^127\./.test(h);
-}
-
-/** The registry's reason from an error body (`{"errors":[{"code","message"}]}`), else the status. */
-function reasonOf(status: number, body: Buffer): string {
-  try {
-    const errs = (JSON.parse(body.toString('utf8')) as { errors?: { code?: string; message?: string }[] })
-      .errors;
-    if (errs?.length) return `${status} ${errs.map((e) => `${e.code ?? ''}: ${e.message ?? ''}`).join('; ')}`;
-  } catch {}
-  return `${status} ${http.STATUS_CODES[status] ?? ''}`.trim();
-}
-
-async function readAll(res: AsyncIterable<Buffer>, max: number, what: string): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let n = 0;
-  for await (const c of res) {
-    n += c.length;
-    if (n > max) throw new InvalidArgumentError('image', `${what} is larger than ${max} bytes`);
-    chunks.push(c);
-  }
-  return Buffer.concat(chunks);
-}
-
 /**
  * A client of the OCI Distribution API (v2): manifests and blobs by reference, with
  * anonymous, basic and bearer-token auth (the `WWW-Authenticate` challenge flow), mirrors
@@ -115,20 +86,16 @@ async function readAll(res: AsyncIterable<Buffer>, max: number, what: string): P
  * streams are size-capped here and digest-checked by whoever consumes them.
  */
 export class RegistryClient {
-  private readonly httpsAgent: https.Agent;
-  private readonly httpAgent = new http.Agent({ keepAlive: true });
+  private readonly http: RegistryHttp;
   /** `endpoint repo` → Authorization header that worked (a bearer token or basic). */
   private readonly auth = new Map<string, string>();
-  /** Loopback/insecure hosts found to speak plain HTTP. */
-  private readonly plain = new Set<string>();
 
   constructor(private readonly opts: RegistryClientOptions = {}) {
-    this.httpsAgent = new https.Agent({ keepAlive: true, ...(opts.ca ? { ca: opts.ca } : {}) });
+    this.http = new RegistryHttp(opts);
   }
 
   close(): void {
-    this.httpsAgent.destroy();
-    this.httpAgent.destroy();
+    this.http.close();
   }
 
   /** Resolve to this platform's manifest and read its config. Downloads no layer. */
@@ -265,7 +232,7 @@ export class RegistryClient {
     req: {
       method?: string;
       headers?: Record<string, string>;
-      body?: () => Buffer | AsyncIterable<Buffer>;
+      body?: Body;
       expect?: number[];
     } = {},
   ): Promise<http.IncomingMessage> {
@@ -276,7 +243,7 @@ export class RegistryClient {
     for (let attempt = 0; ; attempt++) {
       const authz = this.auth.get(key);
       const headers = { ...req.headers, ...(authz ? { authorization: authz } : {}) };
-      const res = await this.send(url, headers, req.method ?? 'GET', req.body);
+      const res = await this.http.send(url, headers, req.method ?? 'GET', req.body);
       if (res.statusCode === 401 && attempt === 0) {
         const challenge = parseChallenge(String(res.headers['www-authenticate'] ?? ''));
         const body = await readAll(res, JSON_MAX, 'error body').catch(() => Buffer.alloc(0));
@@ -306,7 +273,7 @@ export class RegistryClient {
     const u = new URL(ch.params.realm);
     if (ch.params.service) u.searchParams.set('service', ch.params.service);
     u.searchParams.set('scope', ch.params.scope ?? `repository:${ref.repository}:pull`);
-    const res = await this.send(u.toString(), creds ? { authorization: basicHeader(creds) } : {}, 'GET');
+    const res = await this.http.send(u.toString(), creds ? { authorization: basicHeader(creds) } : {}, 'GET');
     const body = await readAll(res, JSON_MAX, 'token response');
     if (res.statusCode !== 200)
       throw registryRefusal(formatReference(ref), res.statusCode ?? 0, reasonOf(res.statusCode ?? 0, body));
@@ -317,90 +284,6 @@ export class RegistryClient {
     } catch {}
     if (!token) throw registryRefusal(formatReference(ref), 401, 'token endpoint answered no token');
     return `Bearer ${token}`;
-  }
-
-  /** One request; a GET's redirects followed (credentials dropped when the host changes). */
-  private async send(
-    url: string,
-    headers: Record<string, string>,
-    method: string,
-    body?: () => Buffer | AsyncIterable<Buffer>,
-  ): Promise<http.IncomingMessage> {
-    let u = new URL(url);
-    let h = headers;
-    for (let hops = 0; hops < 6; hops++) {
-      const res = await this.request(u, h, method, body);
-      const loc = res.headers.location;
-      if (method === 'GET' && res.statusCode && res.statusCode >= 300 && res.statusCode < 400 && loc) {
-        res.resume();
-        const next = new URL(loc, u);
-        if (next.host !== u.host) {
-          const { authorization: _a, ...rest } = h;
-          h = rest;
-        }
-        u = next;
-        continue;
-      }
-      return res;
-    }
-    throw new FloeError('UNAVAILABLE', `${url}: too many redirects`);
-  }
-
-  private request(
-    u: URL,
-    headers: Record<string, string>,
-    method: string,
-    body?: () => Buffer | AsyncIterable<Buffer>,
-  ): Promise<http.IncomingMessage> {
-    const host = u.host;
-    const mayBePlain = isLoopback(host) || (this.opts.insecure ?? []).includes(host);
-    if (u.protocol === 'http:' && !mayBePlain)
-      return Promise.reject(
-        new FloeError(
-          'FAILED_PRECONDITION',
-          `${host}: plain HTTP is only allowed for loopback registries or those in FLOE_REGISTRY_INSECURE`,
-          { fault: 'user', details: { field: 'image' } },
-        ),
-      );
-    if (u.protocol === 'https:' && mayBePlain && this.plain.has(host))
-      u = new URL(u.toString().replace(/^https:/, 'http:'));
-    return this.once(u, headers, method, body).catch((e: NodeJS.ErrnoException) => {
-      // A loopback or insecure registry may speak plain HTTP: Docker tries TLS first, then HTTP.
-      const tlsMismatch =
-        e.code === 'EPROTO' ||
-        e.code === 'ERR_SSL_WRONG_VERSION_NUMBER' ||
-        /wrong version number|ECONNRESET/.test(`${e.code} ${e.message}`);
-      if (u.protocol === 'https:' && mayBePlain && tlsMismatch) {
-        this.plain.add(host);
-        return this.once(new URL(u.toString().replace(/^https:/, 'http:')), headers, method, body);
-      }
-      throw new FloeError('UNAVAILABLE', `registry ${host}: ${e.message}`, { cause: e });
-    });
-  }
-
-  private once(
-    u: URL,
-    headers: Record<string, string>,
-    method: string,
-    body?: () => Buffer | AsyncIterable<Buffer>,
-  ): Promise<http.IncomingMessage> {
-    const lib = u.protocol === 'https:' ? https : http;
-    const agent = u.protocol === 'https:' ? this.httpsAgent : this.httpAgent;
-    return new Promise((resolve, reject) => {
-      const req = lib.request(u, { method, headers: { 'user-agent': 'floe', ...headers }, agent }, resolve);
-      const b = body?.();
-      if (!b) req.end();
-      else if (Buffer.isBuffer(b)) req.end(b);
-      else
-        pipeline(Readable.from(b), req).catch((e) => {
-          req.destroy(e);
-          reject(e);
-        });
-      req.setTimeout(this.opts.timeoutMs ?? 30_000, () =>
-        req.destroy(new Error(`no answer in ${this.opts.timeoutMs ?? 30_000} ms`)),
-      );
-      req.on('error', reject);
-    });
   }
 }
 
