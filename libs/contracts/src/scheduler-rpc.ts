@@ -60,6 +60,8 @@ export interface FunctionVersionSummary {
   createdAt: string;
   active: boolean;
   image?: string;
+  /** The digest `image` was resolved to at deploy (registry images and pushed uploads). */
+  imagePinned?: string;
   runtime?: string;
 }
 

@@ -166,6 +166,7 @@ export class FunctionRegistry {
         createdAt: v.createdAt,
         active: v.version === record.active,
         image: v.image || undefined,
+        ...(v.imagePinned ? { imagePinned: v.imagePinned } : {}),
         runtime: v.runtime,
       }));
   }

@@ -70,6 +70,7 @@ describe.skipIf(!!missing)('deploy resolves registry images (real docker-registr
     );
     expect(v.imagePinned).toBe(`${reg.host}/team/fn@${digest}`);
     expect(v.image).toBe(`${reg.host}/team/fn:1`);
+    expect(await registry.versions('team', 'fn')).toMatchObject([{ version: 1, imagePinned: v.imagePinned }]);
     // Credentials are per namespace: another namespace has none and is refused.
     await expect(
       registry.deploy({ service: 'fn', namespace: 'other', image: `${reg.host}/team/fn:1` }, 'create'),
