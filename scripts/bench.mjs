@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { density } from '../bench/density.mjs';
 import { floor } from '../bench/floor.mjs';
+import { imagePull } from '../bench/image-pull.mjs';
 import { manyFunctions } from '../bench/many-functions.mjs';
 import { withPlatform } from '../bench/platform.mjs';
 import { LATENCY_KEYS, ratios, writeReport } from '../bench/report.mjs';
@@ -31,6 +32,7 @@ const N = quick
       density: 4,
       snapshots: 50,
       many: [100, 20, 1000],
+      pull: 1,
     }
   : {
       floor: 2000,
@@ -42,6 +44,7 @@ const N = quick
       density: 10,
       snapshots: 300,
       many: [1000, 200, 10_000],
+      pull: 5,
     };
 
 // Every process whose start is timed (and the platform's services) gets a clean environment:
@@ -105,6 +108,7 @@ try {
   await kase('floor', () => floor({ work, n: N.floor, log: bench }));
   await kase('runtimes', () => runtimes({ work, n: N.runtime, log: bench }));
   await kase('snapshots', () => snapshots({ work, n: N.snapshots, log: bench }));
+  await kase('image pull', () => imagePull({ work, n: N.pull, log: bench }));
   await kase('platform (pools off)', () =>
     withPlatform({ work, label: 'cold', env: { FLOE_STEMCELLS: '0' }, log: bench }, async (client) => {
       await kase('cold', () => coldStarts(client, { n: N.cold, log: bench, work }));
@@ -200,6 +204,12 @@ console.log(
   `platform overhead, one request in flight: p50 ${result.platform_overhead_ms.p50} ms, p99 ${result.platform_overhead_ms.p99} ms`,
 );
 console.log(`cold vs crun-node: ${r.cold_vs_crun_node}× (pre-warm ${r.prewarm_vs_crun_node}×)`);
+if (result.image_pull) {
+  const p = result.image_pull;
+  console.log(
+    `image pull (${p.image_mib} MiB, local registry): floe ${p.floe_ms_p50} ms (${p.floe_nosync_ms_p50} ms without syncfs), skopeo copy ${p.skopeo_ms_p50} ms: ${p.ratio}× (${p.ratio_nosync}×; target ≤ 1.2×)`,
+  );
+}
 console.log(`\nwrote ${path.relative(root, dir)}/${report}.{json,md,svg}`);
 if (result.meta.errors.length) {
   console.log(`errors:\n  ${result.meta.errors.join('\n  ')}`);

@@ -14,7 +14,10 @@ const blocks = [...section.slice(0, section.indexOf('\n## ', 1)).matchAll(/```sh
   (m) => m[1],
 );
 // What a block needs that the e2e platform does not have.
-const NEEDS: [RegExp, string][] = [[/@alpine\.tar/, 'an OpenFaaS image tarball (alpine.tar)']];
+const NEEDS: [RegExp, string][] = [
+  [/@alpine\.tar/, 'an OpenFaaS image tarball (alpine.tar)'],
+  [/registry\.example/, 'a registry of your own (registry.example)'],
+];
 
 const tools = ['bash', 'curl', 'tar', 'base64'].filter(
   (t) => spawnSync('sh', ['-c', `command -v ${t}`]).status !== 0,

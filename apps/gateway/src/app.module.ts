@@ -11,7 +11,7 @@ import { FloeFunctionsController } from './floe-functions.controller.js';
 import { FunctionsController } from './functions.controller.js';
 import { FunctionsService } from './functions.service.js';
 import { HealthController } from './health.controller.js';
-import { ImageAvailability, type ImageSource } from './image-availability.js';
+import { ImageAvailability, type ImageSource, registrySource } from './image-availability.js';
 import { ImageRefs } from './image-refs.js';
 import { ImageUploadService } from './image-upload.service.js';
 import { ImagesController } from './images.controller.js';
@@ -56,7 +56,11 @@ export class AppModule {
         {
           provide: ImageAvailability,
           inject: [ImageRefs],
-          useFactory: (refs: ImageRefs) => new ImageAvailability(refs, opts.imageSources),
+          useFactory: (refs: ImageRefs) =>
+            new ImageAvailability(refs, [
+              registrySource(config.registry ?? { mirrors: {} }),
+              ...(opts.imageSources ?? []),
+            ]),
         },
         SchedulerClient,
         {

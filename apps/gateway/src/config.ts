@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { ConfigError, DEFAULT_NAMESPACE, EnvReader, stateDir } from '@floe/contracts';
+import { type RegistryConfig, registryConfigFromEnv, registryEnv } from '@floe/overlay-snapshots';
 
 /** The gateway's whole configuration, validated once at start. Paths are resolved, not yet read. */
 export interface GatewayConfig {
@@ -28,6 +29,8 @@ export interface GatewayConfig {
   maxInflight: number;
   /** Polling interval of GET /system/logs?follow=true. */
   logsPollMs: number;
+  /** Registries; with `uploadRegistry` (FLOE_REGISTRY) uploads are pushed there for every agent. */
+  registry?: RegistryConfig;
 }
 
 export function loadConfig(env = new EnvReader()): GatewayConfig {
@@ -58,5 +61,6 @@ export function loadConfig(env = new EnvReader()): GatewayConfig {
     rpcTimeoutMs: env.int('FLOE_RPC_TIMEOUT_MS', 10_000, { min: 100 }),
     maxInflight: env.int('FLOE_GATEWAY_MAX_INFLIGHT', 4096, { min: 1 }),
     logsPollMs: env.int('FLOE_LOGS_POLL_MS', 500, { min: 50 }),
+    registry: registryConfigFromEnv(registryEnv(env)),
   };
 }

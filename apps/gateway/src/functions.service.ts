@@ -1,5 +1,6 @@
 import {
   ANNOTATION_IMAGE_ARCHIVE,
+  ANNOTATION_IMAGE_PINNED,
   type FunctionDeployment,
   type FunctionPage,
   type FunctionRef,
@@ -124,12 +125,17 @@ export class FunctionsService {
 
   /**
    * The one field the gateway adds to a deployment: for an image uploaded through
-   * POST /floe/images, the archive path agents import it from (annotation
-   * com.floe.image-archive). Everything else goes to the scheduler exactly as sent.
+   * POST /floe/images, where agents get it: the registry ref it was pushed to (annotation
+   * com.floe.image-pinned, any host) or else the archive path (com.floe.image-archive, this
+   * host). Everything else goes to the scheduler exactly as sent.
    */
   private withArchive(d: FunctionDeployment): FunctionDeployment {
-    const archive = d.image ? this.images.archiveOf(d.image) : undefined;
-    if (!archive || d.annotations?.[ANNOTATION_IMAGE_ARCHIVE]) return d;
-    return { ...d, annotations: { ...d.annotations, [ANNOTATION_IMAGE_ARCHIVE]: archive } };
+    const up = d.image ? this.images.get(d.image) : undefined;
+    if (!up || d.annotations?.[ANNOTATION_IMAGE_ARCHIVE] || d.annotations?.[ANNOTATION_IMAGE_PINNED])
+      return d;
+    const add: Record<string, string> = up.pinned
+      ? { [ANNOTATION_IMAGE_PINNED]: up.pinned }
+      : { [ANNOTATION_IMAGE_ARCHIVE]: up.archive };
+    return { ...d, annotations: { ...d.annotations, ...add } };
   }
 }

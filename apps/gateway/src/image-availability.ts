@@ -1,4 +1,5 @@
 import { ANNOTATION_IMAGE_ARCHIVE, type FunctionDeployment, InvalidArgumentError } from '@floe/contracts';
+import { parseReference, type RegistryConfig } from '@floe/overlay-snapshots';
 import type { ImageRefs } from './image-refs.js';
 
 /**
@@ -6,6 +7,24 @@ import type { ImageRefs } from './image-refs.js';
  * be got. The gateway asks each source in turn, only for refs it does not hold itself.
  */
 export type ImageSource = (ref: string) => Promise<boolean>;
+
+/**
+ * A registry Floe can be asked for the image: one the reference names (`host:5000/repo:tag`),
+ * or Docker Hub when a mirror serves it (`FLOE_REGISTRY_MIRRORS`). The scheduler then resolves
+ * the manifest with the namespace's credentials, and a missing tag or refused credentials fail
+ * the deploy there, naming `image`. Plain Docker Hub names without a mirror are refused here:
+ * this platform reaches no public registry, so such a deploy could only fail on its first call.
+ */
+export function registrySource(config: Pick<RegistryConfig, 'mirrors'>): ImageSource {
+  return async (ref) => {
+    try {
+      const r = parseReference(ref);
+      return r.registry !== 'docker.io' || (config.mirrors['docker.io']?.length ?? 0) > 0;
+    } catch {
+      return false;
+    }
+  };
+}
 
 /** The agents' built-in base images (libs/overlay-snapshots/src/base-images.ts). */
 const BASE_IMAGES = new Set(['floe/busybox:latest', 'floe/node:latest', 'floe/python:latest']);
@@ -30,8 +49,8 @@ export class ImageAvailability {
     throw new InvalidArgumentError(
       'image',
       `image ${image} not found on this platform: upload it first with ` +
-        `POST /floe/images?ref=${image} (body: a docker save or OCI archive tar); ` +
-        'pulling from a registry is not supported yet',
+        `POST /floe/images?ref=${image} (body: a docker save or OCI archive tar), ` +
+        'name it by its registry (host[:port]/repo:tag), or serve docker.io through FLOE_REGISTRY_MIRRORS',
     );
   }
 }

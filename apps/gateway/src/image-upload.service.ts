@@ -5,6 +5,14 @@ import path from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { InvalidArgumentError } from '@floe/contracts';
+import {
+  formatReference,
+  parseReference,
+  pinReference,
+  pushImage,
+  RegistryClient,
+  readImageArchive,
+} from '@floe/overlay-snapshots';
 import { Inject, Injectable, PayloadTooLargeException } from '@nestjs/common';
 import type { GatewayConfig } from './config.js';
 import { ImageRefs } from './image-refs.js';
@@ -17,6 +25,8 @@ export interface ImageUpload {
   archive: string;
   sha256: string;
   bytes: number;
+  /** Where it was pushed (FLOE_REGISTRY), pinned: what agents on any host pull. */
+  pinned?: string;
 }
 
 /** `[host[:port]/]path[:tag]`, docker's reference grammar without digests. */
@@ -68,10 +78,28 @@ export class ImageUploadService {
       const sha256 = hash.digest('hex');
       const archive = path.join(this.dir, `${sha256}.tar`);
       await rename(tmp, archive);
-      await this.refs.set(ref, archive);
-      return { ref, archive, sha256, bytes };
+      const pinned = await this.push(ref, archive);
+      await this.refs.set(ref, archive, pinned);
+      return { ref, archive, sha256, bytes, ...(pinned ? { pinned } : {}) };
     } finally {
       await rm(tmp, { force: true });
+    }
+  }
+
+  /** With FLOE_REGISTRY: push the upload there so an agent on any host can pull it. */
+  private async push(ref: string, archive: string): Promise<string | undefined> {
+    const reg = this.config.registry;
+    if (!reg?.uploadRegistry) return undefined;
+    const local = parseReference(ref);
+    const target = parseReference(
+      `${reg.uploadRegistry}/${local.repository.replace(/^library\//, '')}:${local.tag}`,
+    );
+    const client = new RegistryClient(reg);
+    try {
+      const digest = await pushImage(client, target, await readImageArchive(archive, ref));
+      return formatReference(pinReference(target, digest));
+    } finally {
+      client.close();
     }
   }
 }

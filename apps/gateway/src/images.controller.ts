@@ -1,15 +1,32 @@
-import { Controller, HttpCode, Inject, Post, Query, Req } from '@nestjs/common';
+import { type AgentInfo, SchedulerPatterns } from '@floe/contracts';
+import { Controller, Get, HttpCode, Inject, Post, Query, Req } from '@nestjs/common';
 import { RouteConfig } from '@nestjs/platform-fastify';
 import type { FastifyRequest } from 'fastify';
 import { BasicAuth } from './basic-auth.guard.js';
 import { RAW_STREAM } from './body-parsers.js';
+import { imageInventory } from './image-inventory.js';
+import { ImageRefs } from './image-refs.js';
 import { ImageUploadService } from './image-upload.service.js';
+import { SchedulerClient } from './scheduler.client.js';
 
-/** POST /floe/images?ref=name:tag with a docker-save or OCI tar body, streamed to disk. */
+/**
+ * POST /floe/images?ref=name:tag with a docker-save or OCI tar body, streamed to disk;
+ * GET /floe/images: every image, with its digest, size and the agents that have it.
+ */
 @Controller('floe/images')
 @BasicAuth()
 export class ImagesController {
-  constructor(@Inject(ImageUploadService) private readonly uploads: ImageUploadService) {}
+  constructor(
+    @Inject(ImageUploadService) private readonly uploads: ImageUploadService,
+    @Inject(SchedulerClient) private readonly scheduler: SchedulerClient,
+    @Inject(ImageRefs) private readonly refs: ImageRefs,
+  ) {}
+
+  @Get()
+  async list() {
+    const agents = (await this.scheduler.call<AgentInfo[]>(SchedulerPatterns.agents, {})) ?? [];
+    return imageInventory(agents, this.refs.all());
+  }
 
   @Post()
   @HttpCode(201)

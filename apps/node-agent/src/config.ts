@@ -1,5 +1,6 @@
 import os from 'node:os';
 import { ConfigError, EnvReader, stateDir } from '@floe/contracts';
+import { type RegistryConfig, registryConfigFromEnv, registryEnv } from '@floe/overlay-snapshots';
 
 /** The node-agent's whole configuration, validated once at start. */
 export interface AgentConfig {
@@ -30,6 +31,8 @@ export interface AgentConfig {
   maxBodyBytes: number;
   logMaxBytes: number;
   scheduler: { host: string; port: number };
+  /** FLOE_REGISTRY_CA, FLOE_REGISTRY_INSECURE, FLOE_REGISTRY_MIRRORS. */
+  registry: RegistryConfig;
 }
 
 function parseLabels(raw: string): Record<string, string> {
@@ -78,5 +81,6 @@ export function loadConfig(env = new EnvReader()): AgentConfig {
     maxBodyBytes: env.bytes('FLOE_MAX_BODY_BYTES', 6 * 1024 * 1024),
     logMaxBytes: env.bytes('FLOE_LOG_MAX_BYTES', 8 * 1024 * 1024),
     scheduler: env.address('FLOE_SCHEDULER_RPC', '127.0.0.1:7001'),
+    registry: registryConfigFromEnv(registryEnv(env)),
   };
 }

@@ -10,6 +10,7 @@ import {
   reviveError,
   SchedulerPatterns,
 } from '@floe/contracts';
+import { namespaceCredentials } from '@floe/overlay-snapshots';
 import { HostMountsFfi, Runtime } from '@floe/runtime';
 import { NestFactory } from '@nestjs/core';
 import { ClientProxyFactory, type MicroserviceOptions, Transport } from '@nestjs/microservices';
@@ -44,8 +45,19 @@ async function bootstrap() {
     console.log(
       `agent ${config.id}: recovered ${found.containers} container(s), ${found.mounts} mount(s) from a previous run`,
     );
-  const rootfs = await SnapshotRootfs.open(config.layerDir);
   const scheduler = ClientProxyFactory.create({ transport: Transport.TCP, options: config.scheduler });
+  const secrets = async (namespace: string, names: string[]): Promise<Record<string, string>> => {
+    try {
+      return await firstValueFrom(scheduler.send(SchedulerPatterns.secretValues, { namespace, names }));
+    } catch (err) {
+      throw reviveError(err as never);
+    }
+  };
+  const rootfs = await SnapshotRootfs.open(config.layerDir, {
+    config: config.registry,
+    credentials: (namespace) => namespaceCredentials((names) => secrets(namespace, names)),
+    log: (line) => console.log(`node-agent ${config.id}: ${line}`),
+  });
 
   const agent = await Agent.start(
     {
@@ -74,13 +86,7 @@ async function bootstrap() {
       runtime,
       rootfs,
       mounts,
-      secrets: async (namespace, names) => {
-        try {
-          return await firstValueFrom(scheduler.send(SchedulerPatterns.secretValues, { namespace, names }));
-        } catch (err) {
-          throw reviveError(err as never);
-        }
-      },
+      secrets,
     },
   );
 

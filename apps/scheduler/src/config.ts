@@ -1,4 +1,5 @@
 import { EnvReader, stateDir } from '@floe/contracts';
+import { registryConfigFromEnv, registryEnv } from '@floe/overlay-snapshots';
 import type { SchedulerSettings } from '@floe/scheduler-core';
 
 /** The scheduler's whole configuration, validated once at start. */
@@ -39,5 +40,6 @@ export function loadConfig(env = new EnvReader()): SchedulerConfig {
     leaderTtlMs: env.int('FLOE_LEADER_TTL_MS', 5000, { min: 300 }),
     reconcileMs: env.int('FLOE_RECONCILE_MS', 1000, { min: 50 }),
     version: env.string('FLOE_VERSION', '0.1.0'),
+    registry: registryConfigFromEnv(registryEnv(env)),
   };
 }

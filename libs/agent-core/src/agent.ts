@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import {
+  type AgentImage,
   type AgentInfo,
   type AgentInvokeWire,
   FloeError,
@@ -71,11 +72,13 @@ export class Agent {
   private readonly membership: Membership;
   private readonly startedAt = Date.now();
   private readonly versions = new VersionCache();
+  private readonly images?: () => AgentImage[];
 
   private constructor(
     readonly settings: AgentSettings,
     deps: AgentDeps,
   ) {
+    this.images = deps.rootfs.images?.bind(deps.rootfs);
     const dir = (p: string) => path.join(settings.stateDir, 'agent', p);
     mkdirSync(dir('instances'), { recursive: true });
     this.channel = new ChannelServer(dir('run/agent.sock'), settings.maxBodyBytes);
@@ -208,6 +211,7 @@ export class Agent {
       functions: s.functions,
       startedAt: this.startedAt,
       heartbeatAt: Date.now(),
+      ...(this.images ? { images: this.images() } : {}),
     };
   }
 

@@ -74,8 +74,9 @@ export class ContainerLauncher implements Launcher {
       this.o.mounts.makeSharedPoint(d.code);
       cleanup.push(() => this.o.mounts.detach(d.code));
 
-      const imageRef = opts.runtime === 'image' ? (opts.version?.image ?? '') : RUNTIME_IMAGES[opts.runtime];
-      if (opts.runtime === 'image') await this.o.rootfs.ensureImage(imageRef, opts.version?.imageArchive);
+      const imageRef = opts.runtime === 'image' ? runRef(opts.version) : RUNTIME_IMAGES[opts.runtime];
+      if (opts.runtime === 'image')
+        await this.o.rootfs.ensureImage(imageRef, opts.version?.imageArchive, opts.version?.namespace);
       const rootfsMounts = await this.o.rootfs.rootfs(opts.id, imageRef, this.o.writableBytes);
       cleanup.push(() => this.o.rootfs.release(opts.id));
 
@@ -156,7 +157,7 @@ export class ContainerLauncher implements Launcher {
         // The image's env reaches the function through `load` (image-process.ts), not the watchdog.
         args = ['/floe-bin/floe-watchdog'];
         const img =
-          opts.runtime === 'image' ? await this.o.rootfs.imageConfig(opts.version?.image ?? '') : undefined;
+          opts.runtime === 'image' ? await this.o.rootfs.imageConfig(runRef(opts.version)) : undefined;
         cwd = img?.workingDir || '/';
       }
     }
@@ -229,7 +230,7 @@ export class ContainerLauncher implements Launcher {
     if (version.runtime === 'python') handler ||= 'handler.handle';
     if (version.runtime === 'exec') handler = version.handler || version.deployment.envProcess || 'cat';
     if (version.runtime === 'image') {
-      const { mode: _, ...run } = imageProcess(version, await this.o.rootfs.imageConfig(version.image));
+      const { mode: _, ...run } = imageProcess(version, await this.o.rootfs.imageConfig(runRef(version)));
       return { ...run, codeDir: '/code' };
     }
     return { handler, env: version.env, codeDir: '/code' };
@@ -288,4 +289,9 @@ function closeQuietly(fd: number) {
   try {
     closeSync(fd);
   } catch {}
+}
+
+/** The image a version runs: the digest pinned at deploy when it came from a registry. */
+function runRef(version: FunctionVersion | undefined): string {
+  return version?.imagePinned ?? version?.image ?? '';
 }

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { FunctionVersion } from '@floe/contracts';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ChannelServer } from './channel-server.js';
 import { Pool, type PoolOptions } from './pool.js';
 import { ProcessLauncher } from './testing/process-launcher.js';

@@ -1,4 +1,4 @@
-import type { Mount } from '@floe/contracts';
+import type { AgentImage, Mount } from '@floe/contracts';
 
 /** What the launcher needs of the layer store (backed by libs/overlay-snapshots). */
 export interface RootfsProvider {
@@ -6,11 +6,13 @@ export interface RootfsProvider {
   rootfs(containerId: string, imageRef: string, sizeLimitBytes: number): Promise<Mount[]>;
   /** Host path of a read-only code tree for an archive digest; `fetch` gives the archive when absent. */
   codeLayer(digest: string, fetch: () => Promise<Buffer>): Promise<string>;
-  /** Imports a docker-save/OCI tar under `ref` unless present. */
-  ensureImage(ref: string, archivePath?: string): Promise<void>;
+  /** Unless present: imports a docker-save/OCI tar under `ref`, or pulls `ref` with `namespace`'s registry credentials. */
+  ensureImage(ref: string, archivePath?: string, namespace?: string): Promise<void>;
   imageConfig(ref: string): Promise<ImageRunConfig | undefined>;
   /** Forgets the container's writable layer and lease. */
   release(containerId: string): Promise<void>;
+  /** Images present and pulls in progress, for the agent's heartbeat. */
+  images?(): AgentImage[];
 }
 
 export interface ImageRunConfig {

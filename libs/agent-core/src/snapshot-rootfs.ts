@@ -1,9 +1,23 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { type Mount, NotFoundError } from '@floe/contracts';
-import { SnapshotService } from '@floe/overlay-snapshots';
+import { type AgentImage, type Mount, NotFoundError } from '@floe/contracts';
+import {
+  ImagePuller,
+  RegistryClient,
+  type RegistryConfig,
+  type RegistryCredentials,
+  SnapshotService,
+} from '@floe/overlay-snapshots';
+import { pullHooks } from './image-pull-metrics.js';
 import type { ImageRunConfig, RootfsProvider } from './ports.js';
+
+export interface RegistryAccess {
+  config: RegistryConfig;
+  /** A namespace's registry credentials by host (its `floe-registry-auth` secret). */
+  credentials(namespace: string): Promise<Map<string, RegistryCredentials>>;
+  log?: (line: string) => void;
+}
 
 /**
  * The launcher's view of libs/overlay-snapshots: container rootfs mounts over an image's
@@ -12,15 +26,35 @@ import type { ImageRunConfig, RootfsProvider } from './ports.js';
 export class SnapshotRootfs implements RootfsProvider {
   private readonly codeLayers = new Map<string, Promise<string>>();
 
-  private constructor(readonly service: SnapshotService) {}
+  private readonly puller?: ImagePuller;
+  private readonly pulling = new Set<string>();
+  /** Recomputed after an import or pull, not on every heartbeat. */
+  private summary: AgentImage[] = [];
 
-  /** Opens `<layerDir>/snapshots`, building the base images there if missing. */
-  static async open(layerDir: string): Promise<SnapshotRootfs> {
+  private constructor(
+    readonly service: SnapshotService,
+    private readonly registry?: RegistryAccess,
+  ) {
+    if (registry)
+      this.puller = new ImagePuller(
+        service.images,
+        new RegistryClient(registry.config),
+        pullHooks(registry.log ?? ((l) => console.log(l))),
+      );
+  }
+
+  /**
+   * Opens `<layerDir>/snapshots`, building the base images there if missing. With `registry`,
+   * images not present are pulled before the first start that needs them.
+   */
+  static async open(layerDir: string, registry?: RegistryAccess): Promise<SnapshotRootfs> {
     const service = await SnapshotService.open(layerDir);
     await service.ensureBaseImages();
     // A crash leaves writable layers of containers that no longer exist.
     for (const id of await service.containers()) await service.release(id);
-    return new SnapshotRootfs(service);
+    const r = new SnapshotRootfs(service, registry);
+    await r.refresh();
+    return r;
   }
 
   async rootfs(containerId: string, imageRef: string, sizeLimitBytes: number): Promise<Mount[]> {
@@ -55,11 +89,45 @@ export class SnapshotRootfs implements RootfsProvider {
     }
   }
 
-  async ensureImage(ref: string, archivePath?: string): Promise<void> {
+  /** Present, else imported from an uploaded archive, else pulled with `namespace`'s credentials. */
+  async ensureImage(ref: string, archivePath?: string, namespace?: string): Promise<void> {
     if (await this.service.resolveImage(ref)) return;
-    if (!archivePath)
-      throw new NotFoundError(`image ${ref}: not imported and no archive given`, { field: 'image' });
-    await this.service.importImage(archivePath, ref);
+    if (archivePath) {
+      await this.service.importImage(archivePath, ref);
+      await this.refresh();
+      return;
+    }
+    if (!this.puller || !this.registry)
+      throw new NotFoundError(`image ${ref}: not on this agent and no registry configured`, {
+        field: 'image',
+      });
+    const creds = namespace ? await this.registry.credentials(namespace) : new Map();
+    const client = new RegistryClient({ ...this.registry.config, credentials: (h) => creds.get(h) });
+    this.pulling.add(ref);
+    try {
+      await this.puller.ensure(ref, client);
+    } finally {
+      this.pulling.delete(ref);
+      client.close();
+      await this.refresh();
+    }
+  }
+
+  images(): AgentImage[] {
+    return [
+      ...this.summary,
+      ...[...this.pulling].map((ref) => ({ refs: [ref], digest: ref, size: 0, state: 'pulling' as const })),
+    ];
+  }
+
+  private async refresh(): Promise<void> {
+    const store = this.service.images;
+    this.summary = (await store.list()).map((img) => ({
+      refs: store.refsOf(img.manifestDigest),
+      digest: img.manifestDigest,
+      size: img.layers.reduce((n, l) => n + (store.layers.info(l)?.size ?? 0), 0),
+      state: 'present',
+    }));
   }
 
   async imageConfig(ref: string): Promise<ImageRunConfig | undefined> {

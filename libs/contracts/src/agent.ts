@@ -28,6 +28,18 @@ export interface AgentInfo {
   functions: Record<string, { instances: number; idle: number; inflight: number; ready?: number }>;
   startedAt: number;
   heartbeatAt: number;
+  /** Images in its layer store and pulls in progress (GET /floe/images). */
+  images?: AgentImage[];
+}
+
+/** An image on an agent, or being pulled there. */
+export interface AgentImage {
+  refs: string[];
+  /** Manifest digest; for a pull in progress, the ref being pulled. */
+  digest: string;
+  /** Bytes of its layers on disk (du). */
+  size: number;
+  state: 'present' | 'pulling';
 }
 
 /**

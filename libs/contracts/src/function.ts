@@ -64,6 +64,11 @@ export interface FunctionVersion {
   codeDigest?: string;
   /** For images uploaded to the gateway: path of the saved tar, importable by agents on this host. */
   imageArchive?: string;
+  /**
+   * For registry images: `image` resolved at deploy and pinned to the digest it named then
+   * (`registry/repo@sha256:...`). Agents pull and run exactly this, even if the tag moves.
+   */
+  imagePinned?: string;
   handler?: string;
   memoryBytes: number;
   cpuMillis?: number;

@@ -21,6 +21,19 @@ export const DEFAULT_NAMESPACE = 'openfaas-fn';
  */
 export const ANNOTATION_IMAGE_ARCHIVE = 'com.floe.image-archive';
 
+/**
+ * Annotation the gateway adds instead when it pushed that upload into the configured registry
+ * (`FLOE_REGISTRY`): `registry/repo@sha256:...`, which every agent pulls.
+ */
+export const ANNOTATION_IMAGE_PINNED = 'com.floe.image-pinned';
+
+/**
+ * The secret (per namespace) holding registry credentials as a docker `config.json`
+ * (`{"auths": {"host:port": {"auth": "base64(user:pass)"}}}`): stored encrypted like every
+ * secret, read by the scheduler at deploy and by agents when they pull.
+ */
+export const REGISTRY_AUTH_SECRET = 'floe-registry-auth';
+
 /** fn.get, fn.remove, fn.versions. */
 export interface FunctionRef {
   name: string;
@@ -60,6 +73,8 @@ export interface FunctionVersionSummary {
   createdAt: string;
   active: boolean;
   image?: string;
+  /** The digest `image` was resolved to at deploy (registry images and pushed uploads). */
+  imagePinned?: string;
   runtime?: string;
 }
 

@@ -110,6 +110,48 @@ export class ImageStore {
     return this.lock.run(() => this.importLocked(src));
   }
 
+  /**
+   * Publish an image whose layers a pull already put in the layer store: checks the config
+   * digest and that every diffID is present, then writes manifest, config and `refs` (the
+   * commit point). Throws, storing nothing, if a layer is missing.
+   */
+  async importPulled(src: {
+    manifest: { bytes: Buffer; digest: string };
+    config: { bytes: Buffer; digest: string };
+    refs: string[];
+  }): Promise<Image> {
+    return this.lock.run(async () => {
+      const gotConfig = sha256(src.config.bytes);
+      if (gotConfig !== src.config.digest) throw mismatch('config', src.config.digest, gotConfig);
+      const gotManifest = sha256(src.manifest.bytes);
+      if (gotManifest !== src.manifest.digest) throw mismatch('manifest', src.manifest.digest, gotManifest);
+      const config = parseConfig(src.config.bytes);
+      const missing = config.rootfs.diff_ids.find((d) => !this.layers.has(d));
+      if (missing)
+        throw new NotFoundError(`image ${src.refs[0]}: layer ${missing} is not in the layer store`);
+      this.layers.putBlob(gotConfig, src.config.bytes);
+      this.layers.putBlob(gotManifest, src.manifest.bytes);
+      const idx = this.index();
+      if (!idx.images.includes(gotManifest)) idx.images.push(gotManifest);
+      for (const r of src.refs) idx.refs[normalizeRef(r)] = gotManifest;
+      this.saveIndex(idx);
+      return {
+        ref: src.refs[0] ? normalizeRef(src.refs[0]) : undefined,
+        manifestDigest: gotManifest,
+        configDigest: gotConfig,
+        layers: config.rootfs.diff_ids,
+        config: config.config,
+      };
+    });
+  }
+
+  /** Every ref that points at `manifestDigest`. */
+  refsOf(manifestDigest: string): string[] {
+    return Object.entries(this.index().refs)
+      .filter(([, d]) => d === manifestDigest)
+      .map(([r]) => r);
+  }
+
   /** Run `fn` with imports held off (GC uses this). */
   exclusive<T>(fn: () => Promise<T>): Promise<T> {
     return this.lock.run(fn);

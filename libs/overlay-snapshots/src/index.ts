@@ -17,6 +17,13 @@ export {
 export { diskUsage, type Usage } from './disk-usage.js';
 export { type GcOptions, type GcResult, gc } from './gc.js';
 export {
+  DOCKER_HUB,
+  formatReference,
+  type ImageReference,
+  parseReference,
+  pinReference,
+} from './image-reference.js';
+export {
   type Image,
   type ImageConfig,
   type ImageSource,
@@ -26,7 +33,19 @@ export {
 } from './image-store.js';
 export { type LayerInfo, LayerStore, type LayerStoreOptions, type StagedLayer } from './layer-store.js';
 export { type Lease, LeaseManager } from './leases.js';
+export { readImageArchive } from './oci-import.js';
 export { chainIDs, OverlaySnapshotter, type OverlaySnapshotterOptions } from './overlay-snapshotter.js';
+export { namespaceCredentials, parseDockerConfig, type RegistryCredentials } from './registry-auth.js';
+export {
+  type Descriptor,
+  RegistryClient,
+  type RegistryClientOptions,
+  type ResolvedImage,
+  registryRefusal,
+} from './registry-client.js';
+export { parseMirrors, type RegistryConfig, registryConfigFromEnv, registryEnv } from './registry-config.js';
+export { ImagePuller, type PullHooks } from './registry-pull.js';
+export { pushImage } from './registry-push.js';
 export { SnapshotService, type SnapshotServiceOptions } from './snapshot-service.js';
 export type { PrepareOptions, SnapshotInfo, SnapshotKind, Snapshotter } from './snapshotter.js';
 export { type TarEntry, type TarEntryType, TarReader } from './tar-reader.js';

@@ -1,6 +1,7 @@
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
+import { promisify } from 'node:util';
 import { FloeError, InvalidArgumentError, NotFoundError, SyscallError } from '@floe/contracts';
 import type { ArchiveLimits } from './archive-guard.js';
 import { readJson, writeFileAtomic } from './atomic-file.js';
@@ -119,11 +120,55 @@ export class LayerStore {
 
   /** Make a staged layer visible under its diffID (or drop it if that layer exists). */
   commitStaged(s: StagedLayer, opts: { durable?: boolean } = {}): LayerInfo {
+    const info = this.describe(s);
+    if (!info) return this.info(s.diffID)!;
+    // Data first, then the rename that publishes it.
+    if ((opts.durable ?? this.opts.durable) !== false) execFileSync('sync', ['-f', `${s.dir}/layer.json`]);
+    return this.rename(s, info);
+  }
+
+  /**
+   * `commitStaged` without blocking the event loop on the sync: pulls publish layers while
+   * other layers are still streaming in.
+   */
+  async publishStaged(s: StagedLayer): Promise<LayerInfo> {
+    const info = this.describe(s);
+    if (!info) return this.info(s.diffID)!;
+    if (this.opts.durable !== false) await this.syncfs();
+    return this.rename(s, info);
+  }
+
+  private syncRunning?: Promise<void>;
+  private syncNext?: Promise<void>;
+
+  /**
+   * One syncfs of the store's filesystem that starts after this call. Layers finishing
+   * together share one: a sync already running may have missed their data, so they wait for
+   * the next one, which every caller that arrives meanwhile shares.
+   */
+  private syncfs(): Promise<void> {
+    const run = () => promisify(execFile)('sync', ['-f', this.root]).then(() => {});
+    if (!this.syncRunning) {
+      this.syncRunning = run().finally(() => {
+        this.syncRunning = undefined;
+      });
+      return this.syncRunning;
+    }
+    this.syncNext ??= this.syncRunning
+      .catch(() => {})
+      .then(() => {
+        this.syncNext = undefined;
+        return this.syncfs();
+      });
+    return this.syncNext;
+  }
+
+  /** Writes the staged layer's layer.json; undefined (staged copy dropped) if the layer exists. */
+  private describe(s: StagedLayer): LayerInfo | undefined {
     const hex = digestHex(s.diffID);
-    const dest = `${this.root}/layers/${hex}`;
-    if (fs.existsSync(dest)) {
+    if (fs.existsSync(`${this.root}/layers/${hex}`)) {
       this.discard(s);
-      return this.info(s.diffID)!;
+      return undefined;
     }
     const info: LayerInfo = {
       diffID: s.diffID,
@@ -133,8 +178,11 @@ export class LayerStore {
       created: new Date().toISOString(),
     };
     writeFileAtomic(`${s.dir}/layer.json`, JSON.stringify(info), { fsync: false });
-    // Data first, then the rename that publishes it.
-    if ((opts.durable ?? this.opts.durable) !== false) execFileSync('sync', ['-f', `${s.dir}/layer.json`]);
+    return info;
+  }
+
+  private rename(s: StagedLayer, info: LayerInfo): LayerInfo {
+    const dest = `${this.root}/layers/${digestHex(s.diffID)}`;
     try {
       fs.renameSync(s.dir, dest);
     } catch (e) {

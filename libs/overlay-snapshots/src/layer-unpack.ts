@@ -66,7 +66,8 @@ function decode(raw: AsyncIterable<Buffer>) {
       throw new InvalidArgumentError('layer', 'zstd-compressed layers are not supported');
     }
     if (GZIP.every((b, i) => head[i] === b)) {
-      const z = createGunzip();
+      // 256 KiB out per chunk, not 16: a tenth of the write calls when a layer is unpacked.
+      const z = createGunzip({ chunkSize: 256 << 10 });
       gz = z;
       const src = Readable.from(rest);
       src.on('error', (e) => z.destroy(e));

@@ -1,5 +1,7 @@
 import {
   AlreadyExistsError,
+  ANNOTATION_IMAGE_ARCHIVE,
+  ANNOTATION_IMAGE_PINNED,
   DEFAULT_NAMESPACE,
   type FunctionDeployment,
   type FunctionVersion,
@@ -10,7 +12,8 @@ import {
 } from '@floe/contracts';
 import type { Redis } from 'ioredis';
 import { redisOp } from './errors.js';
-import { buildVersion, sha256 } from './function-version.js';
+import { BASE_IMAGES, buildVersion, sha256 } from './function-version.js';
+import type { ImageResolver, ResolvedRef } from './image-resolver.js';
 import { fnKey, type SchedulerKeys } from './keys.js';
 import type { SecretStore } from './secret-store.js';
 
@@ -60,6 +63,8 @@ export class FunctionRegistry {
     private readonly redis: Redis,
     private readonly keys: SchedulerKeys,
     private readonly secrets: SecretStore,
+    /** Resolves registry images at deploy; without it images are taken as named. */
+    private readonly images?: Pick<ImageResolver, 'resolveImage'>,
   ) {}
 
   /** Creates (`create`, ALREADY_EXISTS if present) or updates (`update`, NOT_FOUND if absent). */
@@ -70,6 +75,8 @@ export class FunctionRegistry {
       existingSecrets: pre.secrets ? await this.secrets.names(namespace) : [],
     });
     const name = dep.service;
+    // Before anything is written: a refused image stores nothing.
+    const pinned = await this.resolveImage(dep, namespace);
     return redisOp(`fn ${mode} ${namespace}/${name}`, async () => {
       const existing = await this.record(namespace, name);
       if (mode === 'create' && existing)
@@ -78,6 +85,7 @@ export class FunctionRegistry {
       const codeDigest = dep.code ? await this.storeCode(dep, namespace) : undefined;
       const n = await this.redis.hincrby(this.keys.versions(namespace, name), SEQ, 1);
       const version = buildVersion(dep, { version: n, createdAt: new Date().toISOString(), codeDigest });
+      if (pinned) version.imagePinned = pinned.pinned;
       const record: FunctionRecord = {
         name,
         namespace,
@@ -96,6 +104,15 @@ export class FunctionRegistry {
         .exec();
       return version;
     });
+  }
+
+  /** Registry images only: base images are built on agents, uploads come with their archive or pin. */
+  private async resolveImage(dep: FunctionDeployment, namespace: string): Promise<ResolvedRef | undefined> {
+    if (!this.images || !dep.image || (dep.runtime ?? 'image') !== 'image') return undefined;
+    if (dep.annotations?.[ANNOTATION_IMAGE_ARCHIVE] || dep.annotations?.[ANNOTATION_IMAGE_PINNED])
+      return undefined;
+    if ((Object.values(BASE_IMAGES) as string[]).includes(dep.image)) return undefined;
+    return this.images.resolveImage(dep.image, namespace);
   }
 
   private async storeCode(dep: FunctionDeployment, namespace: string): Promise<string> {
@@ -207,6 +224,7 @@ export class FunctionRegistry {
         createdAt: v.createdAt,
         active: v.version === record.active,
         image: v.image || undefined,
+        ...(v.imagePinned ? { imagePinned: v.imagePinned } : {}),
         runtime: v.runtime,
       }));
   }

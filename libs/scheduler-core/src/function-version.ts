@@ -3,6 +3,7 @@ import {
   ANNOTATION_API_KEY,
   ANNOTATION_CONCURRENCY,
   ANNOTATION_IMAGE_ARCHIVE,
+  ANNOTATION_IMAGE_PINNED,
   ANNOTATION_TIMEOUT,
   DEFAULT_MIN_SCALE,
   DEFAULT_NAMESPACE,
@@ -71,6 +72,7 @@ export function buildVersion(
   const cpu = parseCpuMillis(dep.limits?.cpu);
   if (cpu) version.cpuMillis = cpu;
   if (annotations[ANNOTATION_IMAGE_ARCHIVE]) version.imageArchive = annotations[ANNOTATION_IMAGE_ARCHIVE];
+  if (annotations[ANNOTATION_IMAGE_PINNED]) version.imagePinned = annotations[ANNOTATION_IMAGE_PINNED];
   if (annotations[ANNOTATION_API_KEY]) {
     version.apiKeyHash = sha256(annotations[ANNOTATION_API_KEY]);
     // The key itself must not be echoed by fn.get/fn.list nor shipped to agents.

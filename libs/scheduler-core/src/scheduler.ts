@@ -20,6 +20,7 @@ import type {
   SecretSummary,
 } from '@floe/contracts';
 import { InvalidArgumentError, NotFoundError } from '@floe/contracts';
+import type { RegistryConfig } from '@floe/overlay-snapshots';
 import type { Redis } from 'ioredis';
 import type { AgentClientFactory } from './agent-client.js';
 import { AgentDirectory } from './agent-directory.js';
@@ -28,14 +29,15 @@ import { AsyncWorker } from './async-worker.js';
 import { Autoscaler, DEFAULT_SCALE_IN_IDLE_MS } from './autoscaler.js';
 import { FunctionCache } from './function-cache.js';
 import { type FunctionEntry, FunctionRegistry } from './function-registry.js';
+import { ImageResolver } from './image-resolver.js';
 import { InvokeService } from './invoke-service.js';
 import { fnKey, type SchedulerKeys, schedulerKeys } from './keys.js';
 import { LeaderLease } from './leader-lease.js';
 import { LoadTracker } from './load-tracker.js';
 import { readLogs } from './log-reader.js';
 import { metrics } from './metrics.js';
-import { replicaFloor } from './replica-policy.js';
 import { measureRedisFootprint } from './redis-footprint.js';
+import { replicaFloor } from './replica-policy.js';
 import { loadSecretKey, SecretStore } from './secret-store.js';
 
 /** Everything the scheduler core needs to know, validated by the app's config loader. */
@@ -62,6 +64,8 @@ export interface SchedulerSettings {
   leaderTtlMs: number;
   reconcileMs: number;
   version: string;
+  /** Registries (CA, insecure hosts, mirrors): images are resolved at deploy when set. */
+  registry?: RegistryConfig;
 }
 
 /** Redis connections by purpose: `main` (commands), `subscriber` (pub/sub), `blocking` (XREADGROUP). */
@@ -119,7 +123,12 @@ export class Scheduler {
     const blocking = connect('blocking');
     this.conns = [this.redis, subscriber, blocking];
     this.secrets = new SecretStore(this.redis, this.keys, loadSecretKey(settings.stateDir));
-    this.registry = new FunctionRegistry(this.redis, this.keys, this.secrets);
+    this.registry = new FunctionRegistry(
+      this.redis,
+      this.keys,
+      this.secrets,
+      settings.registry ? new ImageResolver(this.secrets, settings.registry, log) : undefined,
+    );
     this.cache = new FunctionCache(this.registry, subscriber, this.keys);
     this.directory = new AgentDirectory(this.redis, this.keys, { pollMs: settings.agentPollMs });
     this.invoker = new InvokeService(this.cache, this.directory, clients, this.tracker, settings);
@@ -249,7 +258,7 @@ export class Scheduler {
       req.namespace,
       entries.map((e) => e.record.name),
     );
-    const functions = entries.map((e) => this.status(e, stats.get(e.record.name)?.count ?? 0));
+    const functions = entries.map((e) => this.status(e, stats.get(e.record.name)));
     return nextCursor === undefined ? { functions } : { functions, nextCursor };
   }
 

@@ -1,0 +1,51 @@
+import type { FloeError } from '@floe/contracts';
+import {
+  formatReference,
+  namespaceCredentials,
+  parseReference,
+  pinReference,
+  RegistryClient,
+  type RegistryConfig,
+} from '@floe/overlay-snapshots';
+import type { SecretStore } from './secret-store.js';
+
+/** What deploy learns about a registry image. */
+export interface ResolvedRef {
+  /** `registry/repo@sha256:...`: what agents pull and run. */
+  pinned: string;
+  digest: string;
+}
+
+/**
+ * Resolves a deployment's image against its registry at deploy: the manifest must exist and
+ * the namespace's credentials (secret `floe-registry-auth`) must be accepted, otherwise the
+ * deploy fails with the registry's reason, naming `image`. Nothing is downloaded but the
+ * manifest and config. A registry that cannot be reached at all does not block a deploy:
+ * the agent resolves the tag when it pulls (and fails that start, naming the image, if it
+ * still cannot).
+ */
+export class ImageResolver {
+  constructor(
+    private readonly secrets: SecretStore,
+    private readonly config: RegistryConfig,
+    private readonly log: (msg: string) => void = () => {},
+  ) {}
+
+  async resolveImage(ref: string, namespace: string): Promise<ResolvedRef | undefined> {
+    const r = parseReference(ref);
+    const creds = await namespaceCredentials((names) => this.secrets.values(namespace, names));
+    const client = new RegistryClient({ ...this.config, credentials: (host) => creds.get(host) });
+    try {
+      const img = await client.resolve(r);
+      return { pinned: formatReference(pinReference(r, img.digest)), digest: img.digest };
+    } catch (e) {
+      if ((e as FloeError).code !== 'UNAVAILABLE') throw e;
+      this.log(
+        `image ${ref}: registry unreachable at deploy, agents resolve it when they pull (${(e as Error).message})`,
+      );
+      return undefined;
+    } finally {
+      client.close();
+    }
+  }
+}
