@@ -45,7 +45,9 @@ async function agentCaller(client, name) {
   await client.invoke(name);
   const version = await activeVersion(client.redisUrl, name);
   // The scheduler's client: the version travels whole once, then by ref.
-  const rpc = new AgentInvokeClient(new FrameRpcClient({ host: '127.0.0.1', port: client.agent.invoke }));
+  const rpc = new AgentInvokeClient(
+    new FrameRpcClient({ host: '127.0.0.1', port: client.agent.invoke }, { tls: client.internalTls }),
+  );
   const call = () =>
     rpc.invoke(
       {

@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { ConfigError, DEFAULT_NAMESPACE, EnvReader, stateDir } from '@floe/contracts';
+import { type ClusterTls, ConfigError, DEFAULT_NAMESPACE, EnvReader, stateDir } from '@floe/contracts';
 
 /** The gateway's whole configuration, validated once at start. Paths are resolved, not yet read. */
 export interface GatewayConfig {
@@ -28,6 +28,11 @@ export interface GatewayConfig {
   maxInflight: number;
   /** Polling interval of GET /system/logs?follow=true. */
   logsPollMs: number;
+  /**
+   * The gateway's credential towards the scheduler's ports (mutual TLS, cluster CA); main.ts
+   * loads it (internalTlsFromEnv). Absent, the gateway calls in plain TCP, as in tests.
+   */
+  internalTls?: ClusterTls;
 }
 
 export function loadConfig(env = new EnvReader()): GatewayConfig {

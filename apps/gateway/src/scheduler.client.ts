@@ -1,4 +1,5 @@
 import {
+  clientTlsOptions,
   FloeError,
   FrameRpcClient,
   type InvokeRequest,
@@ -42,8 +43,9 @@ export class SchedulerClient implements OnApplicationShutdown {
   private readonly where: string;
 
   constructor(@Inject(GATEWAY_CONFIG) private readonly config: GatewayConfig) {
-    this.proxy = new NoDelayClientTCP(config.scheduler);
-    this.fast = new FrameRpcClient(config.schedulerInvoke);
+    const tls = config.internalTls;
+    this.proxy = new NoDelayClientTCP({ ...config.scheduler, tlsOptions: tls && clientTlsOptions(tls) });
+    this.fast = new FrameRpcClient(config.schedulerInvoke, { tls });
     this.where = `${config.scheduler.host}:${config.scheduler.port}`;
   }
 

@@ -6,9 +6,14 @@ import {
   type AgentInvokeWire,
   AgentPatterns,
   ConfigError,
+  clientTlsOptions,
+  countUnauthenticated,
+  EnvReader,
   FrameRpcServer,
+  internalTlsFromEnv,
   reviveError,
   SchedulerPatterns,
+  serverTlsOptions,
 } from '@floe/contracts';
 import { HostMountsFfi, Runtime } from '@floe/runtime';
 import { NestFactory } from '@nestjs/core';
@@ -30,8 +35,11 @@ process.on('SIGTERM', early('SIGTERM'));
 process.on('SIGINT', early('SIGINT'));
 
 async function bootstrap() {
-  const config = loadConfig();
+  const env = new EnvReader();
+  const config = loadConfig(env);
   collectDefaultMetrics();
+  // Every port below (and the scheduler's) requires this CA's certificates of its peers.
+  const internalTls = await internalTlsFromEnv(env, config.stateDir, 'agent', config.id);
   const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: 1 });
   const agentDir = path.join(config.stateDir, 'agent');
   mkdirSync(agentDir, { recursive: true });
@@ -45,7 +53,10 @@ async function bootstrap() {
       `agent ${config.id}: recovered ${found.containers} container(s), ${found.mounts} mount(s) from a previous run`,
     );
   const rootfs = await SnapshotRootfs.open(config.layerDir);
-  const scheduler = ClientProxyFactory.create({ transport: Transport.TCP, options: config.scheduler });
+  const scheduler = ClientProxyFactory.create({
+    transport: Transport.TCP,
+    options: { ...config.scheduler, tlsOptions: internalTls && clientTlsOptions(internalTls) },
+  });
 
   const agent = await Agent.start(
     {
@@ -88,6 +99,7 @@ async function bootstrap() {
   const invokeChannel = new FrameRpcServer(
     { [AgentPatterns.invoke]: (w: AgentInvokeWire) => agent.invokeWire(w) },
     'agent',
+    { tls: internalTls, listener: 'agent-invoke' },
   );
   let app: NestFastifyApplication | undefined;
   const teardown = async () => {
@@ -104,7 +116,12 @@ async function bootstrap() {
     app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(agent), new FastifyAdapter(), {
       logger: ['error', 'warn'],
     });
-    app.connectMicroservice<MicroserviceOptions>({ transport: Transport.TCP, options: config.rpc });
+    const tlsOptions = internalTls && serverTlsOptions(internalTls);
+    const rpc = app.connectMicroservice<MicroserviceOptions>({
+      transport: Transport.TCP,
+      options: { ...config.rpc, tlsOptions },
+    });
+    if (tlsOptions) countUnauthenticated(rpc, 'agent-rpc');
     await app.startAllMicroservices();
     await invokeChannel.listen(config.invoke.host, config.invoke.port);
     await app.listen(config.http.port, config.http.host);
@@ -116,7 +133,7 @@ async function bootstrap() {
     throw err;
   }
   console.log(
-    `node-agent ${config.id}: rpc ${config.rpc.host}:${config.rpc.port}, invoke ${config.invoke.host}:${config.invoke.port}, http ${config.http.host}:${config.http.port}, cgroups ${runtime.cgroups.mode}`,
+    `node-agent ${config.id}: rpc ${config.rpc.host}:${config.rpc.port}, invoke ${config.invoke.host}:${config.invoke.port}, http ${config.http.host}:${config.http.port}, cgroups ${runtime.cgroups.mode}, internal TLS ${internalTls ? `on (${internalTls.certFile})` : 'OFF'}`,
   );
 
   let stopping = false;

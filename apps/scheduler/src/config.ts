@@ -1,4 +1,4 @@
-import { EnvReader, stateDir } from '@floe/contracts';
+import { type ClusterTls, EnvReader, stateDir } from '@floe/contracts';
 import type { SchedulerSettings } from '@floe/scheduler-core';
 
 /** The scheduler's whole configuration, validated once at start. */
@@ -10,6 +10,12 @@ export interface SchedulerConfig extends SchedulerSettings {
   /** The invoke fast path (length-prefixed JSON frames, not Nest TCP); the gateway calls it. */
   invoke: { host: string; port: number };
   http: { host: string; port: number };
+  /**
+   * Mutual TLS on every internal listener and client (Nest TCP RPC, the invoke channel, calls
+   * to agents). main.ts loads it (internalTlsFromEnv); absent, they run in plain TCP, as in
+   * tests that boot the app in-process.
+   */
+  internalTls?: ClusterTls;
 }
 
 export function loadConfig(env = new EnvReader()): SchedulerConfig {

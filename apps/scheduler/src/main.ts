@@ -1,5 +1,11 @@
 import 'reflect-metadata';
-import { ConfigError } from '@floe/contracts';
+import {
+  ConfigError,
+  countUnauthenticated,
+  EnvReader,
+  internalTlsFromEnv,
+  serverTlsOptions,
+} from '@floe/contracts';
 import { NestFactory } from '@nestjs/core';
 import { type MicroserviceOptions, Transport } from '@nestjs/microservices';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
@@ -8,7 +14,9 @@ import { AppModule } from './app.module.js';
 import { loadConfig } from './config.js';
 
 async function bootstrap() {
-  const config = loadConfig();
+  const env = new EnvReader();
+  const config = loadConfig(env);
+  config.internalTls = await internalTlsFromEnv(env, config.stateDir, 'scheduler', config.id);
   collectDefaultMetrics();
   const app = await NestFactory.create<NestFastifyApplication>(
     AppModule.forRoot(config),
@@ -17,12 +25,17 @@ async function bootstrap() {
       logger: ['error', 'warn', 'log'],
     },
   );
-  app.connectMicroservice<MicroserviceOptions>({ transport: Transport.TCP, options: config.rpc });
+  const tlsOptions = config.internalTls && serverTlsOptions(config.internalTls);
+  const rpc = app.connectMicroservice<MicroserviceOptions>({
+    transport: Transport.TCP,
+    options: { ...config.rpc, tlsOptions },
+  });
+  if (tlsOptions) countUnauthenticated(rpc, 'scheduler-rpc');
   app.enableShutdownHooks();
   await app.startAllMicroservices();
   await app.listen(config.http.port, config.http.host);
   console.log(
-    `scheduler ${config.id}: rpc ${config.rpc.host}:${config.rpc.port}, http ${config.http.host}:${config.http.port}`,
+    `scheduler ${config.id}: rpc ${config.rpc.host}:${config.rpc.port}, http ${config.http.host}:${config.http.port}, internal TLS ${config.internalTls ? `on (${config.internalTls.certFile})` : 'OFF'}`,
   );
 }
 

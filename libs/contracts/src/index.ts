@@ -7,6 +7,8 @@ export * from './function.js';
 export * from './invoke.js';
 export * from './mount.js';
 export * from './patterns.js';
+export * from './pki/cluster-pki.js';
+export * from './pki/peer-auth.js';
 export * from './rpc/index.js';
 export * from './scheduler-rpc.js';
 export * from './validate-deployment.js';

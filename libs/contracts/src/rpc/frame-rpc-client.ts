@@ -1,5 +1,8 @@
 import net from 'node:net';
+import tls from 'node:tls';
 import { FloeError, isSerializedError, reviveError } from '../errors.js';
+import type { ClusterTls } from '../pki/cluster-pki.js';
+import { clientTlsOptions } from '../pki/peer-auth.js';
 import { DeadlineTimer } from './deadline-timer.js';
 import { encodeFrame, type Frame, FrameDecoder } from './frame-codec.js';
 import type { RpcReply } from './frame-rpc.types.js';
@@ -30,6 +33,14 @@ interface Pending {
   timeoutMs: number;
 }
 
+export interface FrameRpcClientOptions {
+  /**
+   * Mutual TLS with the cluster CA, as every Floe listener requires. One handshake per
+   * connection, and the connection lives on, so a call pays only the record encryption.
+   */
+  tls?: ClusterTls;
+}
+
 /**
  * The client side of the invoke fast path (see FrameRpcServer): one connection, opened on
  * the first call and again after it drops, many calls multiplexed on it. Promises, not
@@ -42,8 +53,14 @@ export class FrameRpcClient {
   private readonly deadlines = new DeadlineTimer((now) => this.expire(now));
   readonly where: string;
 
-  constructor(private readonly address: { host: string; port: number }) {
+  private readonly tls?: tls.ConnectionOptions;
+
+  constructor(
+    private readonly address: { host: string; port: number },
+    opts: FrameRpcClientOptions = {},
+  ) {
     this.where = `${address.host}:${address.port}`;
+    if (opts.tls) this.tls = clientTlsOptions(opts.tls);
   }
 
   call<T>(pattern: string, data: unknown, timeoutMs: number): Promise<T> {
@@ -97,7 +114,7 @@ export class FrameRpcClient {
     const settle = (f: Frame) => this.settle(f.header as unknown as RpcReply);
     // `onread` reads into one reused buffer, past the Readable stream a 'data' listener costs:
     // ~4 µs less per answer here. The decoder copies what must outlive the callback.
-    const socket = net.connect({
+    const options = {
       host: this.address.host,
       port: this.address.port,
       noDelay: true,
@@ -112,7 +129,9 @@ export class FrameRpcClient {
           return true;
         },
       },
-    });
+    };
+    // Calls written before the handshake is done wait in the TLS socket until it is.
+    const socket: net.Socket = this.tls ? tls.connect({ ...this.tls, ...options }) : net.connect(options);
     // Ref'd only while calls are pending (see call/forget): an idle connection must not keep the process alive.
     socket.unref();
     this.socket = socket;

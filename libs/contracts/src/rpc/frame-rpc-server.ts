@@ -1,9 +1,23 @@
 import net from 'node:net';
+import tls from 'node:tls';
 import { FloeError, type SerializedError } from '../errors.js';
+import type { ClusterTls } from '../pki/cluster-pki.js';
+import { countUnauthenticated, serverTlsOptions } from '../pki/peer-auth.js';
 import { encodeFrame, FrameDecoder } from './frame-codec.js';
 import type { RpcReply, RpcRequest } from './frame-rpc.types.js';
 
 export type RpcHandler = (data: never) => unknown;
+
+export interface FrameRpcServerOptions {
+  /**
+   * Mutual TLS with the cluster CA: a peer without a certificate the CA issued is closed
+   * during the handshake, before any frame is read, and counted in
+   * `floe_rpc_unauthenticated_total{listener}`.
+   */
+  tls?: ClusterTls;
+  /** The counter's label; default `<who>-frames`. */
+  listener?: string;
+}
 
 /**
  * The server side of the invoke fast path: request/reply over Floe's frames (JSON headers),
@@ -20,8 +34,19 @@ export class FrameRpcServer {
     private readonly handlers: Record<string, RpcHandler>,
     /** Names the service in INTERNAL errors: `agent: …`. */
     private readonly who: string,
+    opts: FrameRpcServerOptions = {},
   ) {
-    this.server = net.createServer((s) => this.accept(s));
+    if (opts.tls) {
+      this.server = tls.createServer(serverTlsOptions(opts.tls), (s) => this.accept(s));
+      countUnauthenticated(this.server, opts.listener ?? `${who}-frames`);
+    } else {
+      this.server = net.createServer((s) => this.accept(s));
+    }
+    // Every connection, authenticated or still in its handshake, so close() drops them all.
+    this.server.on('connection', (s: net.Socket) => {
+      this.sockets.add(s);
+      s.on('close', () => this.sockets.delete(s));
+    });
   }
 
   /** Listens; resolves to the bound port (useful with port 0). */
@@ -43,7 +68,6 @@ export class FrameRpcServer {
 
   private accept(socket: net.Socket): void {
     socket.setNoDelay(true);
-    this.sockets.add(socket);
     const decoder = new FrameDecoder('json');
     socket.on('data', (chunk) => {
       try {
@@ -53,7 +77,6 @@ export class FrameRpcServer {
       }
     });
     socket.on('error', () => {});
-    socket.on('close', () => this.sockets.delete(socket));
   }
 
   private dispatch(socket: net.Socket, req: RpcRequest): void {
