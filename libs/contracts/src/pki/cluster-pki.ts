@@ -4,6 +4,7 @@ import { chmod, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { FloeError } from '../errors.js';
+import { loopbackKey } from './loopback-auth.js';
 
 const run = promisify(execFile);
 
@@ -16,6 +17,8 @@ export interface ClusterTls {
   /** This service's name in its certificate (CN), e.g. `agent-7`. */
   name: string;
   certFile: string;
+  /** The HMAC key of loopback frame connections (loopback-auth.ts), derived from the CA's key. */
+  loopbackKey: Buffer;
 }
 
 export interface ClusterPkiOptions {
@@ -23,7 +26,7 @@ export interface ClusterPkiOptions {
   caDir: string;
   /** Generate the CA when `caDir` holds none: only at the default place, never at a configured one. */
   createCa: boolean;
-  /** Where this service keeps its own key and certificate: `<stateDir>/pki/<name>`. */
+  /** Where this service keeps its own key and certificate: `<stateDir>/<role>/pki`. */
   certDir: string;
   /** The role (OU) and name (CN) the certificate states. */
   role: 'scheduler' | 'agent' | 'gateway' | 'client';
@@ -60,6 +63,7 @@ export async function ensureClusterTls(opts: ClusterPkiOptions): Promise<Cluster
     key: own.key,
     name: opts.name,
     certFile: path.join(opts.certDir, 'cert.pem'),
+    loopbackKey: loopbackKey(ca.key),
   };
 }
 
@@ -88,9 +92,10 @@ async function ensurePair(dir: string, make?: (tmp: string) => Promise<void>): P
       'STARTUP',
       `cluster pki: no CA in ${dir} (cert.pem and key.pem): copy the cluster CA there, or leave FLOE_CA_DIR unset to generate one`,
     );
+  // The pair's own directory is 0700 (made so as `tmp`); a parent made here is too. A parent
+  // that exists keeps its mode: it may be a service's state dir, shared with others.
   const parent = path.dirname(dir);
   await mkdir(parent, { recursive: true, mode: 0o700 });
-  await chmod(parent, 0o700);
   const tmp = path.join(parent, `.${path.basename(dir)}.${process.pid}.${randomBytes(4).toString('hex')}`);
   await mkdir(tmp, { mode: 0o700 });
   try {
@@ -191,7 +196,7 @@ function stillGood(certPem: Buffer, ca: X509Certificate): boolean {
 
 /**
  * An app's internal TLS at start: its PKI from the environment (see clusterPkiOptions), or
- * nothing when `FLOE_INTERNAL_TLS=off`. That switch exists so the bench can measure what
+ * nothing when `FLOE_INTERNAL_AUTH=off`. That switch exists so the bench can measure what
  * authentication costs in the same run; it is said loudly at start, and no deployment
  * should set it: every internal port then takes commands from anyone who can reach it.
  */
@@ -202,9 +207,9 @@ export async function internalTlsFromEnv(
   name: string,
   warn: (msg: string) => void = console.warn,
 ): Promise<ClusterTls | undefined> {
-  if (!env.bool('FLOE_INTERNAL_TLS', true)) {
+  if (!env.bool('FLOE_INTERNAL_AUTH', true)) {
     warn(
-      `${role} ${name}: FLOE_INTERNAL_TLS=off: internal ports take unauthenticated connections (for benchmarks only)`,
+      `${role} ${name}: FLOE_INTERNAL_AUTH=off: internal ports take unauthenticated connections (for benchmarks only; never in a deployment)`,
     );
     return undefined;
   }
@@ -213,7 +218,9 @@ export async function internalTlsFromEnv(
 
 /**
  * Where a service's PKI lives, from its environment: the CA in `FLOE_CA_DIR` (default
- * `<stateDir>/pki/ca`, generated there on first start), its own pair in `<stateDir>/pki/<role>`.
+ * `<stateDir>/pki/ca`, generated there on first start), its own pair in `<stateDir>/<role>/pki`
+ * (each service's own directory: on a host where the agent runs as root and the others as
+ * another user, each can write only its own).
  */
 export function clusterPkiOptions(
   env: { optional(name: string): string | undefined },
@@ -225,7 +232,7 @@ export function clusterPkiOptions(
   return {
     caDir: configured ? path.resolve(configured) : path.join(stateDir, 'pki', 'ca'),
     createCa: configured === undefined,
-    certDir: path.join(stateDir, 'pki', role),
+    certDir: path.join(stateDir, role, 'pki'),
     role,
     name,
   };

@@ -52,7 +52,7 @@ async function refused(listener: string): Promise<number> {
   return m?.values.find((v) => v.labels.listener === listener)?.value ?? 0;
 }
 
-async function echoServer(listener: string) {
+async function echoServer(listener: string, forceTls = false) {
   const calls: unknown[] = [];
   const srv = new FrameRpcServer(
     {
@@ -62,7 +62,7 @@ async function echoServer(listener: string) {
       },
     },
     'test',
-    { tls: server, listener },
+    { tls: server, listener, forceTls },
   );
   const port = await srv.listen('127.0.0.1', 0);
   cleanups.push(() => srv.close());
@@ -83,6 +83,8 @@ describe('cluster PKI', () => {
   it('keeps keys 0600 in 0700 directories, and one CA for services started on one state dir', async () => {
     expect(statSync(path.join(dir, 'pki')).mode & 0o777).toBe(0o700);
     expect(statSync(path.join(dir, 'pki', 'ca', 'key.pem')).mode & 0o777).toBe(0o600);
+    expect(statSync(path.join(dir, 'pki', 'ca')).mode & 0o777).toBe(0o700);
+    expect(statSync(path.join(dir, 'srv', 'pki', 'agent')).mode & 0o777).toBe(0o700);
     expect(statSync(path.join(dir, 'srv', 'pki', 'agent', 'key.pem')).mode & 0o777).toBe(0o600);
     expect(server.ca.equals(client.ca)).toBe(true);
     const again = await Promise.all(
@@ -112,49 +114,63 @@ describe('cluster PKI', () => {
   });
 });
 
-describe('FrameRpcServer/Client with mutual TLS', () => {
-  it('serves a client holding a certificate of the cluster CA, many calls on one connection', async () => {
-    const { port } = await echoServer('t-ok');
-    const rpc = new FrameRpcClient({ host: '127.0.0.1', port }, { tls: client });
-    cleanups.push(() => rpc.close());
-    const answers = await Promise.all([1, 2, 3].map((i) => rpc.call('echo', { i }, 5000)));
-    expect(answers).toEqual([{ i: 1 }, { i: 2 }, { i: 3 }]);
-    expect(await rpc.call('echo', 'again', 5000)).toBe('again');
-    expect(await refused('t-ok')).toBe(0);
-  });
+for (const forceTls of [false, true]) {
+  const how = forceTls ? 'mutual TLS' : 'the loopback HMAC handshake';
+  describe(`FrameRpcServer/Client over ${how}`, () => {
+    const label = (l: string) => `${l}-${forceTls ? 'tls' : 'hmac'}`;
 
-  it('closes a plaintext frame client before any handler runs, and counts it', async () => {
-    const { port, calls } = await echoServer('t-plain');
-    const s = net.connect(port, '127.0.0.1');
-    const closed = closedBy(s);
-    s.write(encodeFrame({ i: 1, p: 'echo', d: 'steal' }));
-    const answer = await closed;
-    expect(answer.includes(Buffer.from('steal'))).toBe(false);
-    expect(calls).toEqual([]);
-    await expect.poll(() => refused('t-plain')).toBe(1);
-  });
+    it('serves a client holding the cluster PKI, many calls on one connection, the first ones sent before the handshake ends', async () => {
+      const { port } = await echoServer(label('ok'), forceTls);
+      const rpc = new FrameRpcClient({ host: '127.0.0.1', port }, { tls: client, forceTls });
+      cleanups.push(() => rpc.close());
+      const answers = await Promise.all([1, 2, 3].map((i) => rpc.call('echo', { i }, 5000)));
+      expect(answers).toEqual([{ i: 1 }, { i: 2 }, { i: 3 }]);
+      expect(await rpc.call('echo', 'again', 5000)).toBe('again');
+      expect(await refused(label('ok'))).toBe(0);
+    });
 
-  it('closes a TLS client with no certificate, or one of another CA, and counts each', async () => {
-    const { port, calls } = await echoServer('t-certs');
-    for (const opts of [
-      { ca: server.ca },
-      { ca: server.ca, cert: stranger.cert, key: stranger.key },
-    ] as tls.ConnectionOptions[]) {
-      const s = tls.connect({ ...opts, host: '127.0.0.1', port, checkServerIdentity: () => undefined });
-      const closed = closedBy(s);
-      s.write(encodeFrame({ i: 1, p: 'echo', d: 'steal' }));
-      expect((await closed).includes(Buffer.from('steal'))).toBe(false);
-    }
-    expect(calls).toEqual([]);
-    await expect.poll(() => refused('t-certs')).toBe(2);
-  });
+    it("closes a plaintext frame client, and TLS clients with no certificate or another CA's, before any handler runs, counting each", async () => {
+      const { port, calls } = await echoServer(label('refused'), forceTls);
+      const plain = net.connect(port, '127.0.0.1');
+      const plainClosed = closedBy(plain);
+      plain.write(encodeFrame({ i: 1, p: 'echo', d: 'steal' }));
+      expect((await plainClosed).includes(Buffer.from('steal'))).toBe(false);
+      for (const opts of [
+        { ca: server.ca },
+        { ca: server.ca, cert: stranger.cert, key: stranger.key },
+      ] as tls.ConnectionOptions[]) {
+        const s = tls.connect({
+          ...opts,
+          host: '127.0.0.1',
+          port,
+          checkServerIdentity: () => undefined,
+          rejectUnauthorized: false,
+        });
+        const closed = closedBy(s);
+        s.write(encodeFrame({ i: 1, p: 'echo', d: 'steal' }));
+        expect((await closed).includes(Buffer.from('steal'))).toBe(false);
+      }
+      expect(calls).toEqual([]);
+      await expect.poll(() => refused(label('refused'))).toBe(3);
+    });
 
-  it('a client refuses a server whose certificate the cluster CA did not issue', async () => {
-    const impostor = new FrameRpcServer({ echo: (d: unknown) => d }, 'impostor', { tls: stranger });
-    const port = await impostor.listen('127.0.0.1', 0);
-    cleanups.push(() => impostor.close());
-    const rpc = new FrameRpcClient({ host: '127.0.0.1', port }, { tls: client });
-    cleanups.push(() => rpc.close());
-    await expect(rpc.call('echo', 'secret request', 5000)).rejects.toBeInstanceOf(RpcConnectionError);
+    it('a client of another cluster is refused, and a client refuses a server of another cluster', async () => {
+      const { port, calls } = await echoServer(label('foreign'), forceTls);
+      const intruder = new FrameRpcClient({ host: '127.0.0.1', port }, { tls: stranger, forceTls });
+      cleanups.push(() => intruder.close());
+      await expect(intruder.call('echo', 'steal', 5000)).rejects.toBeInstanceOf(RpcConnectionError);
+      expect(calls).toEqual([]);
+      await expect.poll(() => refused(label('foreign'))).toBe(1);
+
+      const impostor = new FrameRpcServer({ echo: (d: unknown) => d }, 'impostor', {
+        tls: stranger,
+        forceTls,
+      });
+      const impostorPort = await impostor.listen('127.0.0.1', 0);
+      cleanups.push(() => impostor.close());
+      const rpc = new FrameRpcClient({ host: '127.0.0.1', port: impostorPort }, { tls: client, forceTls });
+      cleanups.push(() => rpc.close());
+      await expect(rpc.call('echo', 'secret request', 5000)).rejects.toBeInstanceOf(RpcConnectionError);
+    });
   });
-});
+}

@@ -2,6 +2,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { FloeError, isSerializedError, reviveError } from '../errors.js';
 import type { ClusterTls } from '../pki/cluster-pki.js';
+import { clientHandshake, type Handshake, isLoopback } from '../pki/loopback-auth.js';
 import { clientTlsOptions } from '../pki/peer-auth.js';
 import { DeadlineTimer } from './deadline-timer.js';
 import { encodeFrame, type Frame, FrameDecoder } from './frame-codec.js';
@@ -35,10 +36,13 @@ interface Pending {
 
 export interface FrameRpcClientOptions {
   /**
-   * Mutual TLS with the cluster CA, as every Floe listener requires. One handshake per
-   * connection, and the connection lives on, so a call pays only the record encryption.
+   * Authenticate with the cluster's PKI, as every Floe listener requires: to a loopback
+   * address, the HMAC handshake of loopback-auth.ts; to any other, mutual TLS with the
+   * cluster CA. One handshake per connection, and the connection lives on.
    */
   tls?: ClusterTls;
+  /** Mutual TLS even to a loopback address (tests; measuring what TLS would cost there). */
+  forceTls?: boolean;
 }
 
 /**
@@ -54,13 +58,17 @@ export class FrameRpcClient {
   readonly where: string;
 
   private readonly tls?: tls.ConnectionOptions;
+  private readonly loopbackKey?: Buffer;
+  /** Frames written while the loopback handshake of the current connection is not done. */
+  private held?: Buffer[];
 
   constructor(
     private readonly address: { host: string; port: number },
     opts: FrameRpcClientOptions = {},
   ) {
     this.where = `${address.host}:${address.port}`;
-    if (opts.tls) this.tls = clientTlsOptions(opts.tls);
+    if (opts.tls && isLoopback(address.host) && !opts.forceTls) this.loopbackKey = opts.tls.loopbackKey;
+    else if (opts.tls) this.tls = clientTlsOptions(opts.tls);
   }
 
   call<T>(pattern: string, data: unknown, timeoutMs: number): Promise<T> {
@@ -79,7 +87,9 @@ export class FrameRpcClient {
         timeoutMs,
       });
       this.deadlines.arm(deadline);
-      socket.write(encodeFrame({ i, p: pattern, d: data }));
+      const frame = encodeFrame({ i, p: pattern, d: data });
+      if (this.held) this.held.push(frame);
+      else socket.write(frame);
     });
   }
 
@@ -112,6 +122,7 @@ export class FrameRpcClient {
   private connect(): net.Socket {
     const decoder = new FrameDecoder('json');
     const settle = (f: Frame) => this.settle(f.header as unknown as RpcReply);
+    let handshake: Handshake | undefined;
     // `onread` reads into one reused buffer, past the Readable stream a 'data' listener costs:
     // ~4 µs less per answer here. The decoder copies what must outlive the callback.
     const options = {
@@ -122,7 +133,16 @@ export class FrameRpcClient {
         buffer: Buffer.allocUnsafe(READ_BUFFER_BYTES),
         callback: (n: number, buf: Uint8Array) => {
           try {
-            decoder.push(Buffer.from(buf.buffer, buf.byteOffset, n), settle, true);
+            const chunk = Buffer.from(buf.buffer, buf.byteOffset, n);
+            if (handshake) {
+              if (!handshake.push(chunk)) return true;
+              const rest = handshake.rest();
+              handshake = undefined;
+              this.release(socket);
+              if (rest.length) decoder.push(rest, settle);
+              return true;
+            }
+            decoder.push(chunk, settle, true);
           } catch (err) {
             socket.destroy(err as Error);
           }
@@ -130,14 +150,29 @@ export class FrameRpcClient {
         },
       },
     };
-    // Calls written before the handshake is done wait in the TLS socket until it is.
+    // Calls written before the handshake is done wait in the TLS socket until it is, or in
+    // `held` until the loopback handshake is.
     const socket: net.Socket = this.tls ? tls.connect({ ...this.tls, ...options }) : net.connect(options);
+    if (this.loopbackKey) {
+      this.held = [];
+      handshake = clientHandshake(socket, this.loopbackKey, (reason) =>
+        socket.destroy(new Error(`peer authentication failed: ${reason}`)),
+      );
+    }
     // Ref'd only while calls are pending (see call/forget): an idle connection must not keep the process alive.
     socket.unref();
     this.socket = socket;
     socket.on('error', (err) => this.drop(socket, err));
     socket.on('close', () => this.drop(socket));
     return socket;
+  }
+
+  /** The loopback handshake of `socket` is done: what was held goes out, the rest directly. */
+  private release(socket: net.Socket): void {
+    if (this.socket !== socket) return;
+    const held = this.held ?? [];
+    this.held = undefined;
+    for (const f of held) socket.write(f);
   }
 
   private settle(reply: RpcReply): void {
@@ -153,7 +188,10 @@ export class FrameRpcClient {
 
   /** The connection is gone: every call on it fails now, the next call reconnects. */
   private drop(socket: net.Socket, err?: Error): void {
-    if (this.socket === socket) this.socket = undefined;
+    if (this.socket === socket) {
+      this.socket = undefined;
+      this.held = undefined;
+    }
     socket.destroy();
     const code = (err as NodeJS.ErrnoException | undefined)?.code;
     for (const [i, p] of this.pending) {
