@@ -29,6 +29,7 @@ export function loadConfig(env = new EnvReader()): SchedulerConfig {
     invoke: env.address('FLOE_SCHEDULER_INVOKE', '127.0.0.1:7003'),
     http: env.address('FLOE_SCHEDULER_HTTP', '127.0.0.1:7002'),
     stateDir: stateDir({ FLOE_STATE_DIR: env.optional('FLOE_STATE_DIR') }),
+    secretsKeyFile: env.optional('FLOE_SECRETS_KEY_FILE'),
     agentTimeoutMs: env.int('FLOE_AGENT_TIMEOUT_MS', 5000, { min: 500 }),
     queueWaitMs: env.int('FLOE_QUEUE_WAIT_MS', 2000, { min: 0 }),
     queueMax: env.int('FLOE_QUEUE_MAX', 1000, { min: 0 }),
