@@ -127,8 +127,8 @@ export async function withPlatform({ work, label, env = {}, log }, fn) {
       stateDir: dir,
       redisUrl: redis.url,
       agent,
-      /** The platform's client certificate (undefined with FLOE_INTERNAL_TLS=off). */
-      internalTls: env.FLOE_INTERNAL_TLS === 'off' ? undefined : platform.internalTls,
+      /** The platform's client certificate (undefined with FLOE_INTERNAL_AUTH=off). */
+      internalTls: env.FLOE_INTERNAL_AUTH === 'off' ? undefined : platform.internalTls,
       cgroupParent: `floe-${agent.id}`,
       request: (p, opts) => request(new URL(p, platform.url).href, opts),
       async deploy(dep) {
