@@ -2,8 +2,11 @@
 // to the invoke ports, and Redis commands without AUTH. Self-contained (it runs as `nobody`,
 // from a copy in a temp dir), it prints one JSON report on stdout:
 //   node attacker-probe.mjs '<json targets>' [<certDir> <caDir>]
-// With a cert dir (a client certificate of the cluster CA) it speaks mutual TLS: the e2e
-// spec's control that the same messages do get answers from a peer that authenticates.
+// With a cert dir (a client certificate of the cluster CA) it authenticates as a service
+// would: mutual TLS to the Nest ports, the loopback HMAC handshake (libs/contracts/src/pki/
+// loopback-auth.ts, restated here) to the frame ports. That is the e2e spec's control that
+// the same messages do get answers from a peer that authenticates.
+import { createHmac, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import tls from 'node:tls';
@@ -15,6 +18,12 @@ const creds = certDir && {
   key: readFileSync(`${certDir}/key.pem`),
   ca: readFileSync(`${caDir}/cert.pem`),
 };
+const loopbackKey =
+  caDir &&
+  createHmac('sha256', readFileSync(`${caDir}/key.pem`))
+    .update('floe loopback frame auth v1')
+    .digest();
+const mac = (who, cN, sN) => createHmac('sha256', loopbackKey).update(who).update(cN).update(sN).digest();
 
 function nestMessage(pattern, data) {
   const json = JSON.stringify({ pattern, data, id: 'probe-1' });
@@ -30,10 +39,12 @@ function frame(header) {
 }
 
 /**
- * Connects (plain TCP, or TLS with no client certificate, or with `creds`), writes `payload`,
- * and reports what came back and whether the server closed the connection within `ms`.
+ * Connects (plain TCP, or TLS with no client certificate, or with `creds`, or plain TCP after
+ * the loopback handshake), writes `payload`, and reports what came back and whether the
+ * server closed the connection within `ms`.
  */
 function probe(port, payload, mode, ms = 5000) {
+  if (mode === 'hmac') return probeHmac(port, payload, ms);
   return new Promise((resolve) => {
     const got = [];
     let error;
@@ -68,6 +79,40 @@ function probe(port, payload, mode, ms = 5000) {
   });
 }
 
+function probeHmac(port, payload, ms) {
+  return new Promise((resolve) => {
+    const s = net.connect({ host: '127.0.0.1', port });
+    const cN = randomBytes(32);
+    let got = Buffer.alloc(0);
+    let authed = false;
+    const timer = setTimeout(() => {
+      s.destroy();
+      resolve({ closed: false, bytes: got.length, text: got.toString('latin1') });
+    }, ms);
+    s.on('connect', () => s.write(Buffer.concat([Buffer.from('FLOEHMC1'), cN])));
+    s.on('data', (d) => {
+      got = Buffer.concat([got, d]);
+      if (!authed && got.length >= 64) {
+        authed = true;
+        const sN = got.subarray(0, 32);
+        s.write(Buffer.concat([mac('c', cN, sN), payload]));
+        got = got.subarray(64);
+      } else if (authed && got.length > 8) {
+        clearTimeout(timer);
+        setTimeout(() => {
+          s.destroy();
+          resolve({ closed: false, bytes: got.length, text: got.toString('latin1') });
+        }, 200);
+      }
+    });
+    s.on('error', () => {});
+    s.on('close', () => {
+      clearTimeout(timer);
+      resolve({ closed: true, bytes: got.length, text: got.toString('latin1') });
+    });
+  });
+}
+
 /** Raw RESP commands, no AUTH: what `redis-cli keys '*'` sends. */
 function redis(port, commands) {
   return new Promise((resolve) => {
@@ -93,12 +138,12 @@ function tryRead(file) {
   }
 }
 
-const modes = creds ? ['cert'] : ['plain', 'nocert'];
+const modes = (kind) => (creds ? [kind === 'frame' ? 'hmac' : 'cert'] : ['plain', 'nocert']);
 const report = { uid: process.getuid(), ports: [], redis: undefined, files: {} };
 for (const t of targets.ports) {
   const payload =
     t.kind === 'nest' ? nestMessage(t.pattern, t.data) : frame({ i: 1, p: t.pattern, d: t.data });
-  for (const mode of modes)
+  for (const mode of modes(t.kind))
     report.ports.push({ name: t.name, mode, ...(await probe(t.port, payload, mode)) });
 }
 if (targets.redis)
