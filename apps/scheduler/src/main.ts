@@ -1,17 +1,11 @@
 import 'reflect-metadata';
-import {
-  ConfigError,
-  countUnauthenticated,
-  EnvReader,
-  internalTlsFromEnv,
-  serverTlsOptions,
-} from '@floe/contracts';
+import { ConfigError, EnvReader, internalTlsFromEnv } from '@floe/contracts';
 import { NestFactory } from '@nestjs/core';
-import { type MicroserviceOptions, Transport } from '@nestjs/microservices';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { collectDefaultMetrics } from 'prom-client';
 import { AppModule } from './app.module.js';
 import { loadConfig } from './config.js';
+import { connectRpc } from './rpc-listener.js';
 
 async function bootstrap() {
   const env = new EnvReader();
@@ -25,12 +19,7 @@ async function bootstrap() {
       logger: ['error', 'warn', 'log'],
     },
   );
-  const tlsOptions = config.internalTls && serverTlsOptions(config.internalTls);
-  const rpc = app.connectMicroservice<MicroserviceOptions>({
-    transport: Transport.TCP,
-    options: { ...config.rpc, tlsOptions },
-  });
-  if (tlsOptions) countUnauthenticated(rpc, 'scheduler-rpc');
+  connectRpc(app, config);
   app.enableShutdownHooks();
   await app.startAllMicroservices();
   await app.listen(config.http.port, config.http.host);
