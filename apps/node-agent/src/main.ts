@@ -11,6 +11,7 @@ import {
   EnvReader,
   FrameRpcServer,
   internalTlsFromEnv,
+  redisTlsOptions,
   reviveError,
   SchedulerPatterns,
   serverTlsOptions,
@@ -40,7 +41,7 @@ async function bootstrap() {
   collectDefaultMetrics();
   // Every port below (and the scheduler's) requires this CA's certificates of its peers.
   const internalTls = await internalTlsFromEnv(env, config.stateDir, 'agent', config.id);
-  const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: 1 });
+  const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: 1, ...redisTlsOptions(config.redis) });
   const agentDir = path.join(config.stateDir, 'agent');
   mkdirSync(agentDir, { recursive: true });
   const unlock = lockStateDir(agentDir);

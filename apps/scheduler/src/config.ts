@@ -1,9 +1,11 @@
-import { type ClusterTls, EnvReader, stateDir } from '@floe/contracts';
+import { type ClusterTls, EnvReader, type RedisTarget, redisTarget, stateDir } from '@floe/contracts';
 import type { SchedulerSettings } from '@floe/scheduler-core';
 
 /** The scheduler's whole configuration, validated once at start. */
 export interface SchedulerConfig extends SchedulerSettings {
   redisUrl: string;
+  /** REDIS_URL checked, with FLOE_REDIS_CA for a rediss:// one. */
+  redis: RedisTarget;
   /** Per-command timeout, so a hung Redis answers UNAVAILABLE instead of hanging callers. */
   redisCommandTimeoutMs: number;
   rpc: { host: string; port: number };
@@ -20,9 +22,11 @@ export interface SchedulerConfig extends SchedulerSettings {
 
 export function loadConfig(env = new EnvReader()): SchedulerConfig {
   const rpc = env.address('FLOE_SCHEDULER_RPC', '127.0.0.1:7001');
+  const redis = redisTarget(env);
   return {
     id: env.string('FLOE_SCHEDULER_ID', `scheduler-${process.pid}`),
-    redisUrl: env.string('REDIS_URL', 'redis://127.0.0.1:6379'),
+    redisUrl: redis.url,
+    redis,
     redisPrefix: env.string('FLOE_REDIS_PREFIX', 'floe'),
     redisCommandTimeoutMs: env.int('FLOE_REDIS_COMMAND_TIMEOUT_MS', 1000, { min: 50 }),
     rpc,

@@ -9,6 +9,7 @@ export * from './mount.js';
 export * from './patterns.js';
 export * from './pki/cluster-pki.js';
 export * from './pki/peer-auth.js';
+export * from './redis-url.js';
 export * from './rpc/index.js';
 export * from './scheduler-rpc.js';
 export * from './validate-deployment.js';
