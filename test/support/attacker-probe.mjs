@@ -92,11 +92,11 @@ function probeHmac(port, payload, ms) {
     s.on('connect', () => s.write(Buffer.concat([Buffer.from('FLOEHMC1'), cN])));
     s.on('data', (d) => {
       got = Buffer.concat([got, d]);
-      if (!authed && got.length >= 64) {
+      if (!authed && got.length >= 72) {
         authed = true;
-        const sN = got.subarray(0, 32);
+        const sN = got.subarray(8, 40); // after the server's 8-byte magic
         s.write(Buffer.concat([mac('c', cN, sN), payload]));
-        got = got.subarray(64);
+        got = got.subarray(72);
       } else if (authed && got.length > 8) {
         clearTimeout(timer);
         setTimeout(() => {

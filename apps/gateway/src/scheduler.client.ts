@@ -1,5 +1,4 @@
 import {
-  clientTlsOptions,
   FloeError,
   FrameRpcClient,
   type InvokeRequest,
@@ -8,6 +7,7 @@ import {
   RpcConnectionError,
   RpcTimeoutError,
   reviveError,
+  rpcClientOptions,
   SchedulerPatterns,
 } from '@floe/contracts';
 import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
@@ -44,7 +44,7 @@ export class SchedulerClient implements OnApplicationShutdown {
 
   constructor(@Inject(GATEWAY_CONFIG) private readonly config: GatewayConfig) {
     const tls = config.internalTls;
-    this.proxy = new NoDelayClientTCP({ ...config.scheduler, tlsOptions: tls && clientTlsOptions(tls) });
+    this.proxy = new NoDelayClientTCP(rpcClientOptions(config.scheduler, tls));
     this.fast = new FrameRpcClient(config.schedulerInvoke, { tls });
     this.where = `${config.scheduler.host}:${config.scheduler.port}`;
   }

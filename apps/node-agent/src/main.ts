@@ -6,15 +6,15 @@ import {
   type AgentInvokeWire,
   AgentPatterns,
   ConfigError,
-  clientTlsOptions,
   countUnauthenticated,
   EnvReader,
   FrameRpcServer,
   internalTlsFromEnv,
   redisTlsOptions,
   reviveError,
+  rpcClientOptions,
+  rpcServerOptions,
   SchedulerPatterns,
-  serverTlsOptions,
 } from '@floe/contracts';
 import { HostMountsFfi, Runtime } from '@floe/runtime';
 import { NestFactory } from '@nestjs/core';
@@ -56,7 +56,7 @@ async function bootstrap() {
   const rootfs = await SnapshotRootfs.open(config.layerDir);
   const scheduler = ClientProxyFactory.create({
     transport: Transport.TCP,
-    options: { ...config.scheduler, tlsOptions: internalTls && clientTlsOptions(internalTls) },
+    options: rpcClientOptions(config.scheduler, internalTls),
   });
 
   const agent = await Agent.start(
@@ -117,12 +117,11 @@ async function bootstrap() {
     app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(agent), new FastifyAdapter(), {
       logger: ['error', 'warn'],
     });
-    const tlsOptions = internalTls && serverTlsOptions(internalTls);
     const rpc = app.connectMicroservice<MicroserviceOptions>({
       transport: Transport.TCP,
-      options: { ...config.rpc, tlsOptions },
+      options: rpcServerOptions(config.rpc, internalTls),
     });
-    if (tlsOptions) countUnauthenticated(rpc, 'agent-rpc');
+    if (internalTls) countUnauthenticated(rpc, 'agent-rpc');
     await app.startAllMicroservices();
     await invokeChannel.listen(config.invoke.host, config.invoke.port);
     await app.listen(config.http.port, config.http.host);
@@ -134,7 +133,7 @@ async function bootstrap() {
     throw err;
   }
   console.log(
-    `node-agent ${config.id}: rpc ${config.rpc.host}:${config.rpc.port}, invoke ${config.invoke.host}:${config.invoke.port}, http ${config.http.host}:${config.http.port}, cgroups ${runtime.cgroups.mode}, internal TLS ${internalTls ? `on (${internalTls.certFile})` : 'OFF'}`,
+    `node-agent ${config.id}: rpc ${config.rpc.host}:${config.rpc.port}, invoke ${config.invoke.host}:${config.invoke.port}, http ${config.http.host}:${config.http.port}, cgroups ${runtime.cgroups.mode}, internal auth ${internalTls ? `on (${internalTls.certFile})` : 'OFF'}`,
   );
 
   let stopping = false;

@@ -24,7 +24,7 @@ async function bootstrap() {
   await app.startAllMicroservices();
   await app.listen(config.http.port, config.http.host);
   console.log(
-    `scheduler ${config.id}: rpc ${config.rpc.host}:${config.rpc.port}, http ${config.http.host}:${config.http.port}, internal TLS ${config.internalTls ? `on (${config.internalTls.certFile})` : 'OFF'}`,
+    `scheduler ${config.id}: rpc ${config.rpc.host}:${config.rpc.port}, http ${config.http.host}:${config.http.port}, internal auth ${config.internalTls ? `on (${config.internalTls.certFile})` : 'OFF'}`,
   );
 }
 

@@ -1,4 +1,4 @@
-import { countUnauthenticated, serverTlsOptions } from '@floe/contracts';
+import { countUnauthenticated, rpcServerOptions } from '@floe/contracts';
 import type { INestApplication } from '@nestjs/common';
 import { type MicroserviceOptions, Transport } from '@nestjs/microservices';
 import type { SchedulerConfig } from './config.js';
@@ -9,10 +9,9 @@ import type { SchedulerConfig } from './config.js';
  * in `floe_rpc_unauthenticated_total{listener="scheduler-rpc"}`.
  */
 export function connectRpc(app: INestApplication, config: SchedulerConfig): void {
-  const tlsOptions = config.internalTls && serverTlsOptions(config.internalTls);
   const rpc = app.connectMicroservice<MicroserviceOptions>({
     transport: Transport.TCP,
-    options: { ...config.rpc, tlsOptions },
+    options: rpcServerOptions(config.rpc, config.internalTls),
   });
-  if (tlsOptions) countUnauthenticated(rpc, 'scheduler-rpc');
+  if (config.internalTls) countUnauthenticated(rpc, 'scheduler-rpc');
 }

@@ -8,7 +8,6 @@ import {
   AgentPatterns,
   type AgentRetireRequest,
   type ClusterTls,
-  clientTlsOptions,
   FloeError,
   FrameRpcClient,
   type InvokeResponse,
@@ -17,6 +16,7 @@ import {
   RpcConnectionError,
   RpcTimeoutError,
   reviveError,
+  rpcClientOptions,
 } from '@floe/contracts';
 import { type AgentClient, type AgentClientFactory, UnavailableError } from '@floe/scheduler-core';
 import { ClientTCP } from '@nestjs/microservices';
@@ -140,10 +140,7 @@ export class TcpAgentClientFactory implements AgentClientFactory {
     const cached = this.clients.get(agent.id);
     if (cached && cached.rpc === agent.rpc && cached.invokeAddr === agent.invoke) return cached;
     cached?.close();
-    const client = new ClientTCP({
-      ...parseAddress(agent.rpc),
-      tlsOptions: this.tls && clientTlsOptions(this.tls),
-    });
+    const client = new ClientTCP(rpcClientOptions(parseAddress(agent.rpc), this.tls));
     // ClientTCP reports socket errors through the pending call; this keeps them off the event loop.
     client.on?.('error', () => {});
     const c = new TcpAgentClient(

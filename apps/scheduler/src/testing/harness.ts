@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { type ClusterTls, clientTlsOptions, EnvReader } from '@floe/contracts';
+import { type ClusterTls, EnvReader, rpcClientOptions } from '@floe/contracts';
 import { NestFactory } from '@nestjs/core';
 import { ClientTCP } from '@nestjs/microservices';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
@@ -83,7 +83,7 @@ export function spawnScheduler(env: Record<string, string>): ChildProcess {
 }
 
 export function rpcClient(port: number, tls?: ClusterTls) {
-  const client = new ClientTCP({ host: '127.0.0.1', port, tlsOptions: tls && clientTlsOptions(tls) });
+  const client = new ClientTCP(rpcClientOptions({ host: '127.0.0.1', port }, tls));
   return {
     client,
     call<T>(pattern: string, payload: unknown, ms = 5000): Promise<T> {

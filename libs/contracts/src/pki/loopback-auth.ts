@@ -9,7 +9,7 @@ import type net from 'node:net';
  * that authentication does not. Connections to any other address use mutual TLS.
  *
  *   client → server  MAGIC (8) | client nonce (32)
- *   server → client  server nonce (32) | HMAC(key, "s" | cN | sN)
+ *   server → client  MAGIC (8) | server nonce (32) | HMAC(key, "s" | cN | sN)
  *   client → server  HMAC(key, "c" | cN | sN), then frames
  *
  * Each side proves it holds the key over nonces the other chose, so a recorded exchange
@@ -96,7 +96,7 @@ export function serverHandshake(socket: net.Socket, key: Buffer, fail: (reason: 
         if (!hello) return false;
         cN = Buffer.from(hello.subarray(LOOPBACK_AUTH_MAGIC.length));
         sN = randomBytes(NONCE);
-        socket.write(Buffer.concat([sN, mac(key, 's', cN, sN)]));
+        socket.write(Buffer.concat([LOOPBACK_AUTH_MAGIC, sN, mac(key, 's', cN, sN)]));
       }
       const proof = r.take(MAC);
       if (!proof) return false;
@@ -122,10 +122,21 @@ export function clientHandshake(socket: net.Socket, key: Buffer, fail: (reason: 
     push(chunk) {
       if (done) return true;
       r.push(chunk);
-      const answer = r.take(NONCE + MAC);
+      const magic = r.peek(LOOPBACK_AUTH_MAGIC.length);
+      if (magic && !magic.equals(LOOPBACK_AUTH_MAGIC)) {
+        // A TLS record back (alert 0x15): the port is bound to a non-loopback address, where
+        // it speaks TLS only; dialing it on loopback can't work.
+        fail(
+          magic[0] === 0x15 || magic[0] === 0x16
+            ? 'the server speaks TLS (it is bound to a non-loopback address): dial it at that address'
+            : 'the server is not a Floe frame server',
+        );
+        return false;
+      }
+      const answer = r.take(LOOPBACK_AUTH_MAGIC.length + NONCE + MAC);
       if (!answer) return false;
-      const sN = answer.subarray(0, NONCE);
-      if (!timingSafeEqual(answer.subarray(NONCE), mac(key, 's', cN, sN))) {
+      const sN = answer.subarray(LOOPBACK_AUTH_MAGIC.length, LOOPBACK_AUTH_MAGIC.length + NONCE);
+      if (!timingSafeEqual(answer.subarray(LOOPBACK_AUTH_MAGIC.length + NONCE), mac(key, 's', cN, sN))) {
         fail('the server did not prove it holds the cluster key');
         return false;
       }

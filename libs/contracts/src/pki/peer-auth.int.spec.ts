@@ -114,6 +114,17 @@ describe('cluster PKI', () => {
   });
 });
 
+describe('loopback client, TLS-only server', () => {
+  it('fails with a message that says why: the port speaks TLS, dial its own address', async () => {
+    const { port } = await echoServer('mismatch', true);
+    const rpc = new FrameRpcClient({ host: '127.0.0.1', port }, { tls: client });
+    cleanups.push(() => rpc.close());
+    await expect(rpc.call('echo', 'x', 5000)).rejects.toThrow(
+      /closed during the loopback handshake.*speaks TLS only/,
+    );
+  });
+});
+
 for (const forceTls of [false, true]) {
   const how = forceTls ? 'mutual TLS' : 'the loopback HMAC handshake';
   describe(`FrameRpcServer/Client over ${how}`, () => {

@@ -69,3 +69,17 @@ export function countUnauthenticated(
     socket?.destroy();
   });
 }
+
+/**
+ * Options for a Nest TCP microservice listener (`@nestjs/microservices`, TCP transport): its
+ * address, and mutual TLS with the cluster CA when `t` is given. Pass the microservice to
+ * countUnauthenticated. Plain objects, so this lib stays free of Nest.
+ */
+export function rpcServerOptions(address: { host: string; port: number }, t?: ClusterTls) {
+  return { ...address, tlsOptions: t && serverTlsOptions(t) };
+}
+
+/** Options for a Nest TCP client (ClientTCP, ClientProxyFactory) of such a listener. */
+export function rpcClientOptions(address: { host: string; port: number }, t?: ClusterTls) {
+  return { ...address, tlsOptions: t && clientTlsOptions(t) };
+}

@@ -188,12 +188,16 @@ export class FrameRpcClient {
 
   /** The connection is gone: every call on it fails now, the next call reconnects. */
   private drop(socket: net.Socket, err?: Error): void {
+    // Closed while the loopback handshake was pending: say what usually causes it.
+    const unauthenticated = this.socket === socket && this.held !== undefined && !err;
     if (this.socket === socket) {
       this.socket = undefined;
       this.held = undefined;
     }
     socket.destroy();
-    const code = (err as NodeJS.ErrnoException | undefined)?.code;
+    const code = unauthenticated
+      ? 'closed during the loopback handshake: another cluster CA, or the port speaks TLS only (it is bound to a non-loopback address: dial that address)'
+      : (err as NodeJS.ErrnoException | undefined)?.code;
     for (const [i, p] of this.pending) {
       if (p.socket !== socket) continue; // a call already on the next connection
       this.forget(i, p);
