@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { floe, request, uniqueName } from './support/client.js';
+import { codeArchive, deploy, floe, request, uniqueName } from './support/client.js';
 
 // Issue #16's attack, as a local non-root user on a host running the platform: every
 // internal port and Redis, with what the attacker sent (a Nest TCP `secret.values`, a frame
@@ -113,6 +113,31 @@ async function refusals(): Promise<Record<string, number>> {
   }
   return out;
 }
+
+describe('the agent socket instances say hello on', () => {
+  it("takes a random secret per instance, not the instance's guessable id", async () => {
+    // Every container can reach that socket; with the id as its password, one could claim
+    // another instance that is starting and be handed its calls.
+    const tokens: { token: string; instance: string }[] = [];
+    for (const name of [uniqueName('hello-a'), uniqueName('hello-b')]) {
+      const res = await deploy({
+        service: name,
+        runtime: 'node',
+        handler: 'index.js',
+        code: codeArchive({
+          'index.js':
+            'module.exports = async (e, ctx) => ({ token: process.env.FLOE_INSTANCE_TOKEN || "", instance: process.env.HOSTNAME || "" });',
+        }),
+      });
+      expect(res.status, res.text).toBeLessThan(300);
+      const r = await request('GET', `/function/${name}`);
+      expect(r.status, r.text).toBe(200);
+      tokens.push(r.json());
+    }
+    for (const t of tokens) expect(t.token).toMatch(/^[0-9a-f]{32}$/);
+    expect(tokens[0]?.token).not.toBe(tokens[1]?.token);
+  });
+});
 
 describe.skipIf(skipReason)('internal ports and Redis, as a local user', () => {
   beforeAll(async () => {
