@@ -126,7 +126,7 @@ describe('the agent socket instances say hello on', () => {
         handler: 'index.js',
         code: codeArchive({
           'index.js':
-            'module.exports = async (e, ctx) => ({ token: process.env.FLOE_INSTANCE_TOKEN || "", instance: process.env.HOSTNAME || "" });',
+            'module.exports = async (e, ctx) => ({ token: process.env.FLOE_INSTANCE_TOKEN || "", instance: process.env.FLOE_INSTANCE_ID || "" });',
         }),
       });
       expect(res.status, res.text).toBeLessThan(300);
@@ -134,7 +134,11 @@ describe('the agent socket instances say hello on', () => {
       expect(r.status, r.text).toBe(200);
       tokens.push(r.json());
     }
-    for (const t of tokens) expect(t.token).toMatch(/^[0-9a-f]{32}$/);
+    for (const t of tokens) {
+      expect(t.token).toMatch(/^[0-9a-f]{32}$/);
+      expect(t.instance).not.toBe('');
+      expect(t.token).not.toContain(t.instance);
+    }
     expect(tokens[0]?.token).not.toBe(tokens[1]?.token);
   });
 });

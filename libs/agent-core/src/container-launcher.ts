@@ -148,6 +148,8 @@ export class ContainerLauncher implements Launcher {
       'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
       'HOME=/tmp',
       `FLOE_INSTANCE_TOKEN=${token}`,
+      // Which instance this is (as in logs and metrics); naming it grants nothing.
+      `FLOE_INSTANCE_ID=${opts.id}`,
       'FLOE_AGENT_SOCK=/run/floe/agent.sock',
     ];
     let args: string[];
