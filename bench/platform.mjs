@@ -128,6 +128,8 @@ export async function withPlatform({ work, label, env = {}, log }, fn) {
       redisUrl: redis.url,
       agent,
       scheduler: { http: platform.scheduler.http, pid: platform.scheduler.child.pid },
+      /** The platform's client certificate (undefined with FLOE_INTERNAL_AUTH=off). */
+      internalTls: env.FLOE_INTERNAL_AUTH === 'off' ? undefined : platform.internalTls,
       cgroupParent: `floe-${agent.id}`,
       request: (p, opts) => request(new URL(p, platform.url).href, opts),
       async deploy(dep) {

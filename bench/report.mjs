@@ -18,7 +18,11 @@ export const LATENCY_KEYS = [
     "warm call of a frozen instance through the agent's engine in process (thaw, call, response, freeze)",
   ],
   ['warm_agent_ms', 'warm call of a frozen instance, agent fast path from another process, closed loop'],
-  ['floor_interleaved_ms', 'floor, in blocks alternating with the two loops above'],
+  [
+    'warm_agent_plain_ms',
+    'same loop on a second platform with FLOE_INTERNAL_AUTH=off (no peer authentication), in alternating blocks',
+  ],
+  ['floor_interleaved_ms', 'floor, in blocks alternating with the loops above'],
   ['warm_agent_after_idle_ms', 'warm call of a frozen instance, agent fast path, after 120 ms idle'],
   ['warm_agent_internal_ms', 'same loop, time inside the agent (thaw, call, response)'],
   ['hot_agent_ms', 'warm call, agent fast path, back to back (not frozen)'],
@@ -42,6 +46,8 @@ export function ratios(r) {
       r.floor_interleaved_ms?.p50 ? r.floor_interleaved_ms : r.floor_warm_ms,
     ),
     warm_agent_vs_floor_alone: ratio(r.warm_agent_ms, r.floor_warm_ms),
+    // What authenticating the internal channels costs on the warm path: authenticated / not.
+    warm_agent_auth_vs_plain: ratio(r.warm_agent_ms, r.warm_agent_plain_ms),
     warm_agent_internal_vs_floor: ratio(
       r.warm_agent_internal_ms,
       r.floor_interleaved_ms?.p50 ? r.floor_interleaved_ms : r.floor_warm_ms,

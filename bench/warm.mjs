@@ -45,7 +45,9 @@ async function agentCaller(client, name) {
   await client.invoke(name);
   const version = await activeVersion(client.redisUrl, name);
   // The scheduler's client: the version travels whole once, then by ref.
-  const rpc = new AgentInvokeClient(new FrameRpcClient({ host: '127.0.0.1', port: client.agent.invoke }));
+  const rpc = new AgentInvokeClient(
+    new FrameRpcClient({ host: '127.0.0.1', port: client.agent.invoke }, { tls: client.internalTls }),
+  );
   const call = () =>
     rpc.invoke(
       {
@@ -117,8 +119,10 @@ const meanMs = (a, b, k) =>
  *   the runtime lib in this process: thaw, call, response, freeze;
  * - `floor_interleaved_ms`: the floor's own loop.
  */
-export async function frozenLoop(client, { n, log, work }) {
+export async function frozenLoop(client, { n, log, work, plain }) {
   const agent = await agentCaller(client, 'frozen-noop');
+  // The same loop on a platform without internal TLS (`plain`), when given: its cost.
+  const unauth = plain && (await agentCaller(plain, 'frozen-noop'));
   const rig = await openFloor({ work, log, name: 'floor-beside' });
   let engine;
   try {
@@ -128,6 +132,7 @@ export async function frozenLoop(client, { n, log, work }) {
     );
     // JITs warm up as they would serving any steady load, then the timed calls.
     await timed(agent.call, { n: 0, warmup: 2000 });
+    if (unauth) await timed(unauth.call, { n: 0, warmup: 2000 });
     for (let i = 0; i < 2000; i++) await engine.cycle();
     for (let i = 0; i < 200; i++) await rig.cycle();
     const m0 = await agentMeans(client);
@@ -135,13 +140,18 @@ export async function frozenLoop(client, { n, log, work }) {
     const BLOCK = 50;
     const r = { ms: [], agent: [], fn: [] };
     const floorMs = [];
+    const plainMs = [];
     const engineMs = [];
     for (let done = 0; done < n; done += BLOCK) {
       const k = Math.min(BLOCK, n - done);
+      // With `plain`, every other block runs it first, so neither loop always follows the floor's.
+      const plainFirst = unauth && (done / BLOCK) % 2 === 1;
+      if (plainFirst) plainMs.push(...(await timed(unauth.call, { n: k, warmup: 0 })).ms);
       const b = await timed(agent.call, { n: k, warmup: 0 });
       r.ms.push(...b.ms);
       r.agent.push(...b.agent);
       r.fn.push(...b.fn);
+      if (unauth && !plainFirst) plainMs.push(...(await timed(unauth.call, { n: k, warmup: 0 })).ms);
       for (let i = 0; i < k; i++) {
         const c = await engine.cycle();
         if (c.start !== 'warm' || !c.frozen)
@@ -157,6 +167,7 @@ export async function frozenLoop(client, { n, log, work }) {
       throw new Error(`engine loop: only ${engine.thaws() - e0} of ${n} calls thawed`);
     return {
       warm_agent_ms: summary(r.ms),
+      ...(unauth ? { warm_agent_plain_ms: summary(plainMs) } : {}),
       warm_engine_ms: summary(engineMs),
       floor_interleaved_ms: summary(floorMs),
       warm_agent_internal_ms: summary(r.agent),
@@ -165,6 +176,7 @@ export async function frozenLoop(client, { n, log, work }) {
     };
   } finally {
     agent.close();
+    unauth?.close();
     await engine?.close();
     await rig.close();
   }

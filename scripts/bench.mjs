@@ -127,10 +127,21 @@ try {
   await kase('platform (pause grace 0)', () =>
     withPlatform(
       { work, label: 'frozen', env: { FLOE_STEMCELLS: '0', FLOE_PAUSE_GRACE_MS: '0' }, log: bench },
-      async (client) => {
-        await kase('frozen loop', () => frozenLoop(client, { n: N.warm * 3, log: bench, work }));
-        return {};
-      },
+      async (client) =>
+        // A second platform with FLOE_INTERNAL_AUTH=off, so the loop over the agent's fast path
+        // runs with and without peer authentication in alternating blocks: what it costs.
+        withPlatform(
+          {
+            work,
+            label: 'frozen-plain',
+            env: { FLOE_STEMCELLS: '0', FLOE_PAUSE_GRACE_MS: '0', FLOE_INTERNAL_AUTH: 'off' },
+            log: bench,
+          },
+          async (plain) => {
+            await kase('frozen loop', () => frozenLoop(client, { n: N.warm * 3, log: bench, work, plain }));
+            return {};
+          },
+        ),
     ),
   );
   await kase('platform (many functions)', () =>
@@ -196,6 +207,9 @@ if (m) {
 const r = result.ratios;
 console.log(
   `\nruntime vs crun: in-process ${r.runtime_inproc_vs_crun}×, CLI ${r.runtime_cli_vs_crun}× (runc ${r.runc_vs_crun}×)`,
+);
+console.log(
+  `authenticated channels on the warm path: agent fast path loop ${r.warm_agent_auth_vs_plain}× the same loop with FLOE_INTERNAL_AUTH=off (p50 ${result.warm_agent_ms.p50} vs ${result.warm_agent_plain_ms.p50} ms, alternating blocks)`,
 );
 console.log(
   `warm vs floor (run beside it): through the agent's engine ${r.warm_engine_vs_floor}×, from another process over the fast path ${r.warm_agent_vs_floor}× (${r.warm_agent_vs_floor_alone}× the floor case alone); closed loops, frozen before each call; after 120 ms idle, agent ${r.warm_agent_after_idle_vs_floor_after_idle}× the floor after idle`,

@@ -17,7 +17,9 @@ if (!redisUrl) {
     port: Number(process.env.FLOE_REDIS_PORT ?? 6380),
   });
   redisUrl = redis.url;
-  log(`embedded Redis on ${redisUrl} (data in ${path.join(dir, 'redis')})`);
+  log(
+    `embedded Redis on ${redis.where}, password in ${redis.passwordFile} (data in ${path.join(dir, 'redis')})`,
+  );
 }
 
 let platform;

@@ -45,7 +45,7 @@ try {
   if (!process.env.REDIS_URL) {
     redis = await startRedis({ dir: path.join(tmp, 'redis'), persist: false });
     env.REDIS_URL = redis.url;
-    log(`test Redis on ${redis.url}`);
+    log(`test Redis on ${redis.where} (password in ${redis.passwordFile})`);
   }
   step(
     'unit+integration',

@@ -91,7 +91,7 @@ describe('several node-agents', () => {
     }
     const name = uniqueName('ha');
     const code = codeArchive({
-      'index.js': `module.exports = async () => require('os').hostname() + ':' + process.env.FLOE_INSTANCE_TOKEN;`,
+      'index.js': `module.exports = async () => require('os').hostname() + ':' + process.env.FLOE_INSTANCE_ID;`,
     });
     const d = await call(
       'POST',

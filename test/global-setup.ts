@@ -15,6 +15,16 @@ declare module 'vitest' {
       stateDir: string;
       redisUrl: string;
       agentHttp: string[];
+      /** Every internal port, for specs that attack them (internal-auth.e2e.spec.ts). */
+      internal: {
+        scheduler: { rpc: number; invoke: number; http: number; pid: number };
+        agents: { rpc: number; invoke: number; http: number }[];
+        redisPort: number;
+        redisPasswordFile: string;
+        caDir: string;
+        /** A client certificate of the cluster CA (what another service would hold). */
+        clientCertDir: string;
+      };
     };
   }
 }
@@ -36,6 +46,23 @@ export default async function setup(project: TestProject) {
     stateDir: dir,
     redisUrl: redis.url,
     agentHttp: platform.agents.map((a: { http: number }) => `http://127.0.0.1:${a.http}`),
+    internal: {
+      scheduler: {
+        rpc: platform.scheduler.rpc,
+        invoke: platform.scheduler.invoke,
+        http: platform.scheduler.http,
+        pid: platform.scheduler.child.pid,
+      },
+      agents: platform.agents.map((a: { rpc: number; invoke: number; http: number }) => ({
+        rpc: a.rpc,
+        invoke: a.invoke,
+        http: a.http,
+      })),
+      redisPort: redis.port,
+      redisPasswordFile: redis.passwordFile,
+      caDir: platform.caDir,
+      clientCertDir: path.join(dir, 'pki', 'client'),
+    },
   });
   return async () => {
     await platform.stop();

@@ -43,7 +43,19 @@ export async function startPlatform(opts) {
   const schedRpc = fixed ? 7001 : await freePort();
   const schedHttp = fixed ? 7002 : await freePort();
   const schedInvoke = fixed ? 7003 : await freePort();
-  const common = { REDIS_URL: redisUrl, FLOE_STATE_DIR: stateDir, ...opts.env };
+  // One cluster CA for every service, agents with state dirs of their own included, made
+  // here on first start (libs/contracts/src/pki/cluster-pki.ts), with a client certificate
+  // for the bench and tests that call a service's internal port as another service would.
+  const caDir = path.join(stateDir, 'pki', 'ca');
+  const { ensureClusterTls } = await import(path.join(root, 'libs/contracts/dist/index.js'));
+  const internalTls = await ensureClusterTls({
+    caDir,
+    createCa: true,
+    certDir: path.join(stateDir, 'pki', 'client'),
+    role: 'client',
+    name: 'platform-client',
+  });
+  const common = { REDIS_URL: redisUrl, FLOE_STATE_DIR: stateDir, FLOE_CA_DIR: caDir, ...opts.env };
   const children = [];
   const scheduler = startService(
     'scheduler',
@@ -128,7 +140,9 @@ export async function startPlatform(opts) {
     port,
     credentials,
     credFile,
-    scheduler: { rpc: schedRpc, http: schedHttp, child: scheduler },
+    caDir,
+    internalTls,
+    scheduler: { rpc: schedRpc, http: schedHttp, invoke: schedInvoke, child: scheduler },
     agents,
     gateway,
     stop,

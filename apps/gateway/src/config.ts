@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { ConfigError, DEFAULT_NAMESPACE, EnvReader, stateDir } from '@floe/contracts';
+import { type ClusterTls, ConfigError, DEFAULT_NAMESPACE, EnvReader, stateDir } from '@floe/contracts';
 import { type RegistryConfig, registryConfigFromEnv, registryEnv } from '@floe/overlay-snapshots';
 
 /** The gateway's whole configuration, validated once at start. Paths are resolved, not yet read. */
@@ -31,6 +31,11 @@ export interface GatewayConfig {
   logsPollMs: number;
   /** Registries; with `uploadRegistry` (FLOE_REGISTRY) uploads are pushed there for every agent. */
   registry?: RegistryConfig;
+  /**
+   * The gateway's credential towards the scheduler's ports (mutual TLS, cluster CA); main.ts
+   * loads it (internalTlsFromEnv). Absent, the gateway calls in plain TCP, as in tests.
+   */
+  internalTls?: ClusterTls;
 }
 
 export function loadConfig(env = new EnvReader()): GatewayConfig {

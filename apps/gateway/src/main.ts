@@ -1,10 +1,12 @@
 import 'reflect-metadata';
-import { ConfigError } from '@floe/contracts';
+import { ConfigError, EnvReader, internalTlsFromEnv } from '@floe/contracts';
 import { loadConfig } from './config.js';
 import { startGateway } from './gateway.js';
 
 async function bootstrap() {
-  const config = loadConfig();
+  const env = new EnvReader();
+  const config = loadConfig(env);
+  config.internalTls = await internalTlsFromEnv(env, config.stateDir, 'gateway', 'gateway');
   const gw = await startGateway(config, { defaultMetrics: true });
   gw.app.enableShutdownHooks();
   const host = config.https.host === '0.0.0.0' ? 'localhost' : config.https.host;

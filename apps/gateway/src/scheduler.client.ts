@@ -7,6 +7,7 @@ import {
   RpcConnectionError,
   RpcTimeoutError,
   reviveError,
+  rpcClientOptions,
   SchedulerPatterns,
 } from '@floe/contracts';
 import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
@@ -42,8 +43,9 @@ export class SchedulerClient implements OnApplicationShutdown {
   private readonly where: string;
 
   constructor(@Inject(GATEWAY_CONFIG) private readonly config: GatewayConfig) {
-    this.proxy = new NoDelayClientTCP(config.scheduler);
-    this.fast = new FrameRpcClient(config.schedulerInvoke);
+    const tls = config.internalTls;
+    this.proxy = new NoDelayClientTCP(rpcClientOptions(config.scheduler, tls));
+    this.fast = new FrameRpcClient(config.schedulerInvoke, { tls });
     this.where = `${config.scheduler.host}:${config.scheduler.port}`;
   }
 

@@ -1,11 +1,13 @@
 import os from 'node:os';
-import { ConfigError, EnvReader, stateDir } from '@floe/contracts';
+import { ConfigError, EnvReader, type RedisTarget, redisTarget, stateDir } from '@floe/contracts';
 import { type RegistryConfig, registryConfigFromEnv, registryEnv } from '@floe/overlay-snapshots';
 
 /** The node-agent's whole configuration, validated once at start. */
 export interface AgentConfig {
   id: string;
   redisUrl: string;
+  /** REDIS_URL checked, with FLOE_REDIS_CA for a rediss:// one. */
+  redis: RedisTarget;
   rpc: { host: string; port: number };
   /** The invoke fast path (length-prefixed JSON frames); the scheduler calls invoke here. */
   invoke: { host: string; port: number };
@@ -51,9 +53,11 @@ export function loadConfig(env = new EnvReader()): AgentConfig {
     throw new ConfigError('FLOE_AGENT_ID', `expected [a-zA-Z0-9_.-]{1,63}, got '${id}'`);
   }
   const rpc = env.address('FLOE_AGENT_RPC', '127.0.0.1:7101');
+  const redis = redisTarget(env);
   return {
     id,
-    redisUrl: env.string('REDIS_URL', 'redis://127.0.0.1:6379'),
+    redisUrl: redis.url,
+    redis,
     rpc,
     invoke: env.address('FLOE_AGENT_INVOKE', '127.0.0.1:7201'),
     http: env.address('FLOE_AGENT_HTTP', '127.0.0.1:7102'),

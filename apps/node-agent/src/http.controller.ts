@@ -1,9 +1,12 @@
 import type { Agent } from '@floe/agent-core';
-import { Controller, Get, Header, Inject, Query, Res } from '@nestjs/common';
-import type { FastifyReply } from 'fastify';
+import { Controller, Get, Header, Inject } from '@nestjs/common';
 import { register } from 'prom-client';
 import { AGENT } from './tokens.js';
 
+/**
+ * The agent's plain HTTP port: health and metrics only, which any local user may read. Function
+ * logs leave only through the RPC port (`agent.logs`), which requires the cluster CA.
+ */
 @Controller()
 export class HttpController {
   constructor(@Inject(AGENT) private readonly agent: Agent) {}
@@ -23,26 +26,5 @@ export class HttpController {
   async metrics() {
     await this.agent.metrics.sample(this.agent.pool);
     return register.metrics();
-  }
-
-  /** NDJSON logs of one function; `follow=1` keeps the response open for new lines. */
-  @Get('logs')
-  async logs(
-    @Query('name') name: string,
-    @Query('namespace') namespace = 'openfaas-fn',
-    @Query('tail') tail: string | undefined,
-    @Query('since') since: string | undefined,
-    @Query('follow') follow: string | undefined,
-    @Res() res: FastifyReply,
-  ) {
-    const lines = await this.agent.readLogs(namespace, name, {
-      tail: tail ? Number(tail) : undefined,
-      since,
-    });
-    res.raw.writeHead(200, { 'content-type': 'application/x-ndjson' });
-    for (const l of lines) res.raw.write(`${JSON.stringify(l)}\n`);
-    if (follow !== '1' && follow !== 'true') return res.raw.end();
-    const stop = this.agent.logs.follow(namespace, name, (l) => res.raw.write(`${JSON.stringify(l)}\n`));
-    res.raw.on('close', stop);
   }
 }

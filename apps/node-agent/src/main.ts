@@ -6,8 +6,14 @@ import {
   type AgentInvokeWire,
   AgentPatterns,
   ConfigError,
+  countUnauthenticated,
+  EnvReader,
   FrameRpcServer,
+  internalTlsFromEnv,
+  redisTlsOptions,
   reviveError,
+  rpcClientOptions,
+  rpcServerOptions,
   SchedulerPatterns,
 } from '@floe/contracts';
 import { namespaceCredentials } from '@floe/overlay-snapshots';
@@ -31,9 +37,12 @@ process.on('SIGTERM', early('SIGTERM'));
 process.on('SIGINT', early('SIGINT'));
 
 async function bootstrap() {
-  const config = loadConfig();
+  const env = new EnvReader();
+  const config = loadConfig(env);
   collectDefaultMetrics();
-  const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: 1 });
+  // Every port below (and the scheduler's) requires this CA's certificates of its peers.
+  const internalTls = await internalTlsFromEnv(env, config.stateDir, 'agent', config.id);
+  const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: 1, ...redisTlsOptions(config.redis) });
   const agentDir = path.join(config.stateDir, 'agent');
   mkdirSync(agentDir, { recursive: true });
   const unlock = lockStateDir(agentDir);
@@ -45,7 +54,10 @@ async function bootstrap() {
     console.log(
       `agent ${config.id}: recovered ${found.containers} container(s), ${found.mounts} mount(s) from a previous run`,
     );
-  const scheduler = ClientProxyFactory.create({ transport: Transport.TCP, options: config.scheduler });
+  const scheduler = ClientProxyFactory.create({
+    transport: Transport.TCP,
+    options: rpcClientOptions(config.scheduler, internalTls),
+  });
   const secrets = async (namespace: string, names: string[]): Promise<Record<string, string>> => {
     try {
       return await firstValueFrom(scheduler.send(SchedulerPatterns.secretValues, { namespace, names }));
@@ -95,6 +107,7 @@ async function bootstrap() {
   const invokeChannel = new FrameRpcServer(
     { [AgentPatterns.invoke]: (w: AgentInvokeWire) => agent.invokeWire(w) },
     'agent',
+    { tls: internalTls, listener: 'agent-invoke' },
   );
   let app: NestFastifyApplication | undefined;
   const teardown = async () => {
@@ -111,7 +124,11 @@ async function bootstrap() {
     app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(agent), new FastifyAdapter(), {
       logger: ['error', 'warn'],
     });
-    app.connectMicroservice<MicroserviceOptions>({ transport: Transport.TCP, options: config.rpc });
+    const rpc = app.connectMicroservice<MicroserviceOptions>({
+      transport: Transport.TCP,
+      options: rpcServerOptions(config.rpc, internalTls),
+    });
+    if (internalTls) countUnauthenticated(rpc, 'agent-rpc');
     await app.startAllMicroservices();
     await invokeChannel.listen(config.invoke.host, config.invoke.port);
     await app.listen(config.http.port, config.http.host);
@@ -123,7 +140,7 @@ async function bootstrap() {
     throw err;
   }
   console.log(
-    `node-agent ${config.id}: rpc ${config.rpc.host}:${config.rpc.port}, invoke ${config.invoke.host}:${config.invoke.port}, http ${config.http.host}:${config.http.port}, cgroups ${runtime.cgroups.mode}`,
+    `node-agent ${config.id}: rpc ${config.rpc.host}:${config.rpc.port}, invoke ${config.invoke.host}:${config.invoke.port}, http ${config.http.host}:${config.http.port}, cgroups ${runtime.cgroups.mode}, internal auth ${internalTls ? `on (${internalTls.certFile})` : 'OFF'}`,
   );
 
   let stopping = false;

@@ -16,6 +16,8 @@ import { fileURLToPath } from 'node:url';
 import {
   AgentInvokeClient,
   AgentPatterns,
+  type ClusterTls,
+  ensureClusterTls,
   FrameRpcClient,
   type FunctionVersion,
   redisKeys,
@@ -36,6 +38,9 @@ const parent = `floe-${id}`;
 let redis: { child: ChildProcess; url: string };
 let agent: ChildProcess | undefined;
 let http = 0;
+/** The scheduler's side of the agent's authenticated invoke port: a certificate of the agent's CA. */
+let caller: ClusterTls;
+const caDir = path.join(dir, 'pki', 'ca');
 
 async function startAgent(invokePort?: number, opts: { second?: boolean } = {}) {
   const port = await freePort();
@@ -45,6 +50,7 @@ async function startAgent(invokePort?: number, opts: { second?: boolean } = {}) 
       PATH: process.env.PATH,
       REDIS_URL: redis.url,
       FLOE_STATE_DIR: dir,
+      FLOE_CA_DIR: caDir,
       FLOE_AGENT_ID: id,
       FLOE_AGENT_RPC: `127.0.0.1:${await freePort()}`,
       FLOE_AGENT_INVOKE: `127.0.0.1:${invokePort ?? (await freePort())}`,
@@ -111,6 +117,13 @@ const alive = (pid: number) => {
 beforeAll(async () => {
   if (!existsSync(main)) throw new Error(`${main} is missing: build first (npx tsc -b tsconfig.build.json)`);
   redis = await startRedis({ dir: path.join(dir, 'redis'), persist: false });
+  caller = await ensureClusterTls({
+    caDir,
+    createCa: true,
+    certDir: path.join(dir, 'caller', 'pki'),
+    role: 'scheduler',
+    name: 'test-caller',
+  });
 });
 
 afterAll(async () => {
@@ -210,8 +223,8 @@ describe('node-agent restart safety', () => {
       headers: {},
       body: '',
     };
-    const client = new AgentInvokeClient(new FrameRpcClient({ host: '127.0.0.1', port }));
-    const raw = new FrameRpcClient({ host: '127.0.0.1', port });
+    const client = new AgentInvokeClient(new FrameRpcClient({ host: '127.0.0.1', port }, { tls: caller }));
+    const raw = new FrameRpcClient({ host: '127.0.0.1', port }, { tls: caller });
     try {
       expect((await client.invoke({ request, version }, 20_000)).status).toBe(200);
       // Known now: a ref alone is enough.

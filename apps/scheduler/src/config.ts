@@ -1,29 +1,40 @@
-import { EnvReader, stateDir } from '@floe/contracts';
+import { type ClusterTls, EnvReader, type RedisTarget, redisTarget, stateDir } from '@floe/contracts';
 import { registryConfigFromEnv, registryEnv } from '@floe/overlay-snapshots';
 import type { SchedulerSettings } from '@floe/scheduler-core';
 
 /** The scheduler's whole configuration, validated once at start. */
 export interface SchedulerConfig extends SchedulerSettings {
   redisUrl: string;
+  /** REDIS_URL checked, with FLOE_REDIS_CA for a rediss:// one. */
+  redis: RedisTarget;
   /** Per-command timeout, so a hung Redis answers UNAVAILABLE instead of hanging callers. */
   redisCommandTimeoutMs: number;
   rpc: { host: string; port: number };
   /** The invoke fast path (length-prefixed JSON frames, not Nest TCP); the gateway calls it. */
   invoke: { host: string; port: number };
   http: { host: string; port: number };
+  /**
+   * Mutual TLS on every internal listener and client (Nest TCP RPC, the invoke channel, calls
+   * to agents). main.ts loads it (internalTlsFromEnv); absent, they run in plain TCP, as in
+   * tests that boot the app in-process.
+   */
+  internalTls?: ClusterTls;
 }
 
 export function loadConfig(env = new EnvReader()): SchedulerConfig {
   const rpc = env.address('FLOE_SCHEDULER_RPC', '127.0.0.1:7001');
+  const redis = redisTarget(env);
   return {
     id: env.string('FLOE_SCHEDULER_ID', `scheduler-${process.pid}`),
-    redisUrl: env.string('REDIS_URL', 'redis://127.0.0.1:6379'),
+    redisUrl: redis.url,
+    redis,
     redisPrefix: env.string('FLOE_REDIS_PREFIX', 'floe'),
     redisCommandTimeoutMs: env.int('FLOE_REDIS_COMMAND_TIMEOUT_MS', 1000, { min: 50 }),
     rpc,
     invoke: env.address('FLOE_SCHEDULER_INVOKE', '127.0.0.1:7003'),
     http: env.address('FLOE_SCHEDULER_HTTP', '127.0.0.1:7002'),
     stateDir: stateDir({ FLOE_STATE_DIR: env.optional('FLOE_STATE_DIR') }),
+    secretsKeyFile: env.optional('FLOE_SECRETS_KEY_FILE'),
     agentTimeoutMs: env.int('FLOE_AGENT_TIMEOUT_MS', 5000, { min: 500 }),
     queueWaitMs: env.int('FLOE_QUEUE_WAIT_MS', 2000, { min: 0 }),
     queueMax: env.int('FLOE_QUEUE_MAX', 1000, { min: 0 }),

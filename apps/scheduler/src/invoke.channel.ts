@@ -26,6 +26,7 @@ export class InvokeChannel implements OnApplicationBootstrap, OnApplicationShutd
     this.server = new FrameRpcServer(
       { [SchedulerPatterns.invoke]: (req: InvokeRequest) => scheduler.invoke(req) },
       'scheduler',
+      { tls: config.internalTls, listener: 'scheduler-invoke' },
     );
   }
 

@@ -1,3 +1,4 @@
+import { redisTlsOptions } from '@floe/contracts';
 import { Redis } from 'ioredis';
 import type { SchedulerConfig } from './config.js';
 
@@ -8,6 +9,7 @@ import type { SchedulerConfig } from './config.js';
  */
 export function connectRedis(config: SchedulerConfig, purpose: 'main' | 'subscriber' | 'blocking'): Redis {
   const redis = new Redis(config.redisUrl, {
+    ...redisTlsOptions(config.redis),
     connectionName: `${config.id}-${purpose}`,
     maxRetriesPerRequest: 1,
     enableOfflineQueue: false,

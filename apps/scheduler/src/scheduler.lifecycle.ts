@@ -12,7 +12,7 @@ export async function createScheduler(config: SchedulerConfig): Promise<Schedule
   const scheduler = new Scheduler(
     config,
     (purpose) => connectRedis(config, purpose),
-    new TcpAgentClientFactory(config.agentTimeoutMs),
+    new TcpAgentClientFactory(config.agentTimeoutMs, config.internalTls),
     (msg) => logger.log(msg),
   );
   await scheduler.start();

@@ -7,6 +7,7 @@ import {
   type AgentLogsResponse,
   AgentPatterns,
   type AgentRetireRequest,
+  type ClusterTls,
   FloeError,
   FrameRpcClient,
   type InvokeResponse,
@@ -15,6 +16,7 @@ import {
   RpcConnectionError,
   RpcTimeoutError,
   reviveError,
+  rpcClientOptions,
 } from '@floe/contracts';
 import { type AgentClient, type AgentClientFactory, UnavailableError } from '@floe/scheduler-core';
 import { ClientTCP } from '@nestjs/microservices';
@@ -128,13 +130,17 @@ class TcpAgentClient implements AgentClient {
 export class TcpAgentClientFactory implements AgentClientFactory {
   private readonly clients = new Map<string, TcpAgentClient>();
 
-  constructor(private readonly controlTimeoutMs: number) {}
+  constructor(
+    private readonly controlTimeoutMs: number,
+    /** Mutual TLS for both of an agent's ports; the scheduler's certificate is its credential. */
+    private readonly tls?: ClusterTls,
+  ) {}
 
   get(agent: AgentInfo): AgentClient {
     const cached = this.clients.get(agent.id);
     if (cached && cached.rpc === agent.rpc && cached.invokeAddr === agent.invoke) return cached;
     cached?.close();
-    const client = new ClientTCP(parseAddress(agent.rpc));
+    const client = new ClientTCP(rpcClientOptions(parseAddress(agent.rpc), this.tls));
     // ClientTCP reports socket errors through the pending call; this keeps them off the event loop.
     client.on?.('error', () => {});
     const c = new TcpAgentClient(
@@ -143,7 +149,9 @@ export class TcpAgentClientFactory implements AgentClientFactory {
       agent.id,
       client,
       this.controlTimeoutMs,
-      agent.invoke ? new AgentInvokeClient(new FrameRpcClient(parseAddress(agent.invoke))) : undefined,
+      agent.invoke
+        ? new AgentInvokeClient(new FrameRpcClient(parseAddress(agent.invoke), { tls: this.tls }))
+        : undefined,
     );
     this.clients.set(agent.id, c);
     return c;

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { chmodSync, closeSync, mkdirSync, rmSync } from 'node:fs';
 import { rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
@@ -80,10 +81,14 @@ export class ContainerLauncher implements Launcher {
       const rootfsMounts = await this.o.rootfs.rootfs(opts.id, imageRef, this.o.writableBytes);
       cleanup.push(() => this.o.rootfs.release(opts.id));
 
-      const config = await this.spec(opts, d);
+      // What the instance says in its hello on the agent's socket, which every container (and
+      // any local user who reaches it) can connect to: a secret, not the guessable instance id,
+      // so nobody else can answer in its place and be handed its calls.
+      const token = randomBytes(16).toString('hex');
+      const config = await this.spec(opts, d, token);
       const out = makePipe();
       const err = makePipe();
-      const channelReady = this.o.channel.expect(opts.id, this.o.startTimeoutMs);
+      const channelReady = this.o.channel.expect(token, this.o.startTimeoutMs);
       channelReady.catch(() => {});
       let container: Container;
       try {
@@ -134,11 +139,17 @@ export class ContainerLauncher implements Launcher {
     }
   }
 
-  private async spec(opts: LaunchOptions, d: ReturnType<ContainerLauncher['dirOf']>): Promise<OciConfig> {
+  private async spec(
+    opts: LaunchOptions,
+    d: ReturnType<ContainerLauncher['dirOf']>,
+    token: string,
+  ): Promise<OciConfig> {
     const env = [
       'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
       'HOME=/tmp',
-      `FLOE_INSTANCE_TOKEN=${opts.id}`,
+      `FLOE_INSTANCE_TOKEN=${token}`,
+      // Which instance this is (as in logs and metrics); naming it grants nothing.
+      `FLOE_INSTANCE_ID=${opts.id}`,
       'FLOE_AGENT_SOCK=/run/floe/agent.sock',
     ];
     let args: string[];

@@ -46,6 +46,8 @@ export interface SchedulerSettings {
   /** Redis key prefix (`floe`; tests use a unique one). */
   redisPrefix: string;
   stateDir: string;
+  /** The secrets key from elsewhere than the state dir (a mounted k8s Secret, a systemd credential). */
+  secretsKeyFile?: string;
   agentTimeoutMs: number;
   queueWaitMs: number;
   queueMax: number;
@@ -122,7 +124,11 @@ export class Scheduler {
     const subscriber = connect('subscriber');
     const blocking = connect('blocking');
     this.conns = [this.redis, subscriber, blocking];
-    this.secrets = new SecretStore(this.redis, this.keys, loadSecretKey(settings.stateDir));
+    this.secrets = new SecretStore(
+      this.redis,
+      this.keys,
+      loadSecretKey(settings.stateDir, settings.secretsKeyFile),
+    );
     this.registry = new FunctionRegistry(
       this.redis,
       this.keys,

@@ -1,8 +1,9 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import {
   AlreadyExistsError,
+  FloeError,
   FUNCTION_NAME_RE,
   InvalidArgumentError,
   NotFoundError,
@@ -16,9 +17,12 @@ import type { SchedulerKeys } from './keys.js';
 /**
  * Reads the AES-256 key at `<stateDir>/scheduler/secrets.key`, creating it (mode 0600) on
  * first use. Every scheduler replica on a host shares it; replicas on other hosts need the
- * same file copied.
+ * same key: `configured` (FLOE_SECRETS_KEY_FILE) names a file made elsewhere, which must
+ * exist, hold 32 bytes and be readable by its owner only. The key is never kept in Redis,
+ * next to what it encrypts.
  */
-export function loadSecretKey(stateDir: string): Buffer {
+export function loadSecretKey(stateDir: string, configured?: string): Buffer {
+  if (configured) return readConfiguredKey(configured);
   const file = path.join(stateDir, 'scheduler', 'secrets.key');
   try {
     const key = readFileSync(file);
@@ -35,6 +39,27 @@ export function loadSecretKey(stateDir: string): Buffer {
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
   }
   return readFileSync(file);
+}
+
+function readConfiguredKey(file: string): Buffer {
+  let key: Buffer;
+  let mode: number;
+  try {
+    key = readFileSync(file);
+    mode = statSync(file).mode;
+  } catch (err) {
+    throw new FloeError('STARTUP', `FLOE_SECRETS_KEY_FILE ${file}: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+  if (key.length !== 32)
+    throw new FloeError('STARTUP', `FLOE_SECRETS_KEY_FILE ${file}: expected 32 bytes, got ${key.length}`);
+  if (mode & 0o077)
+    throw new FloeError(
+      'STARTUP',
+      `FLOE_SECRETS_KEY_FILE ${file}: mode ${(mode & 0o777).toString(8)} lets others read the key; chmod 600 it`,
+    );
+  return key;
 }
 
 /**

@@ -4,13 +4,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { EnvReader } from '@floe/contracts';
+import { type ClusterTls, EnvReader, rpcClientOptions } from '@floe/contracts';
 import { NestFactory } from '@nestjs/core';
-import { ClientTCP, type MicroserviceOptions, Transport } from '@nestjs/microservices';
+import { ClientTCP } from '@nestjs/microservices';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { defaultIfEmpty, firstValueFrom, timeout } from 'rxjs';
 import { AppModule } from '../app.module.js';
 import { loadConfig } from '../config.js';
+import { connectRpc } from '../rpc-listener.js';
 
 export async function freePort(): Promise<number> {
   const srv = net.createServer();
@@ -48,8 +49,10 @@ export async function schedulerEnv(
 /** The scheduler app booted in this process the way main.ts boots it. */
 export async function bootScheduler(
   env: Record<string, string>,
+  internalTls?: ClusterTls,
 ): Promise<{ app: NestFastifyApplication; rpcPort: number }> {
   const config = loadConfig(new EnvReader(env));
+  config.internalTls = internalTls;
   const app = await NestFactory.create<NestFastifyApplication>(
     AppModule.forRoot(config),
     new FastifyAdapter(),
@@ -57,17 +60,21 @@ export async function bootScheduler(
       logger: ['error', 'warn'],
     },
   );
-  app.connectMicroservice<MicroserviceOptions>({ transport: Transport.TCP, options: config.rpc });
+  connectRpc(app, config);
   await app.startAllMicroservices();
   await app.listen(config.http.port, config.http.host);
   return { app, rpcPort: config.rpc.port };
 }
 
-/** Runs the built scheduler (`dist/main.js`) as a child process. */
+/**
+ * Runs the built scheduler (`dist/main.js`) as a child process. Its peers here (rpcClient, the
+ * fake agents) speak plain TCP, as the in-process boot does, so its internal authentication is
+ * off; libs/contracts/src/pki and test/internal-auth.e2e.spec.ts cover authentication.
+ */
 export function spawnScheduler(env: Record<string, string>): ChildProcess {
   const main = path.resolve(import.meta.dirname, '../../dist/main.js');
   const child = spawn(process.execPath, [main], {
-    env: { ...process.env, ...env },
+    env: { ...process.env, FLOE_INTERNAL_AUTH: 'off', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   child.stdout?.resume();
@@ -75,8 +82,8 @@ export function spawnScheduler(env: Record<string, string>): ChildProcess {
   return child;
 }
 
-export function rpcClient(port: number) {
-  const client = new ClientTCP({ host: '127.0.0.1', port });
+export function rpcClient(port: number, tls?: ClusterTls) {
+  const client = new ClientTCP(rpcClientOptions({ host: '127.0.0.1', port }, tls));
   return {
     client,
     call<T>(pattern: string, payload: unknown, ms = 5000): Promise<T> {

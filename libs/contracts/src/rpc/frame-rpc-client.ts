@@ -1,5 +1,9 @@
 import net from 'node:net';
+import tls from 'node:tls';
 import { FloeError, isSerializedError, reviveError } from '../errors.js';
+import type { ClusterTls } from '../pki/cluster-pki.js';
+import { clientHandshake, type Handshake, isLoopback } from '../pki/loopback-auth.js';
+import { clientTlsOptions } from '../pki/peer-auth.js';
 import { DeadlineTimer } from './deadline-timer.js';
 import { encodeFrame, type Frame, FrameDecoder } from './frame-codec.js';
 import type { RpcReply } from './frame-rpc.types.js';
@@ -30,6 +34,17 @@ interface Pending {
   timeoutMs: number;
 }
 
+export interface FrameRpcClientOptions {
+  /**
+   * Authenticate with the cluster's PKI, as every Floe listener requires: to a loopback
+   * address, the HMAC handshake of loopback-auth.ts; to any other, mutual TLS with the
+   * cluster CA. One handshake per connection, and the connection lives on.
+   */
+  tls?: ClusterTls;
+  /** Mutual TLS even to a loopback address (tests; measuring what TLS would cost there). */
+  forceTls?: boolean;
+}
+
 /**
  * The client side of the invoke fast path (see FrameRpcServer): one connection, opened on
  * the first call and again after it drops, many calls multiplexed on it. Promises, not
@@ -42,8 +57,18 @@ export class FrameRpcClient {
   private readonly deadlines = new DeadlineTimer((now) => this.expire(now));
   readonly where: string;
 
-  constructor(private readonly address: { host: string; port: number }) {
+  private readonly tls?: tls.ConnectionOptions;
+  private readonly loopbackKey?: Buffer;
+  /** Frames written while the loopback handshake of the current connection is not done. */
+  private held?: Buffer[];
+
+  constructor(
+    private readonly address: { host: string; port: number },
+    opts: FrameRpcClientOptions = {},
+  ) {
     this.where = `${address.host}:${address.port}`;
+    if (opts.tls && isLoopback(address.host) && !opts.forceTls) this.loopbackKey = opts.tls.loopbackKey;
+    else if (opts.tls) this.tls = clientTlsOptions(opts.tls);
   }
 
   call<T>(pattern: string, data: unknown, timeoutMs: number): Promise<T> {
@@ -62,7 +87,9 @@ export class FrameRpcClient {
         timeoutMs,
       });
       this.deadlines.arm(deadline);
-      socket.write(encodeFrame({ i, p: pattern, d: data }));
+      const frame = encodeFrame({ i, p: pattern, d: data });
+      if (this.held) this.held.push(frame);
+      else socket.write(frame);
     });
   }
 
@@ -95,9 +122,10 @@ export class FrameRpcClient {
   private connect(): net.Socket {
     const decoder = new FrameDecoder('json');
     const settle = (f: Frame) => this.settle(f.header as unknown as RpcReply);
+    let handshake: Handshake | undefined;
     // `onread` reads into one reused buffer, past the Readable stream a 'data' listener costs:
     // ~4 µs less per answer here. The decoder copies what must outlive the callback.
-    const socket = net.connect({
+    const options = {
       host: this.address.host,
       port: this.address.port,
       noDelay: true,
@@ -105,20 +133,46 @@ export class FrameRpcClient {
         buffer: Buffer.allocUnsafe(READ_BUFFER_BYTES),
         callback: (n: number, buf: Uint8Array) => {
           try {
-            decoder.push(Buffer.from(buf.buffer, buf.byteOffset, n), settle, true);
+            const chunk = Buffer.from(buf.buffer, buf.byteOffset, n);
+            if (handshake) {
+              if (!handshake.push(chunk)) return true;
+              const rest = handshake.rest();
+              handshake = undefined;
+              this.release(socket);
+              if (rest.length) decoder.push(rest, settle);
+              return true;
+            }
+            decoder.push(chunk, settle, true);
           } catch (err) {
             socket.destroy(err as Error);
           }
           return true;
         },
       },
-    });
+    };
+    // Calls written before the handshake is done wait in the TLS socket until it is, or in
+    // `held` until the loopback handshake is.
+    const socket: net.Socket = this.tls ? tls.connect({ ...this.tls, ...options }) : net.connect(options);
+    if (this.loopbackKey) {
+      this.held = [];
+      handshake = clientHandshake(socket, this.loopbackKey, (reason) =>
+        socket.destroy(new Error(`peer authentication failed: ${reason}`)),
+      );
+    }
     // Ref'd only while calls are pending (see call/forget): an idle connection must not keep the process alive.
     socket.unref();
     this.socket = socket;
     socket.on('error', (err) => this.drop(socket, err));
     socket.on('close', () => this.drop(socket));
     return socket;
+  }
+
+  /** The loopback handshake of `socket` is done: what was held goes out, the rest directly. */
+  private release(socket: net.Socket): void {
+    if (this.socket !== socket) return;
+    const held = this.held ?? [];
+    this.held = undefined;
+    for (const f of held) socket.write(f);
   }
 
   private settle(reply: RpcReply): void {
@@ -134,9 +188,16 @@ export class FrameRpcClient {
 
   /** The connection is gone: every call on it fails now, the next call reconnects. */
   private drop(socket: net.Socket, err?: Error): void {
-    if (this.socket === socket) this.socket = undefined;
+    // Closed while the loopback handshake was pending: say what usually causes it.
+    const unauthenticated = this.socket === socket && this.held !== undefined && !err;
+    if (this.socket === socket) {
+      this.socket = undefined;
+      this.held = undefined;
+    }
     socket.destroy();
-    const code = (err as NodeJS.ErrnoException | undefined)?.code;
+    const code = unauthenticated
+      ? 'closed during the loopback handshake: another cluster CA, or the port speaks TLS only (it is bound to a non-loopback address: dial that address)'
+      : (err as NodeJS.ErrnoException | undefined)?.code;
     for (const [i, p] of this.pending) {
       if (p.socket !== socket) continue; // a call already on the next connection
       this.forget(i, p);

@@ -1,9 +1,27 @@
 import net from 'node:net';
+import tls from 'node:tls';
 import { FloeError, type SerializedError } from '../errors.js';
+import type { ClusterTls } from '../pki/cluster-pki.js';
+import { isLoopback, serverHandshake } from '../pki/loopback-auth.js';
+import { countUnauthenticated, serverTlsOptions, unauthenticatedCounter } from '../pki/peer-auth.js';
 import { encodeFrame, FrameDecoder } from './frame-codec.js';
 import type { RpcReply, RpcRequest } from './frame-rpc.types.js';
 
 export type RpcHandler = (data: never) => unknown;
+
+export interface FrameRpcServerOptions {
+  /**
+   * Authenticate every peer with the cluster's PKI: bound to a loopback address, the HMAC
+   * handshake of loopback-auth.ts (the frames then flow in the clear, on the host); bound to
+   * any other address, mutual TLS with the cluster CA. A peer that fails is closed before any
+   * frame is read, and counted in `floe_rpc_unauthenticated_total{listener}`.
+   */
+  tls?: ClusterTls;
+  /** Mutual TLS even when bound to loopback (tests; measuring what TLS would cost there). */
+  forceTls?: boolean;
+  /** The counter's label; default `<who>-frames`. */
+  listener?: string;
+}
 
 /**
  * The server side of the invoke fast path: request/reply over Floe's frames (JSON headers),
@@ -13,24 +31,41 @@ export type RpcHandler = (data: never) => unknown;
  * Every error leaves as a SerializedError, as the apps' Nest exception filters send them.
  */
 export class FrameRpcServer {
-  private readonly server: net.Server;
+  private server?: net.Server;
   private readonly sockets = new Set<net.Socket>();
+  private readonly listener: string;
 
   constructor(
     private readonly handlers: Record<string, RpcHandler>,
     /** Names the service in INTERNAL errors: `agent: …`. */
     private readonly who: string,
+    private readonly opts: FrameRpcServerOptions = {},
   ) {
-    this.server = net.createServer((s) => this.accept(s));
+    this.listener = opts.listener ?? `${who}-frames`;
   }
 
   /** Listens; resolves to the bound port (useful with port 0). */
   listen(host: string, port: number): Promise<number> {
+    const auth = this.opts.tls;
+    let server: net.Server;
+    if (auth && (!isLoopback(host) || this.opts.forceTls)) {
+      server = tls.createServer(serverTlsOptions(auth), (s) => this.accept(s));
+      countUnauthenticated(server, this.listener);
+    } else {
+      server = net.createServer((s) => this.accept(s, auth?.loopbackKey));
+      if (auth) unauthenticatedCounter().inc({ listener: this.listener }, 0);
+    }
+    // Every connection, authenticated or still in its handshake, so close() drops them all.
+    server.on('connection', (s: net.Socket) => {
+      this.sockets.add(s);
+      s.on('close', () => this.sockets.delete(s));
+    });
+    this.server = server;
     return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(port, host, () => {
-        this.server.off('error', reject);
-        resolve((this.server.address() as net.AddressInfo).port);
+      server.once('error', reject);
+      server.listen(port, host, () => {
+        server.off('error', reject);
+        resolve((server.address() as net.AddressInfo).port);
       });
     });
   }
@@ -38,22 +73,46 @@ export class FrameRpcServer {
   /** Stops listening and drops every connection; callers see their calls fail as UNAVAILABLE. */
   close(): Promise<void> {
     for (const s of this.sockets) s.destroy();
-    return new Promise((resolve) => this.server.close(() => resolve()));
+    const server = this.server;
+    return server ? new Promise((resolve) => server.close(() => resolve())) : Promise.resolve();
   }
 
-  private accept(socket: net.Socket): void {
+  /** `key`: authenticate with the loopback handshake first; frames only after it. */
+  private accept(socket: net.Socket, key?: Buffer): void {
     socket.setNoDelay(true);
-    this.sockets.add(socket);
+    socket.on('error', () => {});
     const decoder = new FrameDecoder('json');
-    socket.on('data', (chunk) => {
+    const frames = (chunk: Buffer) => {
       try {
         decoder.push(chunk, (f) => this.dispatch(socket, f.header as unknown as RpcRequest));
       } catch {
         socket.destroy(); // a malformed or oversized frame: the stream can't be resynchronized
       }
-    });
-    socket.on('error', () => {});
-    socket.on('close', () => this.sockets.delete(socket));
+    };
+    if (!key) {
+      socket.on('data', frames);
+      return;
+    }
+    // Refused, or gone before it authenticated (a peer that found the server's proof wrong
+    // hangs up): counted once either way.
+    let settled = false;
+    const refuse = () => {
+      if (settled) return;
+      settled = true;
+      unauthenticatedCounter().inc({ listener: this.listener });
+      socket.destroy();
+    };
+    socket.once('close', refuse);
+    const handshake = serverHandshake(socket, key, refuse);
+    const first = (chunk: Buffer) => {
+      if (!handshake.push(chunk)) return;
+      settled = true;
+      socket.off('data', first);
+      socket.on('data', frames);
+      const rest = handshake.rest();
+      if (rest.length) frames(rest);
+    };
+    socket.on('data', first);
   }
 
   private dispatch(socket: net.Socket, req: RpcRequest): void {
