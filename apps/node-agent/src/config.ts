@@ -1,4 +1,5 @@
 import os from 'node:os';
+import { DEFAULT_USERNS, type UsernsSettings } from '@floe/agent-core';
 import { ConfigError, EnvReader, stateDir } from '@floe/contracts';
 
 /** The node-agent's whole configuration, validated once at start. */
@@ -28,6 +29,8 @@ export interface AgentConfig {
   maxBodyBytes: number;
   logMaxBytes: number;
   scheduler: { host: string; port: number };
+  /** Functions' user namespaces: the host id ranges, or false (FLOE_USERNS=off) for host root. */
+  userns: UsernsSettings | false;
 }
 
 function parseLabels(raw: string): Record<string, string> {
@@ -75,5 +78,10 @@ export function loadConfig(env = new EnvReader()): AgentConfig {
     maxBodyBytes: env.bytes('FLOE_MAX_BODY_BYTES', 6 * 1024 * 1024),
     logMaxBytes: env.bytes('FLOE_LOG_MAX_BYTES', 8 * 1024 * 1024),
     scheduler: env.address('FLOE_SCHEDULER_RPC', '127.0.0.1:7001'),
+    userns: env.bool('FLOE_USERNS', true) && {
+      base: env.int('FLOE_USERNS_BASE', DEFAULT_USERNS.base, { min: 65536 }),
+      size: env.int('FLOE_USERNS_SIZE', DEFAULT_USERNS.size, { min: 1, max: 1 << 20 }),
+      count: env.int('FLOE_USERNS_COUNT', DEFAULT_USERNS.count, { min: 1 }),
+    },
   };
 }

@@ -1,7 +1,14 @@
 import 'reflect-metadata';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { Agent, lockStateDir, recover, removeCgroupParent, SnapshotRootfs } from '@floe/agent-core';
+import {
+  Agent,
+  lockStateDir,
+  recover,
+  removeCgroupParent,
+  SnapshotRootfs,
+  UserNamespaces,
+} from '@floe/agent-core';
 import {
   type AgentInvokeWire,
   AgentPatterns,
@@ -45,6 +52,21 @@ async function bootstrap() {
       `agent ${config.id}: recovered ${found.containers} container(s), ${found.mounts} mount(s) from a previous run`,
     );
   const rootfs = await SnapshotRootfs.open(config.layerDir);
+  // Functions run unprivileged unless this agent is told otherwise; either way, say so.
+  const userns = config.userns
+    ? new UserNamespaces(config.userns, mounts, path.join(agentDir, 'idmap'), [
+        config.stateDir,
+        config.layerDir,
+      ])
+    : undefined;
+  if (config.userns)
+    console.log(
+      `node-agent ${config.id}: functions run in user namespaces, ${config.userns.count} host id range(s) of ${config.userns.size} from ${config.userns.base}`,
+    );
+  else
+    console.warn(
+      `node-agent ${config.id}: FLOE_USERNS=off: functions run as HOST ROOT (no user namespace); a container escape is host root`,
+    );
   const scheduler = ClientProxyFactory.create({ transport: Transport.TCP, options: config.scheduler });
 
   const agent = await Agent.start(
@@ -73,6 +95,7 @@ async function bootstrap() {
       runtime,
       rootfs,
       mounts,
+      userns,
       secrets: async (namespace, names) => {
         try {
           return await firstValueFrom(scheduler.send(SchedulerPatterns.secretValues, { namespace, names }));
@@ -92,6 +115,7 @@ async function bootstrap() {
   let app: NestFastifyApplication | undefined;
   const teardown = async () => {
     await agent.stop();
+    userns?.close();
     await invokeChannel.close();
     await app?.close();
     scheduler.close();
