@@ -15,6 +15,8 @@ declare module 'vitest' {
       stateDir: string;
       redisUrl: string;
       agentHttp: string[];
+      /** Every TCP port the platform listens on (gateway, scheduler, agents), for the hostile suite. */
+      platformPorts: number[];
     };
   }
 }
@@ -36,6 +38,17 @@ export default async function setup(project: TestProject) {
     stateDir: dir,
     redisUrl: redis.url,
     agentHttp: platform.agents.map((a: { http: number }) => `http://127.0.0.1:${a.http}`),
+    platformPorts: [
+      platform.port,
+      platform.scheduler.rpc,
+      platform.scheduler.http,
+      platform.scheduler.invoke,
+      ...platform.agents.flatMap((a: { rpc: number; http: number; invoke: number }) => [
+        a.rpc,
+        a.http,
+        a.invoke,
+      ]),
+    ],
   });
   return async () => {
     await platform.stop();

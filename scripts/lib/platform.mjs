@@ -128,7 +128,7 @@ export async function startPlatform(opts) {
     port,
     credentials,
     credFile,
-    scheduler: { rpc: schedRpc, http: schedHttp, child: scheduler },
+    scheduler: { rpc: schedRpc, http: schedHttp, invoke: schedInvoke, child: scheduler },
     agents,
     gateway,
     stop,
