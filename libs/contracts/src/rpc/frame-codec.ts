@@ -173,7 +173,8 @@ function parseJsonHeader(head: Buffer): Record<string, unknown> {
   } catch (e) {
     throw new FrameHeaderError(`not JSON (${(e as Error).message})`);
   }
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new FrameHeaderError('not a JSON object');
+  if (typeof v !== 'object' || v === null || Array.isArray(v))
+    throw new FrameHeaderError('not a JSON object');
   return v as Record<string, unknown>;
 }
 

@@ -1,7 +1,13 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { FloeError } from '../errors.js';
-import { encodeFrame, type Frame, FrameDecoder, FrameHeaderError, FrameTooLargeError } from './frame-codec.js';
+import {
+  encodeFrame,
+  type Frame,
+  FrameDecoder,
+  FrameHeaderError,
+  FrameTooLargeError,
+} from './frame-codec.js';
 
 /** Feeds `bytes` in the given chunk sizes; returns the frames, or the error that stopped it. */
 function feed(decoder: FrameDecoder, bytes: Buffer, cuts: number[], transient = false) {
@@ -66,16 +72,19 @@ describe('FrameDecoder (property-based)', () => {
       });
     fc.assert(
       fc.property(
-        fc.oneof(mutated, fc.uint8Array({ maxLength: 400 }).map((a) => Buffer.from(a))),
+        fc.oneof(
+          mutated,
+          fc.uint8Array({ maxLength: 400 }).map((a) => Buffer.from(a)),
+        ),
         fc.array(fc.integer({ min: 1, max: 32 }), { maxLength: 20 }),
         fc.constantFrom<'json' | 'kv' | 'auto'>('json', 'kv', 'auto'),
         (bytes, cuts, format) => {
           const out = feed(new FrameDecoder(format, 4096), bytes, cuts);
           if (out.error !== undefined) {
             expect(out.error).toBeInstanceOf(FloeError);
-            expect(
-              out.error instanceof FrameTooLargeError || out.error instanceof FrameHeaderError,
-            ).toBe(true);
+            expect(out.error instanceof FrameTooLargeError || out.error instanceof FrameHeaderError).toBe(
+              true,
+            );
           }
           for (const f of out.frames) {
             expect(typeof f.header).toBe('object');
