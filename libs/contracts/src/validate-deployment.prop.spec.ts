@@ -30,7 +30,12 @@ const deployment = fc.record(
     annotations: maybe(
       fc.dictionary(fc.constantFrom('com.floe.timeout', 'com.floe.max-concurrency', 'y'), duration),
     ),
-    limits: maybe(fc.record({ memory: size }, { requiredKeys: [] })),
+    limits: maybe(
+      fc.record(
+        { memory: size, cpu: fc.oneof(fc.stringMatching(/^\d{1,4}(\.\d{1,2})?m?$/), fc.string()) },
+        { requiredKeys: [] },
+      ),
+    ),
     requests: maybe(fc.record({ memory: size }, { requiredKeys: [] })),
     secrets: maybe(fc.array(label, { maxLength: 3 })),
     constraints: maybe(fc.array(fc.string(), { maxLength: 3 })),

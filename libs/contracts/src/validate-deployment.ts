@@ -68,6 +68,16 @@ export function validateDeployment(
     if (r === undefined) continue;
     if (typeof r !== 'object' || r === null || Array.isArray(r))
       throw new InvalidArgumentError(field, 'expected an object');
+    const cpu = (r as Record<string, unknown>).cpu;
+    // Kubernetes cpu quantities (`500m`, `0.5`); anything else was silently ignored before.
+    if (
+      cpu !== undefined &&
+      (typeof cpu !== 'string' || !/^\s*\d{1,6}(\.\d{1,3})?m?\s*$/.test(cpu) || !/[1-9]/.test(cpu))
+    )
+      throw new InvalidArgumentError(
+        `${field}.cpu`,
+        `expected a cpu quantity like 500m or 0.5, got ${JSON.stringify(cpu)}`,
+      );
     const mem = (r as Record<string, unknown>).memory;
     const bytes = typeof mem === 'string' ? parseBytes(mem) : undefined;
     // A size past 2^53 is not a size any host has; it would reach cgroups as garbage.
