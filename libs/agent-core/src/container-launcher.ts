@@ -2,7 +2,7 @@ import { chmodSync, closeSync, mkdirSync, rmSync } from 'node:fs';
 import { chown, readFile, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
-import { FloeError, type FunctionVersion, type RuntimeName } from '@floe/contracts';
+import { FloeError, type FunctionVersion, InvalidArgumentError, type RuntimeName } from '@floe/contracts';
 import { type Container, defaultSpec, makePipe, type OciConfig, type Runtime } from '@floe/runtime';
 import type { ChannelServer } from './channel-server.js';
 import { parseImageUser, resolveImageUser } from './image-user.js';
@@ -262,6 +262,12 @@ export class ContainerLauncher implements Launcher {
     }
     const range = this.ranges.get(instanceId);
     if (!range) return user;
+    // An id past the range would land in another instance's range on the host.
+    if (user.uid >= range.size || user.gid >= range.size)
+      throw new InvalidArgumentError(
+        'image.User',
+        `uid ${user.uid} / gid ${user.gid} is outside the ${range.size} ids mapped into a function (FLOE_USERNS_SIZE)`,
+      );
     return { uid: range.hostBase + user.uid, gid: range.hostBase + user.gid };
   }
 
