@@ -26,6 +26,17 @@ export const LATENCY_KEYS = [
   ['one_inflight_https_ms', 'warm call, HTTPS via gateway, one in flight (wrk -c1)'],
   ['platform_overhead_ms', 'platform overhead, one in flight (wrk -c1 − in-function time)'],
   ['platform_overhead_after_idle_ms', 'platform overhead, frozen after 120 ms idle'],
+  ['cold_node_hostroot_ms', 'cold start, node, functions as host root (FLOE_USERNS=off, same run)'],
+  ['prewarm_node_hostroot_ms', 'pre-warm start, node, functions as host root (FLOE_USERNS=off)'],
+  [
+    'hot_agent_hostroot_ms',
+    'warm call, agent fast path, back to back, functions as host root (FLOE_USERNS=off)',
+  ],
+  [
+    'warm_agent_after_idle_hostroot_ms',
+    'warm call after 120 ms idle, agent fast path, as host root (FLOE_USERNS=off)',
+  ],
+  ['warm_https_hostroot_ms', 'warm call over HTTPS after 120 ms idle (wrk), as host root (FLOE_USERNS=off)'],
 ];
 
 const ratio = (a, b) => (a?.p50 && b?.p50 ? Math.round((a.p50 / b.p50) * 100) / 100 : null);
@@ -50,6 +61,11 @@ export function ratios(r) {
     warm_https_after_idle_vs_floor_after_idle: ratio(r.warm_https_ms, r.floor_after_idle_ms),
     cold_vs_crun_node: ratio(r.cold_node_ms, r.crun_node_ms),
     prewarm_vs_crun_node: ratio(r.prewarm_node_ms, r.crun_node_ms),
+    userns_cold_vs_hostroot: ratio(r.cold_node_ms, r.cold_node_hostroot_ms),
+    userns_prewarm_vs_hostroot: ratio(r.prewarm_node_ms, r.prewarm_node_hostroot_ms),
+    userns_warm_vs_hostroot: ratio(r.warm_agent_after_idle_ms, r.warm_agent_after_idle_hostroot_ms),
+    userns_hot_vs_hostroot: ratio(r.hot_agent_ms, r.hot_agent_hostroot_ms),
+    userns_https_vs_hostroot: ratio(r.warm_https_ms, r.warm_https_hostroot_ms),
   };
 }
 
@@ -93,7 +109,15 @@ function markdown(r) {
     lines.push(
       `| ${d.runtime} | ${f(d.frozen_mib)} | ${d.per_gib} | ${f(d.frozen_mib_before_reclaim)} | ${f(d.rss_mib)} | ${f(d.cache_mib)} | ${d.create_per_s} |`,
     );
-  lines.push('', `create_per_s (node): ${r.create_per_s}`, '', '## Details', '');
+  lines.push('', `create_per_s (node): ${r.create_per_s}`);
+  if (r.idmap) {
+    const m = r.idmap;
+    lines.push(
+      '',
+      `Shared layers for user-namespaced functions (node image, ${m.layers} layer(s)): idmapped mounts cost a userns fd per host id range (p50 ${f(m.userns_fd_ms.p50)} ms) and one mount per range and layer (p50 ${f(m.idmapped_mount_ms.p50)} ms), ${m.idmapped_extra_bytes_per_range} bytes on disk; a chowned copy per range instead takes p50 ${f(m.chowned_copy_ms.p50)} ms and ${m.chowned_copy_bytes_per_range} bytes.`,
+    );
+  }
+  lines.push('', '## Details', '');
   const detail = (k, label) => {
     const v = r[k];
     if (v?.n)

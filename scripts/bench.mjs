@@ -1,10 +1,11 @@
 // `npm run bench [-- --quick]`: Floe's starts, throughput and density next to crun, runc and
 // the kernel floor, measured in one run. Cases live in bench/*.mjs; results in bench/results/.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { density } from '../bench/density.mjs';
 import { floor } from '../bench/floor.mjs';
+import { idmap } from '../bench/idmap.mjs';
 import { withPlatform } from '../bench/platform.mjs';
 import { LATENCY_KEYS, ratios, writeReport } from '../bench/report.mjs';
 import { runtimes } from '../bench/runtimes.mjs';
@@ -52,11 +53,13 @@ const PLATFORM_CASES = {
   'platform (pools off)': ['cold', 'density'],
   'platform (pools on)': ['prewarm', 'warm', 'throughput'],
   'platform (pause grace 0)': ['frozen loop'],
+  'platform (userns off, pools off)': ['cold', 'userns'],
+  'platform (userns off, pools on)': ['prewarm', 'warm', 'userns'],
 };
 const wanted = (name) => !only || only.has(name) || (PLATFORM_CASES[name] ?? []).some((c) => only.has(c));
 
-async function kase(name, fn) {
-  if (interrupted || !wanted(name)) return;
+async function kase(name, fn, alias) {
+  if (interrupted || !(wanted(name) || (alias && wanted(alias)))) return;
   try {
     Object.assign(result, await fn());
   } catch (e) {
@@ -66,6 +69,9 @@ async function kase(name, fn) {
 }
 
 const work = mkdtempSync(path.join(os.tmpdir(), 'floe-bench-'));
+// The platforms' state dirs live in here: a function's root (an unprivileged host id) must
+// reach their mount points, so the dir is searchable, not listable, by others.
+chmodSync(work, 0o711);
 onInterrupt(() => rmSync(work, { recursive: true, force: true }));
 for (const sig of ['SIGINT', 'SIGTERM'])
   process.once(sig, async () => {
@@ -96,6 +102,48 @@ try {
       return {};
     }),
   );
+  // The same cases with functions as host root (FLOE_USERNS=off): what the user namespace costs.
+  const hostRoot = (r) =>
+    Object.fromEntries(Object.entries(r).map(([k, v]) => [k.replace(/_ms$/, '_hostroot_ms'), v]));
+  await kase('platform (userns off, pools off)', () =>
+    withPlatform(
+      { work, label: 'cold-hostroot', env: { FLOE_STEMCELLS: '0', FLOE_USERNS: 'off' }, log: bench },
+      async (client) => {
+        await kase(
+          'cold',
+          async () => hostRoot(await coldStarts(client, { n: N.cold, log: bench, work })),
+          'userns',
+        );
+        return {};
+      },
+    ),
+  );
+  await kase('platform (userns off, pools on)', () =>
+    withPlatform(
+      { work, label: 'warm-hostroot', env: { FLOE_STEMCELLS: '1', FLOE_USERNS: 'off' }, log: bench },
+      async (client) => {
+        await kase(
+          'prewarm',
+          async () => hostRoot(await prewarmStarts(client, { n: N.prewarm, log: bench })),
+          'userns',
+        );
+        await kase(
+          'warm',
+          async () => {
+            const w = await warmCalls(client, { n: N.warm, seconds: N.seconds, log: bench });
+            return {
+              hot_agent_hostroot_ms: w.hot_agent_ms,
+              warm_agent_after_idle_hostroot_ms: w.warm_agent_after_idle_ms,
+              warm_https_hostroot_ms: w.warm_https_ms,
+            };
+          },
+          'userns',
+        );
+        return {};
+      },
+    ),
+  );
+  await kase('idmap', () => idmap({ work, n: N.density * 2, log: bench }), 'userns');
   await kase('platform (pause grace 0)', () =>
     withPlatform(
       { work, label: 'frozen', env: { FLOE_STEMCELLS: '0', FLOE_PAUSE_GRACE_MS: '0' }, log: bench },
@@ -137,6 +185,12 @@ for (const d of result.density)
     `density ${pad(d.runtime, 7)} ${pad(d.frozen_mib, 7)} MiB/frozen instance  ${d.per_gib}/GiB  created ${d.create_per_s}/s`,
   );
 console.log(`create_per_s ${result.create_per_s}`);
+if (result.idmap) {
+  const m = result.idmap;
+  console.log(
+    `idmapped layers: userns fd p50 ${m.userns_fd_ms.p50} ms, mount p50 ${m.idmapped_mount_ms.p50} ms per layer, ${m.idmapped_extra_bytes_per_range} extra bytes per range; a chowned copy instead: p50 ${m.chowned_copy_ms.p50} ms and ${m.chowned_copy_bytes_per_range} bytes per range`,
+  );
+}
 const r = result.ratios;
 console.log(
   `\nruntime vs crun: in-process ${r.runtime_inproc_vs_crun}×, CLI ${r.runtime_cli_vs_crun}× (runc ${r.runc_vs_crun}×)`,
@@ -148,6 +202,9 @@ console.log(
   `platform overhead, one request in flight: p50 ${result.platform_overhead_ms.p50} ms, p99 ${result.platform_overhead_ms.p99} ms`,
 );
 console.log(`cold vs crun-node: ${r.cold_vs_crun_node}× (pre-warm ${r.prewarm_vs_crun_node}×)`);
+console.log(
+  `user namespaces on vs host root (same run, p50): cold ${r.userns_cold_vs_hostroot}×, pre-warm ${r.userns_prewarm_vs_hostroot}×, warm after idle ${r.userns_warm_vs_hostroot}×, hot ${r.userns_hot_vs_hostroot}×, warm HTTPS ${r.userns_https_vs_hostroot}×`,
+);
 console.log(`\nwrote ${path.relative(root, dir)}/${report}.{json,md,svg}`);
 if (result.meta.errors.length) {
   console.log(`errors:\n  ${result.meta.errors.join('\n  ')}`);
