@@ -1,5 +1,5 @@
 import { chmodSync, closeSync, mkdirSync, rmSync } from 'node:fs';
-import { chown, readFile, rm, writeFile } from 'node:fs/promises';
+import { chown, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { FloeError, type FunctionVersion, InvalidArgumentError, type RuntimeName } from '@floe/contracts';
@@ -255,9 +255,9 @@ export class ContainerLauncher implements Launcher {
     let user = { uid: 0, gid: 0 };
     if (version.runtime === 'image') {
       const spec = parseImageUser((await this.o.rootfs.imageConfig(version.image))?.user);
-      const pid = this.containers.get(instanceId)?.pid;
-      const etc = async (f: string) =>
-        pid ? readFile(`/proc/${pid}/root/etc/${f}`, 'utf8').catch(() => '') : '';
+      // From the image's layers, never through the running container's root (a link there
+      // could point the agent at the host's files).
+      const etc = async (f: string) => (await this.o.rootfs.imageFile?.(version.image, `etc/${f}`)) ?? '';
       user = resolveImageUser(spec, await etc('passwd'), await etc('group'));
     }
     const range = this.ranges.get(instanceId);
