@@ -61,9 +61,12 @@ export class ContainerLauncher implements Launcher {
   private readonly logMeta = new Map<string, { function: string; namespace: string; instance: string }>();
   /** Host id range per instance, with user namespaces on. */
   private readonly ranges = new Map<string, IdRange>();
-  private hostPathsSearchable = false;
 
-  constructor(private readonly o: ContainerLauncherOptions) {}
+  constructor(private readonly o: ContainerLauncherOptions) {
+    // Checked at start: an agent that can't run a single function should not come up.
+    if (o.userns)
+      for (const p of [bootstrapDir, path.dirname(o.watchdogPath), o.channel.dir]) o.userns.searchable(p);
+  }
 
   private dirOf(id: string) {
     const base = path.join(this.o.instancesDir, id);
@@ -236,11 +239,6 @@ export class ContainerLauncher implements Launcher {
 
   /** Mount sources the container's root (an unmapped host id) must reach through their parents. */
   private searchableHostPaths(userns: UserNamespaces, d: ReturnType<ContainerLauncher['dirOf']>): void {
-    if (!this.hostPathsSearchable) {
-      for (const p of [bootstrapDir, path.dirname(this.o.watchdogPath), this.o.channel.dir])
-        userns.searchable(p);
-      this.hostPathsSearchable = true;
-    }
     for (const p of [d.rootfs, d.code, d.secrets]) userns.searchable(p);
   }
 
