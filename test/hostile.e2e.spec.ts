@@ -19,6 +19,7 @@ describe('hostile functions are contained while a bystander keeps answering', ()
   const victim = uniqueName('victim');
   const bystander = uniqueName('bystander');
   const spinner = uniqueName('spinner');
+  const forker = uniqueName('forker');
   const secretName = uniqueName('token');
   const secretValue = `secret-${Math.random().toString(36).slice(2)}-value`;
   const codeMarker = `code-marker-${Math.random().toString(36).slice(2)}`;
@@ -46,6 +47,16 @@ describe('hostile functions are contained while a bystander keeps answering', ()
         handler: 'handler.handle',
         code: codeArchive({ 'handler.py': HOSTILE_PY }),
         limits: { memory: '128Mi' },
+        annotations: { 'com.floe.timeout': '30' },
+      }),
+      // Room for 512 paused children (page tables, copied pages): the pids limit must come first.
+      deploy({
+        service: forker,
+        namespace: nsA,
+        runtime: 'python',
+        handler: 'handler.handle',
+        code: codeArchive({ 'handler.py': HOSTILE_PY }),
+        limits: { memory: '512Mi' },
         annotations: { 'com.floe.timeout': '30' },
       }),
       deploy({
@@ -107,6 +118,7 @@ describe('hostile functions are contained while a bystander keeps answering', ()
     for (const [name, ns] of [
       [attacker, nsA],
       [spinner, nsA],
+      [forker, nsA],
       [victim, nsB],
       [bystander, nsB],
     ])
@@ -130,7 +142,7 @@ describe('hostile functions are contained while a bystander keeps answering', ()
   });
 
   it('a fork bomb hits the pids limit (EAGAIN) and the function answers', async () => {
-    const r = await attackJson('fork_bomb');
+    const r = await attackJson('fork_bomb', `${forker}.${nsA}`);
     expect(r.failure).toBe('EAGAIN');
     expect(r.forked).toBeLessThan(5000);
   });
