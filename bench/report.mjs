@@ -30,6 +30,17 @@ export const LATENCY_KEYS = [
   ['one_inflight_https_ms', 'warm call, HTTPS via gateway, one in flight (wrk -c1)'],
   ['platform_overhead_ms', 'platform overhead, one in flight (wrk -c1 − in-function time)'],
   ['platform_overhead_after_idle_ms', 'platform overhead, frozen after 120 ms idle'],
+  ['cold_node_hostroot_ms', 'cold start, node, functions as host root (FLOE_USERNS=off, same run)'],
+  ['prewarm_node_hostroot_ms', 'pre-warm start, node, functions as host root (FLOE_USERNS=off)'],
+  [
+    'hot_agent_hostroot_ms',
+    'warm call, agent fast path, back to back, functions as host root (FLOE_USERNS=off)',
+  ],
+  [
+    'warm_agent_after_idle_hostroot_ms',
+    'warm call after 120 ms idle, agent fast path, as host root (FLOE_USERNS=off)',
+  ],
+  ['warm_https_hostroot_ms', 'warm call over HTTPS after 120 ms idle (wrk), as host root (FLOE_USERNS=off)'],
 ];
 
 const ratio = (a, b) => (a?.p50 && b?.p50 ? Math.round((a.p50 / b.p50) * 100) / 100 : null);
@@ -56,6 +67,11 @@ export function ratios(r) {
     warm_https_after_idle_vs_floor_after_idle: ratio(r.warm_https_ms, r.floor_after_idle_ms),
     cold_vs_crun_node: ratio(r.cold_node_ms, r.crun_node_ms),
     prewarm_vs_crun_node: ratio(r.prewarm_node_ms, r.crun_node_ms),
+    userns_cold_vs_hostroot: ratio(r.cold_node_ms, r.cold_node_hostroot_ms),
+    userns_prewarm_vs_hostroot: ratio(r.prewarm_node_ms, r.prewarm_node_hostroot_ms),
+    userns_warm_vs_hostroot: ratio(r.warm_agent_after_idle_ms, r.warm_agent_after_idle_hostroot_ms),
+    userns_hot_vs_hostroot: ratio(r.hot_agent_ms, r.hot_agent_hostroot_ms),
+    userns_https_vs_hostroot: ratio(r.warm_https_ms, r.warm_https_hostroot_ms),
   };
 }
 
@@ -114,6 +130,13 @@ function markdown(r) {
       '',
       `429s ${m.http_429}; frozen ${m.frozen}; containers ${m.containers_memory_mib} MiB (admitted ${m.agent_reserved_mib} of ${m.agent_capacity_mib} MiB, limits ${m.agent_limits_mib} MiB); evictions ${JSON.stringify(m.evictions)}; deploy ${m.deploy_per_s}/s; heartbeat ${m.heartbeat_bytes} B (function counts ${m.function_counts_bytes} B, written on change)`,
       `list of ${m.list.functions}: unpaged p50 ${f(m.list.unpaged_ms.p50)} ms, ${m.list.pages} pages of 1000 in ${m.list.paged_total_ms} ms (page p50 ${f(m.list.page_ms.p50)} ms), describe p50 ${f(m.list.describe_ms.p50)} ms; Redis ${m.redis_bytes_per_function} B/function; scheduler RSS ${m.scheduler_rss_mib} MiB`,
+    );
+  }
+  if (r.idmap) {
+    const m = r.idmap;
+    lines.push(
+      '',
+      `Shared layers for user-namespaced functions (node image, ${m.layers} layer(s)): idmapped mounts cost a userns fd per host id range (p50 ${f(m.userns_fd_ms.p50)} ms) and one mount per range and layer (p50 ${f(m.idmapped_mount_ms.p50)} ms), ${m.idmapped_extra_bytes_per_range} bytes on disk; a chowned copy per range instead takes p50 ${f(m.chowned_copy_ms.p50)} ms and ${m.chowned_copy_bytes_per_range} bytes.`,
     );
   }
   lines.push('', '## Details', '');

@@ -1,5 +1,6 @@
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
 import {
+  chmodSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
@@ -369,6 +370,8 @@ describe('dashboards and alerts against a real platform and a real Prometheus', 
       if (!existsSync(path.join(root, `apps/${app}/dist/main.js`)))
         throw new Error(`apps/${app}/dist/main.js is missing: build first (npm run build)`);
     tmp = mkdtempSync(path.join(os.tmpdir(), 'floe-infra-'));
+    // The state dir is inside: functions' roots (unprivileged host ids) must reach its mount points.
+    chmodSync(tmp, 0o711);
     redis = await startRedis({ dir: path.join(tmp, 'redis') });
     platform = await startPlatform({
       stateDir: path.join(tmp, 'platform'),

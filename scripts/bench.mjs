@@ -1,10 +1,11 @@
 // `npm run bench [-- --quick]`: Floe's starts, throughput and density next to crun, runc and
 // the kernel floor, measured in one run. Cases live in bench/*.mjs; results in bench/results/.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { density } from '../bench/density.mjs';
 import { floor } from '../bench/floor.mjs';
+import { idmap } from '../bench/idmap.mjs';
 import { imagePull } from '../bench/image-pull.mjs';
 import { manyFunctions } from '../bench/many-functions.mjs';
 import { withPlatform } from '../bench/platform.mjs';
@@ -78,11 +79,13 @@ const PLATFORM_CASES = {
   'platform (pools on)': ['prewarm', 'warm', 'throughput'],
   'platform (pause grace 0)': ['frozen loop'],
   'platform (many functions)': ['many_functions'],
+  'platform (userns off, pools off)': ['cold', 'userns'],
+  'platform (userns off, pools on)': ['prewarm', 'warm', 'userns'],
 };
 const wanted = (name) => !only || only.has(name) || (PLATFORM_CASES[name] ?? []).some((c) => only.has(c));
 
-async function kase(name, fn) {
-  if (interrupted || !wanted(name)) return;
+async function kase(name, fn, alias) {
+  if (interrupted || !(wanted(name) || (alias && wanted(alias)))) return;
   try {
     Object.assign(result, await fn());
   } catch (e) {
@@ -92,6 +95,9 @@ async function kase(name, fn) {
 }
 
 const work = mkdtempSync(path.join(os.tmpdir(), 'floe-bench-'));
+// The platforms' state dirs live in here: a function's root (an unprivileged host id) must
+// reach their mount points, so the dir is searchable, not listable, by others.
+chmodSync(work, 0o711);
 onInterrupt(() => rmSync(work, { recursive: true, force: true }));
 for (const sig of ['SIGINT', 'SIGTERM'])
   process.once(sig, async () => {
@@ -124,6 +130,48 @@ try {
       return {};
     }),
   );
+  // The same cases with functions as host root (FLOE_USERNS=off): what the user namespace costs.
+  const hostRoot = (r) =>
+    Object.fromEntries(Object.entries(r).map(([k, v]) => [k.replace(/_ms$/, '_hostroot_ms'), v]));
+  await kase('platform (userns off, pools off)', () =>
+    withPlatform(
+      { work, label: 'cold-hostroot', env: { FLOE_STEMCELLS: '0', FLOE_USERNS: 'off' }, log: bench },
+      async (client) => {
+        await kase(
+          'cold',
+          async () => hostRoot(await coldStarts(client, { n: N.cold, log: bench, work })),
+          'userns',
+        );
+        return {};
+      },
+    ),
+  );
+  await kase('platform (userns off, pools on)', () =>
+    withPlatform(
+      { work, label: 'warm-hostroot', env: { FLOE_STEMCELLS: '1', FLOE_USERNS: 'off' }, log: bench },
+      async (client) => {
+        await kase(
+          'prewarm',
+          async () => hostRoot(await prewarmStarts(client, { n: N.prewarm, log: bench })),
+          'userns',
+        );
+        await kase(
+          'warm',
+          async () => {
+            const w = await warmCalls(client, { n: N.warm, seconds: N.seconds, log: bench });
+            return {
+              hot_agent_hostroot_ms: w.hot_agent_ms,
+              warm_agent_after_idle_hostroot_ms: w.warm_agent_after_idle_ms,
+              warm_https_hostroot_ms: w.warm_https_ms,
+            };
+          },
+          'userns',
+        );
+        return {};
+      },
+    ),
+  );
+  await kase('idmap', () => idmap({ work, n: N.density * 2, log: bench }), 'userns');
   await kase('platform (pause grace 0)', () =>
     withPlatform(
       { work, label: 'frozen', env: { FLOE_STEMCELLS: '0', FLOE_PAUSE_GRACE_MS: '0' }, log: bench },
@@ -204,6 +252,12 @@ if (m) {
     `many_functions list ${m.list.functions}: unpaged p50 ${m.list.unpaged_ms.p50} ms, ${m.list.pages} pages of 1000 in ${m.list.paged_total_ms} ms; Redis ${m.redis_bytes_per_function} B/function; heartbeat ${m.heartbeat_bytes} B`,
   );
 }
+if (result.idmap) {
+  const m = result.idmap;
+  console.log(
+    `idmapped layers: userns fd p50 ${m.userns_fd_ms.p50} ms, mount p50 ${m.idmapped_mount_ms.p50} ms per layer, ${m.idmapped_extra_bytes_per_range} extra bytes per range; a chowned copy instead: p50 ${m.chowned_copy_ms.p50} ms and ${m.chowned_copy_bytes_per_range} bytes per range`,
+  );
+}
 const r = result.ratios;
 console.log(
   `\nruntime vs crun: in-process ${r.runtime_inproc_vs_crun}×, CLI ${r.runtime_cli_vs_crun}× (runc ${r.runc_vs_crun}×)`,
@@ -224,6 +278,9 @@ if (result.image_pull) {
     `image pull (${p.image_mib} MiB, local registry): floe ${p.floe_ms_p50} ms (${p.floe_nosync_ms_p50} ms without syncfs), skopeo copy ${p.skopeo_ms_p50} ms: ${p.ratio}× (${p.ratio_nosync}×; target ≤ 1.2×)`,
   );
 }
+console.log(
+  `user namespaces on vs host root (same run, p50): cold ${r.userns_cold_vs_hostroot}×, pre-warm ${r.userns_prewarm_vs_hostroot}×, warm after idle ${r.userns_warm_vs_hostroot}×, hot ${r.userns_hot_vs_hostroot}×, warm HTTPS ${r.userns_https_vs_hostroot}×`,
+);
 console.log(`\nwrote ${path.relative(root, dir)}/${report}.{json,md,svg}`);
 if (result.meta.errors.length) {
   console.log(`errors:\n  ${result.meta.errors.join('\n  ')}`);

@@ -25,6 +25,8 @@ declare module 'vitest' {
         /** A client certificate of the cluster CA (what another service would hold). */
         clientCertDir: string;
       };
+      /** Every TCP port the platform listens on (gateway, scheduler, agents), for the hostile suite. */
+      platformPorts: number[];
     };
   }
 }
@@ -63,6 +65,17 @@ export default async function setup(project: TestProject) {
       caDir: platform.caDir,
       clientCertDir: path.join(dir, 'pki', 'client'),
     },
+    platformPorts: [
+      platform.port,
+      platform.scheduler.rpc,
+      platform.scheduler.http,
+      platform.scheduler.invoke,
+      ...platform.agents.flatMap((a: { rpc: number; http: number; invoke: number }) => [
+        a.rpc,
+        a.http,
+        a.invoke,
+      ]),
+    ],
   });
   return async () => {
     await platform.stop();

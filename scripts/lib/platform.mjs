@@ -1,7 +1,7 @@
 // Starts and stops a whole platform: scheduler, node-agent(s) and gateway as child processes.
 // Used by `npm start`, the e2e suite and the bench, so all three run the same thing.
 import { spawn } from 'node:child_process';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
@@ -37,6 +37,9 @@ function startService(name, script, env, _logDir, quiet) {
 export async function startPlatform(opts) {
   const { stateDir, redisUrl, quiet = false } = opts;
   mkdirSync(stateDir, { recursive: true });
+  // Functions' roots are unprivileged host ids: they must pass through the state dir (o+x, not
+  // o+r) to their mount points, also those of agents whose state dirs nest in it.
+  chmodSync(stateDir, statSync(stateDir).mode | 0o001);
   const port = opts.gatewayPort ?? (await freePort());
   // `npm start` keeps the documented ports (so infra/prometheus targets work); tests take free ones.
   const fixed = opts.fixedPorts === true;

@@ -1,4 +1,5 @@
 import os from 'node:os';
+import { DEFAULT_USERNS, type UsernsSettings } from '@floe/agent-core';
 import { ConfigError, EnvReader, type RedisTarget, redisTarget, stateDir } from '@floe/contracts';
 import { type RegistryConfig, registryConfigFromEnv, registryEnv } from '@floe/overlay-snapshots';
 
@@ -35,6 +36,8 @@ export interface AgentConfig {
   scheduler: { host: string; port: number };
   /** FLOE_REGISTRY_CA, FLOE_REGISTRY_INSECURE, FLOE_REGISTRY_MIRRORS. */
   registry: RegistryConfig;
+  /** Functions' user namespaces: the host id ranges, or false (FLOE_USERNS=off) for host root. */
+  userns: UsernsSettings | false;
 }
 
 function parseLabels(raw: string): Record<string, string> {
@@ -86,5 +89,10 @@ export function loadConfig(env = new EnvReader()): AgentConfig {
     logMaxBytes: env.bytes('FLOE_LOG_MAX_BYTES', 8 * 1024 * 1024),
     scheduler: env.address('FLOE_SCHEDULER_RPC', '127.0.0.1:7001'),
     registry: registryConfigFromEnv(registryEnv(env)),
+    userns: env.bool('FLOE_USERNS', true) && {
+      base: env.int('FLOE_USERNS_BASE', DEFAULT_USERNS.base, { min: 65536 }),
+      size: env.int('FLOE_USERNS_SIZE', DEFAULT_USERNS.size, { min: 1, max: 1 << 20 }),
+      count: env.int('FLOE_USERNS_COUNT', DEFAULT_USERNS.count, { min: 1 }),
+    },
   };
 }

@@ -1,7 +1,14 @@
 import 'reflect-metadata';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { Agent, lockStateDir, recover, removeCgroupParent, SnapshotRootfs } from '@floe/agent-core';
+import {
+  Agent,
+  lockStateDir,
+  recover,
+  removeCgroupParent,
+  SnapshotRootfs,
+  UserNamespaces,
+} from '@floe/agent-core';
 import {
   type AgentInvokeWire,
   AgentPatterns,
@@ -54,6 +61,21 @@ async function bootstrap() {
     console.log(
       `agent ${config.id}: recovered ${found.containers} container(s), ${found.mounts} mount(s) from a previous run`,
     );
+  // Functions run unprivileged unless this agent is told otherwise; either way, say so.
+  const userns = config.userns
+    ? new UserNamespaces(config.userns, mounts, path.join(agentDir, 'idmap'), [
+        config.stateDir,
+        config.layerDir,
+      ])
+    : undefined;
+  if (config.userns)
+    console.log(
+      `node-agent ${config.id}: functions run in user namespaces, ${config.userns.count} host id range(s) of ${config.userns.size} from ${config.userns.base}`,
+    );
+  else
+    console.warn(
+      `node-agent ${config.id}: FLOE_USERNS=off: functions run as HOST ROOT (no user namespace); a container escape is host root`,
+    );
   const scheduler = ClientProxyFactory.create({
     transport: Transport.TCP,
     options: rpcClientOptions(config.scheduler, internalTls),
@@ -98,6 +120,7 @@ async function bootstrap() {
       runtime,
       rootfs,
       mounts,
+      userns,
       secrets,
     },
   );
@@ -112,6 +135,7 @@ async function bootstrap() {
   let app: NestFastifyApplication | undefined;
   const teardown = async () => {
     await agent.stop();
+    userns?.close();
     await invokeChannel.close();
     await app?.close();
     scheduler.close();

@@ -22,6 +22,7 @@ import { Membership } from './membership.js';
 import { ensureWatchdog } from './native-build.js';
 import { Pool } from './pool.js';
 import type { HostMounts, RootfsProvider } from './ports.js';
+import type { UserNamespaces } from './user-namespaces.js';
 import { VersionCache } from './version-cache.js';
 
 const EMPTY = Buffer.alloc(0);
@@ -56,6 +57,8 @@ export interface AgentDeps {
   runtime: Runtime;
   rootfs: RootfsProvider;
   mounts: HostMounts;
+  /** Each function in a user namespace of its own host id range; absent, as host root. */
+  userns?: UserNamespaces;
   /** Decrypted secret values, from the scheduler. */
   secrets: (namespace: string, names: string[]) => Promise<Record<string, string>>;
 }
@@ -96,6 +99,7 @@ export class Agent {
       watchdogPath: ensureWatchdog(),
       writableBytes: settings.writableBytes,
       startTimeoutMs: 15_000,
+      ...(deps.userns ? { userns: deps.userns } : {}),
       sources: {
         code: async (digest) => {
           const buf = await deps.redis.getBuffer(keys.code(digest));

@@ -1,18 +1,20 @@
 import { randomBytes } from 'node:crypto';
 import { chmodSync, closeSync, mkdirSync, rmSync } from 'node:fs';
-import { rm, writeFile } from 'node:fs/promises';
+import { chown, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
-import { FloeError, type FunctionVersion, type RuntimeName } from '@floe/contracts';
+import { FloeError, type FunctionVersion, InvalidArgumentError, type RuntimeName } from '@floe/contracts';
 import { type Container, defaultSpec, makePipe, type OciConfig, type Runtime } from '@floe/runtime';
 import type { ChannelServer } from './channel-server.js';
 import { imageProcess } from './image-process.js';
+import { parseImageUser, resolveImageUser } from './image-user.js';
 import type { ExitReason, InstanceBackend } from './instance.js';
 import type { InstanceChannel, LoadRequest } from './instance-channel.js';
 import type { LogStore } from './log-store.js';
 import { bootstrapDir } from './native-build.js';
 import type { Launcher, LaunchOptions } from './pool.js';
 import type { FunctionSources, HostMounts, RootfsProvider } from './ports.js';
+import type { IdRange, UserNamespaces } from './user-namespaces.js';
 
 /** Base image per runtime; `image` functions bring their own. */
 export const RUNTIME_IMAGES: Record<Exclude<RuntimeName, 'image'>, string> = {
@@ -40,6 +42,11 @@ export interface ContainerLauncherOptions {
   startTimeoutMs: number;
   /** In-container path of the node binary, as laid out by the node base image. */
   nodeBin?: string;
+  /**
+   * Each container in a user namespace of its own id range (the default in the node-agent);
+   * absent, functions run as host root (FLOE_USERNS=off).
+   */
+  userns?: UserNamespaces;
 }
 
 /**
@@ -52,8 +59,14 @@ export class ContainerLauncher implements Launcher {
   private readonly containers = new Map<string, Container>();
   /** Log labels per instance; a stemcell's change to its function's at specialization. */
   private readonly logMeta = new Map<string, { function: string; namespace: string; instance: string }>();
+  /** Host id range per instance, with user namespaces on. */
+  private readonly ranges = new Map<string, IdRange>();
 
-  constructor(private readonly o: ContainerLauncherOptions) {}
+  constructor(private readonly o: ContainerLauncherOptions) {
+    // Checked at start: an agent that can't run a single function should not come up.
+    if (o.userns)
+      for (const p of [bootstrapDir, path.dirname(o.watchdogPath), o.channel.dir]) o.userns.searchable(p);
+  }
 
   private dirOf(id: string) {
     const base = path.join(this.o.instancesDir, id);
@@ -78,7 +91,7 @@ export class ContainerLauncher implements Launcher {
       const imageRef = opts.runtime === 'image' ? runRef(opts.version) : RUNTIME_IMAGES[opts.runtime];
       if (opts.runtime === 'image')
         await this.o.rootfs.ensureImage(imageRef, opts.version?.imageArchive, opts.version?.namespace);
-      const rootfsMounts = await this.o.rootfs.rootfs(opts.id, imageRef, this.o.writableBytes);
+      let rootfsMounts = await this.o.rootfs.rootfs(opts.id, imageRef, this.o.writableBytes);
       cleanup.push(() => this.o.rootfs.release(opts.id));
 
       // What the instance says in its hello on the agent's socket, which every container (and
@@ -86,6 +99,22 @@ export class ContainerLauncher implements Launcher {
       // so nobody else can answer in its place and be handed its calls.
       const token = randomBytes(16).toString('hex');
       const config = await this.spec(opts, d, token);
+      const userns = this.o.userns;
+      if (userns) {
+        const range = userns.acquire();
+        this.ranges.set(opts.id, range);
+        cleanup.push(() => {
+          this.ranges.delete(opts.id);
+          userns.release(range);
+        });
+        rootfsMounts = userns.rootfsMounts(range, rootfsMounts);
+        this.searchableHostPaths(userns, d);
+        config.linux = {
+          ...config.linux,
+          namespaces: [...(config.linux?.namespaces ?? []), { type: 'user' }],
+          ...userns.mappings(range),
+        };
+      }
       const out = makePipe();
       const err = makePipe();
       const channelReady = this.o.channel.expect(token, this.o.startTimeoutMs);
@@ -219,6 +248,38 @@ export class ContainerLauncher implements Launcher {
     return config;
   }
 
+  /** Mount sources the container's root (an unmapped host id) must reach through their parents. */
+  private searchableHostPaths(userns: UserNamespaces, d: ReturnType<ContainerLauncher['dirOf']>): void {
+    for (const p of [d.rootfs, d.code, d.secrets]) userns.searchable(p);
+  }
+
+  /**
+   * Secrets are the function user's only (0400): owned by the image's `User` (root for the
+   * runtimes' base images), as the host sees that id through the instance's range.
+   */
+  private async secretOwner(
+    instanceId: string,
+    version: FunctionVersion,
+  ): Promise<{ uid: number; gid: number }> {
+    let user = { uid: 0, gid: 0 };
+    if (version.runtime === 'image') {
+      const spec = parseImageUser((await this.o.rootfs.imageConfig(runRef(version)))?.user);
+      // From the image's layers, never through the running container's root (a link there
+      // could point the agent at the host's files).
+      const etc = async (f: string) => (await this.o.rootfs.imageFile?.(runRef(version), `etc/${f}`)) ?? '';
+      user = resolveImageUser(spec, await etc('passwd'), await etc('group'));
+    }
+    const range = this.ranges.get(instanceId);
+    if (!range) return user;
+    // An id past the range would land in another instance's range on the host.
+    if (user.uid >= range.size || user.gid >= range.size)
+      throw new InvalidArgumentError(
+        'image.User',
+        `uid ${user.uid} / gid ${user.gid} is outside the ${range.size} ids mapped into a function (FLOE_USERNS_SIZE)`,
+      );
+    return { uid: range.hostBase + user.uid, gid: range.hostBase + user.gid };
+  }
+
   async bind(instanceId: string, version: FunctionVersion): Promise<Omit<LoadRequest, 'name'>> {
     const d = this.dirOf(instanceId);
     const meta = this.logMeta.get(instanceId);
@@ -230,10 +291,13 @@ export class ContainerLauncher implements Launcher {
     }
     if (version.secrets.length) {
       const values = await this.o.sources.secrets(version.namespace, version.secrets);
+      const owner = await this.secretOwner(instanceId, version);
       await Promise.all(
-        Object.entries(values).map(([name, value]) =>
-          writeFile(path.join(d.secrets, name), value, { mode: 0o444 }),
-        ),
+        Object.entries(values).map(async ([name, value]) => {
+          const file = path.join(d.secrets, name);
+          await writeFile(file, value, { mode: 0o400 });
+          await chown(file, owner.uid, owner.gid);
+        }),
       );
     }
     let handler = version.handler ?? '';
@@ -251,6 +315,9 @@ export class ContainerLauncher implements Launcher {
     const d = this.dirOf(instanceId);
     this.containers.delete(instanceId);
     this.logMeta.delete(instanceId);
+    const range = this.ranges.get(instanceId);
+    this.ranges.delete(instanceId);
+    if (range) this.o.userns?.release(range);
     this.o.mounts.detach(d.code);
     await this.o.rootfs.release(instanceId);
     await rm(d.base, { recursive: true, force: true });

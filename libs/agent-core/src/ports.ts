@@ -9,6 +9,11 @@ export interface RootfsProvider {
   /** Unless present: imports a docker-save/OCI tar under `ref`, or pulls `ref` with `namespace`'s registry credentials. */
   ensureImage(ref: string, archivePath?: string, namespace?: string): Promise<void>;
   imageConfig(ref: string): Promise<ImageRunConfig | undefined>;
+  /**
+   * A small regular file of the image (`etc/passwd`, say) read from its layers on the host,
+   * top layer first; undefined when absent, a symlink, or whited out.
+   */
+  imageFile?(ref: string, relPath: string): Promise<string | undefined>;
   /** Forgets the container's writable layer and lease. */
   release(containerId: string): Promise<void>;
   /** Images present and pulls in progress, for the agent's heartbeat. */

@@ -1,4 +1,4 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { lstat, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { type AgentImage, type Mount, NotFoundError } from '@floe/contracts';
@@ -144,7 +144,37 @@ export class SnapshotRootfs implements RootfsProvider {
     };
   }
 
+  async imageFile(ref: string, relPath: string): Promise<string | undefined> {
+    const image = await this.service.resolveImage(ref);
+    if (!image) return undefined;
+    const parts = relPath.split('/').filter(Boolean);
+    if (parts.some((x) => x === '..' || x === '.')) return undefined;
+    // Layers are the agent's own, immutable files: no container can swap a link in here.
+    for (const diffID of [...image.layers].reverse()) {
+      const root = this.service.layers.path(diffID);
+      for (let i = 1; i <= parts.length; i++) {
+        const dir = path.join(root, ...parts.slice(0, i - 1));
+        const name = parts[i - 1]!;
+        if (await exists(path.join(dir, `.wh.${name}`))) return undefined;
+        if (i < parts.length && (await exists(path.join(dir, '.wh..wh..opq')))) break;
+      }
+      const file = path.join(root, ...parts);
+      const st = await lstat(file).catch(() => undefined);
+      if (!st) continue;
+      if (!st.isFile() || st.size > 1 << 20) return undefined;
+      return readFile(file, 'utf8');
+    }
+    return undefined;
+  }
+
   release(containerId: string): Promise<void> {
     return this.service.release(containerId);
   }
+}
+
+function exists(p: string): Promise<boolean> {
+  return lstat(p).then(
+    () => true,
+    () => false,
+  );
 }

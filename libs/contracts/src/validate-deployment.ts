@@ -74,12 +74,22 @@ export function validateDeployment(
   for (const field of ['limits', 'requests'] as const) {
     const r = d[field];
     if (r === undefined) continue;
-    if (typeof r !== 'object' || r === null) throw new InvalidArgumentError(field, 'expected an object');
-    const mem = (r as Record<string, unknown>).memory;
+    if (typeof r !== 'object' || r === null || Array.isArray(r))
+      throw new InvalidArgumentError(field, 'expected an object');
+    const cpu = (r as Record<string, unknown>).cpu;
+    // Kubernetes cpu quantities (`500m`, `0.5`); anything else was silently ignored before.
     if (
-      mem !== undefined &&
-      (typeof mem !== 'string' || parseBytes(mem) === undefined || parseBytes(mem) === 0)
-    ) {
+      cpu !== undefined &&
+      (typeof cpu !== 'string' || !/^\s*\d{1,6}(\.\d{1,3})?m?\s*$/.test(cpu) || !/[1-9]/.test(cpu))
+    )
+      throw new InvalidArgumentError(
+        `${field}.cpu`,
+        `expected a cpu quantity like 500m or 0.5, got ${JSON.stringify(cpu)}`,
+      );
+    const mem = (r as Record<string, unknown>).memory;
+    const bytes = typeof mem === 'string' ? parseBytes(mem) : undefined;
+    // A size past 2^53 is not a size any host has; it would reach cgroups as garbage.
+    if (mem !== undefined && (bytes === undefined || bytes === 0 || !Number.isSafeInteger(bytes))) {
       throw new InvalidArgumentError(
         `${field}.memory`,
         `expected a size like 128Mi, got ${JSON.stringify(mem)}`,
@@ -112,7 +122,7 @@ export function validateDeployment(
   ) {
     throw new InvalidArgumentError(
       `annotations.${ANNOTATION_TIMEOUT}`,
-      'expected seconds or a duration like 30s',
+      `expected seconds or a duration like 30s, at most ${MAX_DURATION_MS} ms`,
     );
   }
   const conc = annotations[ANNOTATION_CONCURRENCY];
@@ -144,13 +154,19 @@ export function validateDeployment(
   return d as unknown as FunctionDeployment;
 }
 
-/** Seconds (`30`, `1.5`) or a duration (`500ms`, `30s`, `2m`, `1h`) in ms; undefined if unparseable. */
+/** The longest timer Node keeps: a longer one fires at once (and warns). */
+export const MAX_DURATION_MS = 2 ** 31 - 1;
+
+/**
+ * Seconds (`30`, `1.5`) or a duration (`500ms`, `30s`, `2m`, `1h`) in ms; undefined if
+ * unparseable, zero, or past MAX_DURATION_MS (a timer that long would fire at once).
+ */
 export function parseDurationMs(raw: string): number | undefined {
   const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$/.exec(raw);
   if (!m) return undefined;
   const mult = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] ?? 's'] ?? 1000;
   const ms = Math.round(Number(m[1]) * mult);
-  return ms > 0 ? ms : undefined;
+  return ms > 0 && ms <= MAX_DURATION_MS ? ms : undefined;
 }
 
 function scaleLabel(labels: Record<string, string>, key: string): number | undefined {

@@ -1,4 +1,5 @@
 import type { FileHandle } from 'node:fs/promises';
+import { InvalidArgumentError } from '@floe/contracts';
 
 /**
  * A forward-only byte source the tar reader pulls from. Two backings: an async stream
@@ -82,7 +83,7 @@ export class StreamSource implements ByteSource {
   async skip(n: number): Promise<void> {
     while (n > 0) {
       const b = await this.readSome(Math.min(n, 1 << 20));
-      if (b.length === 0) throw new Error('unexpected end of archive');
+      if (b.length === 0) throw new InvalidArgumentError('archive', 'unexpected end of archive');
       n -= b.length;
     }
   }

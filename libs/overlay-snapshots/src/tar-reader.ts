@@ -138,21 +138,43 @@ export class TarReader {
       }
       const all = new Map([...this.globalPax, ...pax]);
       const str = (k: string) => all.get(k)?.toString('utf8');
+      // PAX numbers are decimal text from the archive: a size of NaN or -1 would stall the
+      // reader on a body it can never finish, so each must be a plain non-negative integer.
+      const paxInt = (k: string, fallback: number) => {
+        const v = str(k);
+        if (v === undefined) return fallback;
+        if (!/^\d{1,16}$/.test(v) || !Number.isSafeInteger(Number(v)))
+          throw new InvalidArgumentError(`archive entry ${name}`, `bad pax ${k} '${v.slice(0, 32)}'`);
+        return Number(v);
+      };
+      const paxTime = (k: string, fallback: number) => {
+        const v = str(k);
+        if (v === undefined) return fallback;
+        if (!/^-?\d{1,16}(\.\d{1,9})?$/.test(v))
+          throw new InvalidArgumentError(`archive entry ${name}`, `bad pax ${k} '${v.slice(0, 32)}'`);
+        return Number(v);
+      };
       const xattrs = new Map<string, Buffer>();
       for (const [k, v] of all) {
         if (k.startsWith('SCHILY.xattr.')) xattrs.set(k.slice(13), v);
         else if (k.startsWith('LIBARCHIVE.xattr.')) {
-          xattrs.set(decodeURIComponent(k.slice(17)), Buffer.from(v.toString('ascii'), 'base64'));
+          let key: string;
+          try {
+            key = decodeURIComponent(k.slice(17));
+          } catch {
+            throw new InvalidArgumentError(`archive entry ${name}`, `bad pax xattr name '${k.slice(0, 64)}'`);
+          }
+          xattrs.set(key, Buffer.from(v.toString('ascii'), 'base64'));
         }
       }
       const entry: TarEntry = {
         name: str('path') ?? longName ?? name,
         type,
         mode: num(h, 100, 8, 'mode') & 0o7777,
-        uid: str('uid') !== undefined ? Number(str('uid')) : num(h, 108, 8, 'uid'),
-        gid: str('gid') !== undefined ? Number(str('gid')) : num(h, 116, 8, 'gid'),
-        size: str('size') !== undefined ? Number(str('size')) : size,
-        mtime: str('mtime') !== undefined ? Number(str('mtime')) : num(h, 136, 12, 'mtime'),
+        uid: paxInt('uid', num(h, 108, 8, 'uid')),
+        gid: paxInt('gid', num(h, 116, 8, 'gid')),
+        size: paxInt('size', size),
+        mtime: paxTime('mtime', num(h, 136, 12, 'mtime')),
         linkname: str('linkpath') ?? longLink ?? cstr(h, 157, 100),
         devmajor: num(h, 329, 8, 'devmajor'),
         devminor: num(h, 337, 8, 'devminor'),

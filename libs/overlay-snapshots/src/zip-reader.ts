@@ -72,6 +72,7 @@ export class ZipReader {
       let cdOffset = tail.readUInt32LE(at + 16);
       if (at >= 20 && tail.readUInt32LE(at - 20) === EOCD64_LOCATOR) {
         const off = Number(tail.readBigUInt64LE(at - 20 + 8));
+        if (off + 56 > size) throw bad('zip64 end of central directory lies outside the file');
         const z = Buffer.alloc(56);
         await fh.read(z, 0, 56, off);
         if (z.readUInt32LE(0) !== EOCD64) throw bad('corrupt zip64 end of central directory');
@@ -80,6 +81,7 @@ export class ZipReader {
         cdOffset = Number(z.readBigUInt64LE(48));
       }
       if (count > limits.maxEntries) throw bad(`zip has ${count} entries, more than ${limits.maxEntries}`);
+      if (!Number.isSafeInteger(cdOffset + cdSize)) throw bad('zip central directory lies outside the file');
       if (cdOffset + cdSize > size) throw bad('zip central directory lies outside the file');
       const cd = Buffer.alloc(cdSize);
       await fh.read(cd, 0, cdSize, cdOffset);
@@ -105,15 +107,18 @@ export class ZipReader {
           const len = extra.readUInt16LE(x + 2);
           if (id === 1) {
             let q = x + 4;
-            if (usize === 0xffffffff) {
-              usize = Number(extra.readBigUInt64LE(q));
+            // Each value is read only if the field's own length holds it.
+            const u64 = () => {
+              if (q + 8 > Math.min(x + 4 + len, extra.length))
+                throw bad(`zip64 extra field of ${name} is too short`);
+              const v = extra.readBigUInt64LE(q);
               q += 8;
-            }
-            if (compressedSize === 0xffffffff) {
-              compressedSize = Number(extra.readBigUInt64LE(q));
-              q += 8;
-            }
-            if (localOffset === 0xffffffff) localOffset = Number(extra.readBigUInt64LE(q));
+              if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw bad(`zip64 value of ${name} out of range`);
+              return Number(v);
+            };
+            if (usize === 0xffffffff) usize = u64();
+            if (compressedSize === 0xffffffff) compressedSize = u64();
+            if (localOffset === 0xffffffff) localOffset = u64();
           }
           x += 4 + len;
         }
@@ -145,6 +150,8 @@ export class ZipReader {
    * declared size or `maxRatio` times the compressed size; checks the CRC at the end.
    */
   async *body(e: ZipEntry, maxRatio: number): AsyncGenerator<Buffer> {
+    if (!Number.isSafeInteger(e.localOffset + e.compressedSize + 65_536 * 2 + 30))
+      throw archiveError(e.name, 'zip local header lies outside the file');
     const h = Buffer.alloc(30);
     await this.fh.read(h, 0, 30, e.localOffset);
     if (h.readUInt32LE(0) !== LOCAL) throw archiveError(e.name, 'corrupt zip local header');

@@ -336,6 +336,98 @@ int floe_mkfifo(const char *path, unsigned mode) {
   return mkfifo(path, mode) < 0 ? -errno : 0;
 }
 
+/* Holds a fresh user namespace open until the parent closes the pipe's write end (its own
+ * copy of which, from the copied fd table, it closes first). */
+static int userns_hold(void *p) {
+  char c;
+  syscall(SYS_close, ((int *)p)[1]);
+  syscall(SYS_read, ((int *)p)[0], &c, 1);
+  return 0;
+}
+
+/*
+ * A user namespace with the given maps, held only by the returned fd: a child enters it and
+ * blocks on a pipe while the parent writes its maps and opens /proc/<pid>/ns/user, then exits.
+ * The fd is what MOUNT_ATTR_IDMAP takes; the namespace lives as long as the fd. On x86-64 the
+ * child shares Node's memory on a stack of its own (CLONE_VM, raw syscalls only, every signal
+ * blocked), so nothing is copied: a fork of the agent costs milliseconds in page tables.
+ */
+int floe_userns_fd(const char *uid_map, const char *gid_map) {
+  int p[2];
+  if (pipe2(p, O_CLOEXEC) < 0) return -errno;
+  long pid;
+#if defined(__x86_64__)
+  size_t stack_size = 64 * 1024;
+  void *stack = mmap(NULL, stack_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+  if (stack == MAP_FAILED) { int e = errno; close(p[0]); close(p[1]); return -e; }
+  struct clone_args args;
+  memset(&args, 0, sizeof args);
+  args.flags = CLONE_VM | CLONE_NEWUSER;
+  args.exit_signal = SIGCHLD;
+  args.stack = (uint64_t)(uintptr_t)stack;
+  args.stack_size = stack_size;
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  pid = floe_clone3_fn(&args, sizeof args, userns_hold, p);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  if (pid < 0) { munmap(stack, stack_size); close(p[0]); close(p[1]); return (int)pid; }
+#else
+  pid = syscall(SYS_clone, CLONE_NEWUSER | SIGCHLD, 0, 0, 0, 0);
+  if (pid < 0) { int e = errno; close(p[0]); close(p[1]); return -e; }
+  if (pid == 0) {
+    char c;
+    syscall(SYS_close, p[1]);
+    syscall(SYS_read, p[0], &c, 1);
+    syscall(SYS_exit, 0);
+  }
+#endif
+  int err = 0, ns = -1;
+  char path[64];
+  const char *files[2] = {"uid_map", "gid_map"};
+  const char *maps[2] = {uid_map, gid_map};
+  for (int i = 0; i < 2 && !err; i++) {
+    snprintf(path, sizeof path, "/proc/%ld/%s", pid, files[i]);
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0) { err = errno; break; }
+    size_t n = strlen(maps[i]);
+    if (write(fd, maps[i], n) != (ssize_t)n) err = errno ? errno : EIO;
+    close(fd);
+  }
+  if (!err) {
+    snprintf(path, sizeof path, "/proc/%ld/ns/user", pid);
+    ns = open(path, O_RDONLY | O_CLOEXEC);
+    if (ns < 0) err = errno;
+  }
+  close(p[1]);
+  while (waitpid((pid_t)pid, NULL, __WALL) < 0 && errno == EINTR) {}
+  close(p[0]);
+#if defined(__x86_64__)
+  munmap(stack, stack_size);
+#endif
+  return err ? -err : ns;
+}
+
+/*
+ * An idmapped, detached clone of `src` (open_tree + mount_setattr MOUNT_ATTR_IDMAP with
+ * `userns_fd`, plus `attr`), attached at `tgt` with move_mount. The files stay where they
+ * are: only the mount translates their owners.
+ */
+int floe_mount_idmapped(const char *src, const char *tgt, int userns_fd, uint64_t attr) {
+  int fd = (int)syscall(SYS_open_tree, AT_FDCWD, src, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+  if (fd < 0) return -errno;
+  struct mount_attr a;
+  memset(&a, 0, sizeof a);
+  a.attr_set = MOUNT_ATTR_IDMAP | attr;
+  a.userns_fd = (uint64_t)userns_fd;
+  int r = 0;
+  /* -(errno + 4096 * step) names the failing step: 0 open_tree, 1 mount_setattr, 2 move_mount. */
+  if (syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH, &a, sizeof a) < 0) r = -(errno + 4096);
+  else if (syscall(SYS_move_mount, fd, "", AT_FDCWD, tgt, MOVE_MOUNT_F_EMPTY_PATH) < 0) r = -(errno + 8192);
+  close(fd);
+  return r;
+}
+
 /* rtnetlink transport; messages are built and parsed in TypeScript. */
 int floe_nl_open(int protocol) {
   int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, protocol);

@@ -10,6 +10,9 @@ const MS_BIND = 0x1000;
 const MS_REC = 0x4000;
 const MS_SHARED = 1 << 20;
 const MNT_DETACH = 0x2;
+const MOUNT_ATTR_RDONLY = 0x1n;
+const MOUNT_ATTR_NOSUID = 0x2n;
+const MOUNT_ATTR_NODEV = 0x4n;
 const EINVAL = 22;
 const ENOENT = 2;
 
@@ -37,6 +40,23 @@ export class HostMountsFfi {
       this.detach(dst);
       throw err;
     }
+  }
+
+  /**
+   * An fd holding a user namespace whose ids map as `maps` ("inside host size" lines, uid and
+   * gid alike): the mapping an idmapped mount translates owners through. Close it when done.
+   */
+  userNamespace(maps: Array<{ inside: number; host: number; size: number }>): number {
+    const text = maps.map((m) => `${m.inside} ${m.host} ${m.size}\n`).join('');
+    return this.sys.usernsFd(text, text);
+  }
+
+  /**
+   * A read-only, nosuid, nodev view of `src` at `dst` whose owners are translated through
+   * `usernsFd`'s mapping: no file is copied or chowned, only the mount differs.
+   */
+  bindIdmapped(src: string, dst: string, usernsFd: number): void {
+    this.sys.mountIdmapped(src, dst, usernsFd, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV);
   }
 
   /** Lazily detaches everything stacked at `path`; a path with nothing mounted is fine. */

@@ -94,6 +94,8 @@ describe('container lifecycle', () => {
       pipe: () => real.pipe(),
       mount: (...a) => real.mount(...a),
       umount2: (t, f) => real.umount2(t, f),
+      usernsFd: (u, g) => real.usernsFd(u, g),
+      mountIdmapped: (...a) => real.mountIdmapped(...a),
       mkfifo: (p, m) => {
         calls.push('mkfifo');
         real.mkfifo(p, m);

@@ -9,6 +9,8 @@
  * watchdog, which has no JSON parser. In `kv`, HTTP headers travel as `h:<name>` keys and a
  * list as its key repeated.
  */
+import { FloeError } from '../errors.js';
+
 export type FrameFormat = 'json' | 'kv';
 
 export interface Frame {
@@ -19,12 +21,21 @@ export interface Frame {
 const EMPTY = Buffer.alloc(0);
 
 /** A frame's length prefix claims more than the decoder accepts; the stream can't go on. */
-export class FrameTooLargeError extends RangeError {
+export class FrameTooLargeError extends FloeError {
   constructor(
     readonly bytes: number,
     readonly limitBytes: number,
   ) {
-    super(`frame of ${bytes} bytes exceeds the limit of ${limitBytes}`);
+    super('RESOURCE_EXHAUSTED', `frame of ${bytes} bytes exceeds the limit of ${limitBytes}`, {
+      details: { bytes, limitBytes },
+    });
+  }
+}
+
+/** A frame whose header is not a JSON object (or not UTF-8 kv pairs); the stream can't go on. */
+export class FrameHeaderError extends FloeError {
+  constructor(reason: string) {
+    super('INVALID_ARGUMENT', `frame header: ${reason}`, { details: { field: 'header' }, fault: 'platform' });
   }
 }
 
@@ -74,6 +85,8 @@ function decodeKv(buf: Buffer): Record<string, unknown> {
   for (let i = 0; i + 1 < items.length; i += 2) {
     const k = items[i] as string;
     const v = items[i + 1] as string;
+    // A peer's `__proto__` key would replace the object's prototype, not add a field.
+    if (k === '__proto__' || k === 'h:__proto__') continue;
     if (k.startsWith('h:')) headers[k.slice(2)] = v;
     else out[k] = k === 'status' || k === 'id' ? Number(v) : v;
   }
@@ -153,8 +166,20 @@ export class FrameDecoder {
     const view = buf.subarray(off + 8 + hl, off + 8 + hl + bl);
     const body = bl === 0 ? EMPTY : copy ? Buffer.from(view) : view;
     if (this.format === 'auto') this.format = sniffFormat(head);
-    onFrame({ header: this.format === 'json' ? JSON.parse(head.toString('utf8')) : decodeKv(head), body });
+    onFrame({ header: this.format === 'json' ? parseJsonHeader(head) : decodeKv(head), body });
   }
+}
+
+function parseJsonHeader(head: Buffer): Record<string, unknown> {
+  let v: unknown;
+  try {
+    v = JSON.parse(head.toString('utf8'));
+  } catch (e) {
+    throw new FrameHeaderError(`not JSON (${(e as Error).message})`);
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v))
+    throw new FrameHeaderError('not a JSON object');
+  return v as Record<string, unknown>;
 }
 
 /** A hello may arrive in either format; the C watchdog announces `fmt kv`. */

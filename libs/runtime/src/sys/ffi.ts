@@ -25,6 +25,8 @@ interface Shim {
   nlOpen: (protocol: number) => number;
   nlSend: (fd: number, buf: Buffer, len: number) => number;
   nlRecv: (fd: number, buf: Buffer, len: number) => number;
+  usernsFd: (uidMap: string, gidMap: string) => number;
+  mountIdmapped: (src: string, tgt: string, usernsFd: number, attr: bigint) => number;
 }
 
 let shim: Shim | undefined;
@@ -50,6 +52,10 @@ function load(): Shim {
     nlOpen: lib.func('int floe_nl_open(int protocol)'),
     nlSend: lib.func('int floe_nl_send(int fd, const void *buf, uint32_t len)'),
     nlRecv: lib.func('int floe_nl_recv(int fd, _Out_ void *buf, uint32_t len)'),
+    usernsFd: lib.func('int floe_userns_fd(const char *uid_map, const char *gid_map)'),
+    mountIdmapped: lib.func(
+      'int floe_mount_idmapped(const char *src, const char *tgt, int userns_fd, uint64_t attr)',
+    ),
   } as unknown as Shim;
   return shim;
 }
@@ -109,6 +115,17 @@ export class NativeSyscalls implements Syscalls {
     const buf = Buffer.alloc(65536);
     const n = check(load().nlRecv(fd, buf, buf.length), 'recv', 'rtnetlink reply');
     return buf.subarray(0, n);
+  }
+  usernsFd(uidMap: string, gidMap: string): number {
+    return check(load().usernsFd(uidMap, gidMap), 'clone', 'user namespace for id maps');
+  }
+  mountIdmapped(source: string, target: string, usernsFd: number, attr: bigint): void {
+    const r = load().mountIdmapped(source, target, usernsFd, attr);
+    if (r < 0) {
+      const step = Math.floor(-r / 4096);
+      const syscall = ['open_tree', 'mount_setattr', 'move_mount'][step] ?? 'open_tree';
+      throw new SyscallError(syscall, -r % 4096, step === 0 ? source : target, `idmapped mount of ${source}`);
+    }
   }
   pipe(): [number, number] {
     const out = new Int32Array(2);

@@ -46,6 +46,13 @@ export interface Syscalls {
     data: string | null,
   ): void;
   umount2(target: string, flags: number): void;
+  /**
+   * An fd holding a fresh user namespace with these uid_map/gid_map texts (no process is
+   * left in it): the id mapping for `mountIdmapped`. The caller closes it.
+   */
+  usernsFd(uidMap: string, gidMap: string): number;
+  /** Attaches at `target` a clone of the mount tree at `source`, idmapped through `usernsFd`, plus MOUNT_ATTR_* `attr`. */
+  mountIdmapped(source: string, target: string, usernsFd: number, attr: bigint): void;
   mkfifo(path: string, mode: number): void;
   /** A bound netlink socket (CLOEXEC); protocol 0 = NETLINK_ROUTE, 12 = NETLINK_NETFILTER. */
   netlinkOpen(protocol?: number): number;
