@@ -1,10 +1,10 @@
-import { Body, Controller, Get, HttpCode, Inject, Param, Post, Query, Req } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Inject, Param, Post, Put, Query, Req } from '@nestjs/common';
 import type { FastifyRequest } from 'fastify';
 import { BasicAuth } from './basic-auth.guard.js';
 import { FunctionsService } from './functions.service.js';
 import { readMultipartDeployment } from './multipart-deployment.js';
 
-/** Floe's additions for functions: multipart deploy with a code file, versions, rollback. */
+/** Floe's additions for functions: multipart deploy and update with a code file, versions, rollback. */
 @Controller('floe/functions')
 @BasicAuth()
 export class FloeFunctionsController {
@@ -14,6 +14,13 @@ export class FloeFunctionsController {
   @HttpCode(202)
   async deploy(@Req() req: FastifyRequest) {
     return this.functions.deploy(req.isMultipart() ? await readMultipartDeployment(req) : req.body);
+  }
+
+  /** A new version of an existing function, with its code as a file part (`floe deploy` again). */
+  @Put()
+  @HttpCode(202)
+  async update(@Req() req: FastifyRequest) {
+    return this.functions.update(req.isMultipart() ? await readMultipartDeployment(req) : req.body);
   }
 
   @Get(':name/versions')
