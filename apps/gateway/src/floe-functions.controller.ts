@@ -1,10 +1,10 @@
-import { Body, Controller, Get, HttpCode, Inject, Param, Post, Query, Req } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Inject, Param, Post, Put, Query, Req } from '@nestjs/common';
 import type { FastifyRequest } from 'fastify';
 import { BasicAuth } from './basic-auth.guard.js';
 import { FunctionsService } from './functions.service.js';
 import { readMultipartDeployment } from './multipart-deployment.js';
 
-/** Floe's additions for functions: multipart deploy with a code file, versions, rollback. */
+/** Floe's additions for functions: multipart deploy and update with a code file, versions, rollback. */
 @Controller('floe/functions')
 @BasicAuth()
 export class FloeFunctionsController {
@@ -24,6 +24,13 @@ export class FloeFunctionsController {
     @Query('cursor') cursor?: string,
   ) {
     return this.functions.page(namespace, limit, cursor);
+  }
+
+  /** A new version of an existing function, with its code as a file part (`floe deploy` again). */
+  @Put()
+  @HttpCode(202)
+  async update(@Req() req: FastifyRequest) {
+    return this.functions.update(req.isMultipart() ? await readMultipartDeployment(req) : req.body);
   }
 
   @Get(':name/versions')

@@ -57,6 +57,12 @@ export class GatewayMetrics {
     help: 'Rejected Basic auth attempts on /system and /floe',
     registers: [this.registry],
   });
+  private readonly starts = new Counter({
+    name: 'floe_gateway_function_starts_total',
+    help: 'Invocations by function and how their instance started (warm, prewarm, cold), as the X-Floe-Start header says',
+    labelNames: ['function_name', 'start'],
+    registers: [this.registry],
+  });
   private readonly inflight = new Gauge({
     name: 'floe_gateway_invocations_inflight',
     help: 'Invocations the gateway is waiting on',
@@ -64,6 +70,7 @@ export class GatewayMetrics {
   });
 
   private readonly children = new Map<string, { total: Counter; seconds: Histogram }>();
+  private readonly startChildren = new Map<string, Counter>();
   private readonly started = new Map<string, Counter>();
   private readonly http = new Map<string, { total: Counter; seconds: Histogram }>();
 
@@ -123,6 +130,15 @@ export class GatewayMetrics {
     }
     c.total.inc();
     c.seconds.observe(seconds);
+    if (start !== undefined) {
+      const sk = `${fn} ${start}`;
+      let s = this.startChildren.get(sk);
+      if (!s) {
+        s = this.starts.labels(fn, start) as unknown as Counter;
+        this.startChildren.set(sk, s);
+      }
+      s.inc();
+    }
     if (start !== undefined && functionSeconds !== undefined)
       this.overhead.labels(start).observe(Math.max(0, seconds - functionSeconds));
   }

@@ -15,11 +15,14 @@ export async function readMultipartDeployment(req: FastifyRequest): Promise<unkn
         throw new InvalidArgumentError(part.fieldname, "unexpected file part (only 'code')");
       code = await part.toBuffer();
     } else if (part.fieldname === 'deployment') {
-      try {
-        deployment = JSON.parse(String(part.value));
-      } catch (err) {
-        throw new InvalidArgumentError('deployment', `not JSON: ${(err as Error).message}`);
-      }
+      // @fastify/multipart parses a part sent with `Content-Type: application/json` itself.
+      if (typeof part.value === 'object' && part.value !== null) deployment = part.value;
+      else
+        try {
+          deployment = JSON.parse(String(part.value));
+        } catch (err) {
+          throw new InvalidArgumentError('deployment', `not JSON: ${(err as Error).message}`);
+        }
     }
   }
   if (typeof deployment !== 'object' || deployment === null)

@@ -119,8 +119,8 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-const entry = process.argv[1] ? fs.realpathSync(process.argv[1]) : '';
-if (entry && import.meta.url === `file://${entry}`) {
+/** Runs `main` on this process's arguments and exits with its status (the bin wrapper calls it). */
+export function runAsProcess(): void {
   main(process.argv.slice(2)).then(
     (code) => process.exit(code),
     (err: unknown) => {
@@ -131,3 +131,6 @@ if (entry && import.meta.url === `file://${entry}`) {
     },
   );
 }
+
+const entry = process.argv[1] ? fs.realpathSync(process.argv[1]) : '';
+if (entry && import.meta.url === `file://${entry}`) runAsProcess();
