@@ -1,7 +1,6 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
-import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { floe, request, waitFor } from './support/client.js';
@@ -40,7 +39,11 @@ const listening = new Promise<boolean>((resolve) => {
   callbackServer.listen(CALLBACK_PORT, '127.0.0.1', () => resolve(true));
 });
 
-const cwd = mkdtempSync(path.join(os.tmpdir(), 'floe-readme-'));
+// Inside the checkout (under the ignored .floe/), so that `npx floe` finds the workspace's bin
+// as it does for a user in their clone.
+const repoRoot = path.resolve(import.meta.dirname, '..');
+mkdirSync(path.join(repoRoot, '.floe'), { recursive: true });
+const cwd = mkdtempSync(path.join(repoRoot, '.floe', 'readme-'));
 const services = new Set<string>();
 const secrets = new Set<string>();
 
@@ -59,7 +62,7 @@ function promised(block: string): string[] {
 describe.skipIf(tools.length > 0)("the README's Deploy and invoke examples", () => {
   it('has examples that promise output', () => {
     expect(blocks.length).toBeGreaterThan(0);
-    expect(promised(blocks[0])).toEqual(expect.arrayContaining(['hello world', 'QUIET']));
+    expect(promised(blocks.join('\n'))).toEqual(expect.arrayContaining(['hello world', 'QUIET']));
   });
 
   blocks.forEach((block, i) => {
@@ -70,6 +73,7 @@ describe.skipIf(tools.length > 0)("the README's Deploy and invoke examples", () 
       async () => {
         for (const m of block.matchAll(/\\?"service\\?":\\?"([a-z0-9-]+)/g)) services.add(m[1]);
         for (const m of block.matchAll(/\/system\/secrets -d '\{"name":"([a-z0-9-]+)"/g)) secrets.add(m[1]);
+        for (const m of block.matchAll(/floe deploy \.\/([a-z0-9-]+)/g)) services.add(m[1]);
         const f = floe();
         const gotCallbackPort = await listening;
         // Async so the callback server in this process can answer while bash runs.
@@ -77,7 +81,13 @@ describe.skipIf(tools.length > 0)("the README's Deploy and invoke examples", () 
           (resolve) => {
             const child = spawn('bash', ['-e', '-o', 'pipefail'], {
               cwd,
-              env: { PATH: process.env.PATH, HOME: cwd, GW: f.url.replace(/\/$/, ''), PASS: f.password },
+              env: {
+                PATH: process.env.PATH,
+                HOME: cwd,
+                GW: f.url.replace(/\/$/, ''),
+                PASS: f.password,
+                FLOE_PASSWORD: f.password,
+              },
             });
             let stdout = '';
             let stderr = '';
