@@ -47,6 +47,8 @@ try {
     redisUrl,
     gatewayPort: Number(process.env.FLOE_GATEWAY_PORT ?? 8443),
     fixedPorts: true,
+    // A service that crashes is restarted with backoff, and a crash loop is reported.
+    supervise: true,
   });
 } catch (err) {
   log(err.message);

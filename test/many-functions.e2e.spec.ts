@@ -7,6 +7,8 @@ import { startPlatform } from '../scripts/lib/platform.mjs';
 import { startRedis } from '../scripts/lib/redis.mjs';
 import { codeArchive, uniqueName, waitFor } from './support/client.js';
 
+const MIN0 = 'com.openfaas.scale.min';
+
 // Platforms of their own with a deliberately small agent (FLOE_AGENT_MEMORY), so that "more
 // functions than the agent holds" costs a few dozen containers, not thousands.
 const MiB = 1024 * 1024;
@@ -89,7 +91,14 @@ describe('an agent holding more functions than capacity / limit', () => {
       const r = await call(
         'POST',
         '/system/functions',
-        { service, runtime: 'exec', envProcess: 'cat', limits: { memory: '64Mi' } },
+        {
+          service,
+          runtime: 'exec',
+          envProcess: 'cat',
+          limits: { memory: '64Mi' },
+          // Rarely-called functions: nothing kept warm until called (min scale defaults to 1).
+          labels: { [MIN0]: '0' },
+        },
         true,
       );
       expect(r.status, r.text).toBe(202);
@@ -159,7 +168,7 @@ describe('an agent holding more functions than capacity / limit', () => {
       runtime: 'exec',
       envProcess: 'sh -c "sleep 1; cat"',
       limits: { memory: '64Mi' },
-      labels: { 'com.openfaas.scale.max': '8' },
+      labels: { 'com.openfaas.scale.max': '8', [MIN0]: '0' },
     };
     expect((await call('POST', '/system/functions', dep, true)).status).toBe(202);
     const paused = await agentMetric(platform, 'floe_agent_containers', { state: 'paused' });
@@ -190,6 +199,7 @@ describe('thawing a frozen instance past capacity', () => {
     handler: 'index.js',
     code: codeArchive({ 'index.js': body }),
     limits: { memory },
+    labels: { [MIN0]: '0' },
   });
   // Holds 48 MiB for as long as the instance lives (frozen included).
   const HOLD = `const held = Buffer.alloc(48 * 1024 * 1024, 1);

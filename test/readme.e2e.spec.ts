@@ -16,6 +16,7 @@ const blocks = [...section.slice(0, section.indexOf('\n## ', 1)).matchAll(/```sh
 const NEEDS: [RegExp, string][] = [
   [/@alpine\.tar/, 'an OpenFaaS image tarball (alpine.tar)'],
   [/registry\.example/, 'a registry of your own (registry.example)'],
+  [/npm start/, 'its own platform (npm start), which the e2e suite already runs'],
 ];
 
 const tools = ['bash', 'curl', 'tar', 'base64'].filter(

@@ -1,6 +1,7 @@
 import { execFile, execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
+  chmodSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
@@ -75,7 +76,8 @@ function busyboxImage(tag: string): string {
   const cfg = JSON.stringify({
     architecture: 'amd64',
     os: 'linux',
-    config: { Entrypoint: ['/bin/sh', '-c'], Cmd: [`echo "${tag}:$Http_Method"; cat`], Env: ['PATH=/bin'] },
+    // No Entrypoint/Cmd: Floe's exec watchdog runs the image's own `fprocess` per call.
+    config: { Env: ['PATH=/bin', `fprocess=sh -c 'echo "${tag}:$Http_Method"; cat'`] },
     rootfs: { type: 'layers', diff_ids: [diffID] },
   });
   const cfgName = `${createHash('sha256').update(cfg).digest('hex')}.json`;
@@ -97,6 +99,8 @@ const dockerConfig = (host: string, c: { username: string; password: string }) =
 describe.skipIf(!!missing)('images from registries (real docker-registry, two agents)', () => {
   beforeAll(async () => {
     dir = mkdtempSync(path.join(os.tmpdir(), 'floe-e2e-reg-'));
+    // Functions' roots are unprivileged host ids: the state dir's parents must be searchable.
+    chmodSync(dir, 0o711);
     teamReg = await startRegistry(path.join(dir, 'team-reg'), { tls: true, creds: TEAM });
     uploadReg = await startRegistry(path.join(dir, 'upload-reg'), { tls: true, creds: PLATFORM });
     writeFileSync(path.join(dir, 'ca.pem'), `${teamReg.ca}\n${uploadReg.ca}`);

@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { freePort } from './redis.mjs';
 import { root } from './setup.mjs';
+import { supervise } from './supervisor.mjs';
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -60,18 +61,13 @@ export async function startPlatform(opts) {
   });
   const common = { REDIS_URL: redisUrl, FLOE_STATE_DIR: stateDir, FLOE_CA_DIR: caDir, ...opts.env };
   const children = [];
-  const scheduler = startService(
-    'scheduler',
-    'apps/scheduler/dist/main.js',
-    {
-      ...common,
-      FLOE_SCHEDULER_RPC: `127.0.0.1:${schedRpc}`,
-      FLOE_SCHEDULER_HTTP: `127.0.0.1:${schedHttp}`,
-      FLOE_SCHEDULER_INVOKE: `127.0.0.1:${schedInvoke}`,
-    },
-    stateDir,
-    quiet,
-  );
+  const schedEnv = {
+    ...common,
+    FLOE_SCHEDULER_RPC: `127.0.0.1:${schedRpc}`,
+    FLOE_SCHEDULER_HTTP: `127.0.0.1:${schedHttp}`,
+    FLOE_SCHEDULER_INVOKE: `127.0.0.1:${schedInvoke}`,
+  };
+  const scheduler = startService('scheduler', 'apps/scheduler/dist/main.js', schedEnv, stateDir, quiet);
   children.push(scheduler);
   const agents = [];
   for (let i = 0; i < (opts.agents ?? 1); i++) {
@@ -103,22 +99,21 @@ export async function startPlatform(opts) {
     agents.push(entry);
     children.push(child);
   }
-  const gateway = startService(
-    'gateway',
-    'apps/gateway/dist/main.js',
-    {
-      ...common,
-      FLOE_GATEWAY_PORT: String(port),
-      FLOE_SCHEDULER_RPC: `127.0.0.1:${schedRpc}`,
-      FLOE_SCHEDULER_INVOKE: `127.0.0.1:${schedInvoke}`,
-    },
-    stateDir,
-    quiet,
-  );
+  const gwEnv = {
+    ...common,
+    FLOE_GATEWAY_PORT: String(port),
+    FLOE_SCHEDULER_RPC: `127.0.0.1:${schedRpc}`,
+    FLOE_SCHEDULER_INVOKE: `127.0.0.1:${schedInvoke}`,
+  };
+  const gateway = startService('gateway', 'apps/gateway/dist/main.js', gwEnv, stateDir, quiet);
   children.push(gateway);
 
   const url = `https://localhost:${port}`;
-  const stop = () => stopAll(children);
+  let unsupervise = () => {};
+  const stop = () => {
+    unsupervise();
+    return stopAll(children);
+  };
   const deadline = Date.now() + (opts.readyTimeoutMs ?? 120_000);
   for (;;) {
     const dead = children.find((c) => c.exitCode !== null || c.signalCode !== null);
@@ -133,6 +128,36 @@ export async function startPlatform(opts) {
     }
     await sleep(200);
   }
+  const schedulerInfo = { rpc: schedRpc, http: schedHttp, invoke: schedInvoke, child: scheduler };
+  if (opts.supervise) {
+    // A restarted service takes the place of the dead one in `children`, so stop() reaches it.
+    const replace = (name, script, env) => (old) => {
+      const next = startService(name, script, env, stateDir, quiet);
+      children[children.indexOf(old())] = next;
+      return next;
+    };
+    const svc = [
+      { name: 'scheduler', child: scheduler },
+      ...agents.map((a, i) => ({ name: `agent-${i}`, child: a.child, agent: a })),
+      { name: 'gateway', child: gateway },
+    ];
+    for (const x of svc) {
+      if (x.agent) x.restart = () => x.agent.restart();
+      else {
+        const [script, env] =
+          x.name === 'scheduler'
+            ? ['apps/scheduler/dist/main.js', schedEnv]
+            : ['apps/gateway/dist/main.js', gwEnv];
+        const swap = replace(x.name, script, env);
+        x.restart = () => {
+          const next = swap(() => x.child);
+          if (x.name === 'scheduler') schedulerInfo.child = next;
+          return next;
+        };
+      }
+    }
+    unsupervise = supervise(svc, opts.log ?? ((m) => process.stderr.write(`[floe] ${m}\n`)));
+  }
   const credFile = path.join(stateDir, 'gateway/admin-credentials');
   let credentials;
   try {
@@ -145,7 +170,7 @@ export async function startPlatform(opts) {
     credFile,
     caDir,
     internalTls,
-    scheduler: { rpc: schedRpc, http: schedHttp, invoke: schedInvoke, child: scheduler },
+    scheduler: schedulerInfo,
     agents,
     gateway,
     stop,

@@ -38,7 +38,8 @@ export function imageProcess(version: FunctionVersion, img: ImageRunConfig | und
   const declared = dep.annotations?.[HTTP_PORT_KEY] ?? img?.labels?.[HTTP_PORT_KEY];
   const fprocess = dep.envProcess || version.handler;
   if (argv.length === 0 && (declared === undefined || !fprocess))
-    return { mode: 'exec', handler: fprocess || 'cat', env, ...(user ? { user } : {}) };
+    // A classic-watchdog image may name its process in its own `ENV fprocess`.
+    return { mode: 'exec', handler: fprocess || env.fprocess || 'cat', env, ...(user ? { user } : {}) };
   const httpPort = dep.annotations?.[HTTP_PORT_KEY]
     ? portOf(dep.annotations[HTTP_PORT_KEY], `annotations.${HTTP_PORT_KEY}`)
     : env.port

@@ -377,6 +377,10 @@ export class Pool {
     const target = Math.min(n, Math.max(1, version.maxScale));
     const started: Promise<void>[] = [];
     while (have() < target) {
+      // Min scale is kept with free memory only: evicting another function's idle instance to
+      // pre-warm this one would just trade places (and, at thousands of functions, churn). A
+      // call still evicts to start what it needs; the autoscaler asks again later.
+      if (!this.capacity.fits(version.memoryBytes)) break;
       const stem = version.runtime === 'image' ? undefined : this.registry.findStemcell(version.runtime);
       const p = stem ? this.starter.specialize(stem, version) : this.starter.cold(version);
       started.push(p.then((inst) => this.release(inst)));
