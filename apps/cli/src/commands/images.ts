@@ -2,7 +2,7 @@ import { createReadStream, statSync } from 'node:fs';
 import path from 'node:path';
 import { parse } from '../argv.js';
 import type { Context } from '../context.js';
-import { apiError, EXIT, UsageError } from '../errors.js';
+import { apiError, CliError, EXIT, UsageError } from '../errors.js';
 import { bytes, table } from '../output.js';
 import { Progress } from '../progress.js';
 
@@ -80,10 +80,18 @@ export async function images(ctx: Context, args: string[]): Promise<number> {
         const ref = positionals[0];
         if (!ref) throw new UsageError(`images pull: usage:\n${usage}`);
         ctx.o.err(ctx.o.json ? '' : `${ref}: pulling\n`);
-        const out = await client.json('POST', '/floe/images/pull', {
-          ref,
-          ...(flags.namespace ? { namespace: flags.namespace } : {}),
+        const r = await client.request('POST', '/floe/images/pull', {
+          body: JSON.stringify({ ref, ...(flags.namespace ? { namespace: flags.namespace } : {}) }),
+          headers: { 'content-type': 'application/json' },
         });
+        // Gateways without a pull endpoint pull on the agents, before each one's first start.
+        if (r.status === 404)
+          throw new CliError(
+            `images pull: this gateway has no pull endpoint; agents pull ${ref} themselves before its first start: deploy it with floe deploy --image ${ref}`,
+            EXIT.rejected,
+          );
+        if (r.status >= 400) throw apiError(r.status, r.body);
+        const out = JSON.parse(r.body.toString('utf8') || '{}');
         ctx.o.out(ctx.o.json ? `${JSON.stringify(out)}\n` : `Pulled ${ref}\n`);
         return EXIT.ok;
       }
