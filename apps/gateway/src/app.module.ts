@@ -12,6 +12,7 @@ import { FunctionsController } from './functions.controller.js';
 import { FunctionsService } from './functions.service.js';
 import { HealthController } from './health.controller.js';
 import { ImageAvailability, type ImageSource, registrySource } from './image-availability.js';
+import { ImagePullService } from './image-pull.service.js';
 import { ImageRefs } from './image-refs.js';
 import { ImageUploadService } from './image-upload.service.js';
 import { ImagesController } from './images.controller.js';
@@ -74,6 +75,7 @@ export class AppModule {
         SecretsService,
         LogsService,
         ImageUploadService,
+        ImagePullService,
       ],
     };
   }

@@ -101,6 +101,42 @@ export class SchedulerClient implements OnApplicationShutdown {
     });
   }
 
+  /**
+   * A call whose answer is a stream (image.pull): `onEvent` sees each value as it comes; the
+   * deadline is per value (`idleMs` of silence), not for the whole call.
+   */
+  stream<T>(pattern: Pattern, payload: unknown, onEvent: (v: T) => void, idleMs: number): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined;
+      const arm = () => {
+        clearTimeout(timer);
+        timer = setTimeout(() => {
+          sub.unsubscribe();
+          reject(
+            new FloeError('DEADLINE_EXCEEDED', `scheduler sent nothing on ${pattern} for ${idleMs} ms`, {
+              details: { timeoutMs: idleMs },
+            }),
+          );
+        }, idleMs);
+      };
+      arm();
+      const sub = this.proxy.send<T>(pattern, payload).subscribe({
+        next: (v) => {
+          arm();
+          onEvent(v);
+        },
+        error: (err: unknown) => {
+          clearTimeout(timer);
+          reject(this.toFloeError(pattern, err));
+        },
+        complete: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+      });
+    });
+  }
+
   private toFloeError(pattern: string, err: unknown): FloeError {
     if (err instanceof FloeError) return err;
     // Node socket errors also carry code+message; only Floe's own codes are scheduler verdicts.

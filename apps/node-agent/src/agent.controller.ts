@@ -1,6 +1,8 @@
 import type { Agent } from '@floe/agent-core';
 import {
   AgentPatterns,
+  type AgentPullEvent,
+  type AgentPullRequest,
   type AgentRetireRequest,
   type FunctionVersion,
   type InvokeRequest,
@@ -8,6 +10,7 @@ import {
 } from '@floe/contracts';
 import { Controller, Inject, UseFilters } from '@nestjs/common';
 import { MessagePattern, Payload } from '@nestjs/microservices';
+import { Observable } from 'rxjs';
 import { FloeRpcExceptionFilter } from './rpc-exception.filter.js';
 import { AGENT } from './tokens.js';
 
@@ -45,6 +48,19 @@ export class AgentController {
   @MessagePattern(AgentPatterns.logs)
   async logs(@Payload() p: { namespace: string; name: string; tail?: number; since?: string }) {
     return { lines: await this.agent.readLogs(p.namespace, p.name, p) };
+  }
+
+  /** Streams the pull's events over the RPC connection, `done` last. */
+  @MessagePattern(AgentPatterns.pull)
+  pull(@Payload() p: AgentPullRequest) {
+    return new Observable<AgentPullEvent>((sub) => {
+      this.agent
+        .pullImage(p, (e) => sub.next(e))
+        .then(
+          () => sub.complete(),
+          (err) => sub.error(err),
+        );
+    });
   }
 
   @MessagePattern(AgentPatterns.health)

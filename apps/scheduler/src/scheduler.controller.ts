@@ -3,6 +3,8 @@ import type {
   EnqueueRequest,
   FunctionPageRequest,
   FunctionRef,
+  ImagePullEvent,
+  ImagePullRequest,
   InvokeRequest,
   LogsReadRequest,
   NamespaceRef,
@@ -15,6 +17,7 @@ import { SchedulerPatterns } from '@floe/contracts';
 import type { Scheduler } from '@floe/scheduler-core';
 import { Controller, Inject, UseFilters } from '@nestjs/common';
 import { MessagePattern, Payload } from '@nestjs/microservices';
+import { Observable } from 'rxjs';
 import { RpcErrorFilter } from './rpc-exception.filter.js';
 import { SCHEDULER } from './tokens.js';
 
@@ -27,6 +30,19 @@ export class SchedulerController {
   @MessagePattern(SchedulerPatterns.invoke)
   invoke(@Payload() req: InvokeRequest) {
     return this.s.invoke(req);
+  }
+
+  /** Streams the pull's events back over the RPC connection, `done` last. */
+  @MessagePattern(SchedulerPatterns.imagePull)
+  imagePull(@Payload() req: ImagePullRequest) {
+    return new Observable<ImagePullEvent>((sub) => {
+      this.s
+        .pullImage(req, (e) => sub.next(e))
+        .then(
+          () => sub.complete(),
+          (err) => sub.error(err),
+        );
+    });
   }
 
   @MessagePattern(SchedulerPatterns.info)

@@ -6,6 +6,8 @@ import {
   type AgentLogsRequest,
   type AgentLogsResponse,
   AgentPatterns,
+  type AgentPullEvent,
+  type AgentPullRequest,
   type AgentRetireRequest,
   type ClusterTls,
   FloeError,
@@ -61,6 +63,19 @@ class TcpAgentClient implements AgentClient {
   }
   status(): Promise<AgentInfo> {
     return this.call(AgentPatterns.status, {}, this.controlTimeoutMs);
+  }
+  /** Nest TCP carries an Observable's values one packet each: the pull's events as they come. */
+  pull(req: AgentPullRequest, onEvent: (e: AgentPullEvent) => void, idleMs: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.client
+        .send<AgentPullEvent>(AgentPatterns.pull, req)
+        .pipe(timeout({ each: idleMs }))
+        .subscribe({
+          next: onEvent,
+          error: (err) => reject(this.toFloeError(AgentPatterns.pull, err, idleMs)),
+          complete: () => resolve(),
+        });
+    });
   }
 
   close(): void {

@@ -4,6 +4,8 @@ import {
   type AgentImage,
   type AgentInfo,
   type AgentInvokeWire,
+  type AgentPullEvent,
+  type AgentPullRequest,
   FloeError,
   type FunctionVersion,
   type InvokeRequest,
@@ -17,6 +19,7 @@ import type { Redis } from 'ioredis';
 import { AgentMetrics } from './agent-metrics.js';
 import { ChannelServer } from './channel-server.js';
 import { ContainerLauncher } from './container-launcher.js';
+import { throttleLayers } from './layer-progress.js';
 import { type LogLine, LogStore } from './log-store.js';
 import { Membership } from './membership.js';
 import { ensureWatchdog } from './native-build.js';
@@ -76,12 +79,14 @@ export class Agent {
   private readonly startedAt = Date.now();
   private readonly versions = new VersionCache();
   private readonly images?: () => AgentImage[];
+  private readonly rootfs: RootfsProvider;
 
   private constructor(
     readonly settings: AgentSettings,
     deps: AgentDeps,
   ) {
     this.images = deps.rootfs.images?.bind(deps.rootfs);
+    this.rootfs = deps.rootfs;
     const dir = (p: string) => path.join(settings.stateDir, 'agent', p);
     mkdirSync(dir('instances'), { recursive: true });
     this.channel = new ChannelServer(dir('run/agent.sock'), settings.maxBodyBytes);
@@ -194,6 +199,23 @@ export class Agent {
 
   setTarget(t: PoolTarget): void {
     this.pool.setStemcellTargets(t.stemcells);
+  }
+
+  /**
+   * `floe images pull` here: layer progress (a few reports a second per layer), then `done`.
+   * The heartbeat goes out at once after, so GET /floe/images lists the image without waiting a beat.
+   */
+  async pullImage(req: AgentPullRequest, emit: (e: AgentPullEvent) => void): Promise<void> {
+    if (!this.rootfs.pullImage)
+      throw new FloeError('FAILED_PRECONDITION', `agent ${this.settings.id}: no registry client`, {
+        fault: 'platform',
+      });
+    const got = await this.rootfs.pullImage(
+      req,
+      throttleLayers((p) => emit({ type: 'layer', ...p }), 200),
+    );
+    await this.membership.beat().catch(() => {});
+    emit({ type: 'done', ...got });
   }
 
   readLogs(namespace: string, name: string, opts: { tail?: number; since?: string }): Promise<LogLine[]> {

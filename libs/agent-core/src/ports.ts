@@ -1,4 +1,4 @@
-import type { AgentImage, Mount } from '@floe/contracts';
+import type { AgentImage, AgentPullRequest, LayerProgress, Mount } from '@floe/contracts';
 
 /** What the launcher needs of the layer store (backed by libs/overlay-snapshots). */
 export interface RootfsProvider {
@@ -18,6 +18,11 @@ export interface RootfsProvider {
   release(containerId: string): Promise<void>;
   /** Images present and pulls in progress, for the agent's heartbeat. */
   images?(): AgentImage[];
+  /** `floe images pull`: pulls the pinned ref with per-layer progress; absent without a registry client. */
+  pullImage?(
+    req: AgentPullRequest,
+    watch: (p: LayerProgress) => void,
+  ): Promise<{ digest: string; size: number; layers: number }>;
 }
 
 export interface ImageRunConfig {

@@ -1,9 +1,17 @@
 import { lstat, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { type AgentImage, type Mount, NotFoundError } from '@floe/contracts';
 import {
+  type AgentImage,
+  type AgentPullRequest,
+  type LayerProgress,
+  type Mount,
+  NotFoundError,
+} from '@floe/contracts';
+import {
+  formatReference,
   ImagePuller,
+  parseReference,
   RegistryClient,
   type RegistryConfig,
   type RegistryCredentials,
@@ -101,11 +109,42 @@ export class SnapshotRootfs implements RootfsProvider {
       throw new NotFoundError(`image ${ref}: not on this agent and no registry configured`, {
         field: 'image',
       });
-    const creds = namespace ? await this.registry.credentials(namespace) : new Map();
-    const client = new RegistryClient({ ...this.registry.config, credentials: (h) => creds.get(h) });
+    await this.pullWith(this.puller, this.registry, ref, namespace);
+  }
+
+  /**
+   * `floe images pull` on this agent: `req.pinned` into the layer store (or found there), with
+   * `watch` seeing each layer's bytes, then tagged `req.image` so the tag lists too.
+   */
+  async pullImage(
+    req: AgentPullRequest,
+    watch: (p: LayerProgress) => void,
+  ): Promise<{ digest: string; size: number; layers: number }> {
+    if (!this.puller || !this.registry)
+      throw new NotFoundError(`image ${req.image}: no registry configured on this agent`, { field: 'image' });
+    const img = await this.pullWith(this.puller, this.registry, req.pinned, req.namespace, watch);
+    const r = parseReference(req.image);
+    if (r.tag && !r.digest) {
+      await this.service.images.tag(formatReference(r), img.manifestDigest);
+      await this.refresh();
+    }
+    const store = this.service.images;
+    const size = img.layers.reduce((n, l) => n + (store.layers.info(l)?.size ?? 0), 0);
+    return { digest: img.manifestDigest, size, layers: img.layers.length };
+  }
+
+  private async pullWith(
+    puller: ImagePuller,
+    registry: RegistryAccess,
+    ref: string,
+    namespace: string | undefined,
+    watch?: (p: LayerProgress) => void,
+  ) {
+    const creds = namespace ? await registry.credentials(namespace) : new Map();
+    const client = new RegistryClient({ ...registry.config, credentials: (h) => creds.get(h) });
     this.pulling.add(ref);
     try {
-      await this.puller.ensure(ref, client);
+      return await puller.ensure(ref, client, watch);
     } finally {
       this.pulling.delete(ref);
       client.close();

@@ -5,6 +5,7 @@ export * from './dead-letter.js';
 export * from './errors.js';
 export * from './function.js';
 export * from './go-nulls.js';
+export * from './image-pull.js';
 export * from './invoke.js';
 export * from './mount.js';
 export * from './patterns.js';

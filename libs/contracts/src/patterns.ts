@@ -26,6 +26,8 @@ export const SchedulerPatterns = {
   deadLetters: 'async.dead',
   logs: 'logs.read',
   agents: 'agents.list',
+  /** Streams ImagePullEvents, `done` last. */
+  imagePull: 'image.pull',
 } as const;
 
 export const AgentPatterns = {
@@ -36,6 +38,8 @@ export const AgentPatterns = {
   status: 'agent.status',
   logs: 'agent.logs',
   target: 'agent.target',
+  /** Streams AgentPullEvents, `done` last. */
+  pull: 'agent.pull',
 } as const;
 
 /** Redis keys, all under one prefix so several platforms can share a Redis. */

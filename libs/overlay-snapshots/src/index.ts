@@ -44,7 +44,7 @@ export {
   registryRefusal,
 } from './registry-client.js';
 export { parseMirrors, type RegistryConfig, registryConfigFromEnv, registryEnv } from './registry-config.js';
-export { ImagePuller, type PullHooks } from './registry-pull.js';
+export { ImagePuller, type LayerWatcher, type PullHooks } from './registry-pull.js';
 export { pushImage } from './registry-push.js';
 export { SnapshotService, type SnapshotServiceOptions } from './snapshot-service.js';
 export type { PrepareOptions, SnapshotInfo, SnapshotKind, Snapshotter } from './snapshotter.js';

@@ -1,4 +1,4 @@
-import { InvalidArgumentError } from '@floe/contracts';
+import { InvalidArgumentError, type LayerProgress } from '@floe/contracts';
 import { formatReference, type ImageReference, parseReference, pinReference } from './image-reference.js';
 import type { Image, ImageStore } from './image-store.js';
 import { type Descriptor, RegistryClient, type ResolvedImage } from './registry-client.js';
@@ -22,7 +22,7 @@ export interface PullHooks {
  */
 export class ImagePuller {
   private readonly layerFlights = new Map<string, Promise<void>>();
-  private readonly pullFlights = new Map<string, Promise<Image>>();
+  private readonly pullFlights = new Map<string, { p: Promise<Image>; watchers: Set<LayerWatcher> }>();
 
   constructor(
     readonly images: ImageStore,
@@ -35,31 +35,44 @@ export class ImagePuller {
     return this.client.resolve(typeof ref === 'string' ? parseReference(ref) : ref);
   }
 
-  /** The stored image for `ref`, pulling it first if absent. A pinned ref present locally costs no request. */
-  async ensure(ref: string, client = this.client): Promise<Image> {
+  /**
+   * The stored image for `ref`, pulling it first if absent. A pinned ref present locally costs
+   * no request (and reports no layer: the caller knows it was there).
+   */
+  async ensure(ref: string, client = this.client, watch?: LayerWatcher): Promise<Image> {
     const r = parseReference(ref);
     if (r.digest) {
       const have = await this.images.resolve(formatReference(pinReference(r, r.digest)));
       if (have) return have;
     }
-    return this.pull(ref, client);
+    return this.pull(ref, client, watch);
   }
 
   /**
    * Pull `ref`; stored under its canonical ref and its digest-pinned ref. `client` carries
-   * the caller's credentials; concurrent pulls of one ref share the first caller's pull.
+   * the caller's credentials; concurrent pulls of one ref share the first caller's pull, and
+   * `watch` sees its layers' progress from the moment it joins.
    */
-  pull(ref: string, client = this.client): Promise<Image> {
+  pull(ref: string, client = this.client, watch?: LayerWatcher): Promise<Image> {
     const key = formatReference(parseReference(ref));
-    let p = this.pullFlights.get(key);
-    if (!p) {
-      p = this.pullOnce(key, client).finally(() => this.pullFlights.delete(key));
-      this.pullFlights.set(key, p);
+    let f = this.pullFlights.get(key);
+    if (!f) {
+      const watchers = new Set<LayerWatcher>();
+      const emit: LayerWatcher = (p) => {
+        for (const w of watchers) w(p);
+      };
+      f = { p: this.pullOnce(key, client, emit).finally(() => this.pullFlights.delete(key)), watchers };
+      this.pullFlights.set(key, f);
     }
-    return p;
+    if (watch) {
+      const { watchers } = f;
+      watchers.add(watch);
+      void f.p.finally(() => watchers.delete(watch)).catch(() => {});
+    }
+    return f.p;
   }
 
-  private async pullOnce(name: string, client: RegistryClient): Promise<Image> {
+  private async pullOnce(name: string, client: RegistryClient, emit: LayerWatcher): Promise<Image> {
     const t0 = process.hrtime.bigint();
     const secs = () => Number(process.hrtime.bigint() - t0) / 1e9;
     try {
@@ -72,7 +85,7 @@ export class ImagePuller {
         );
       // Settle all before answering: a failed pull returns only once no layer is mid-staging.
       const done = await Promise.allSettled(
-        img.layers.map((d, i) => this.layer(client, img, d, diffIDs[i]!, i)),
+        img.layers.map((d, i) => this.layer(client, img, d, diffIDs[i]!, i, emit)),
       );
       const failed = done.find((r) => r.status === 'rejected');
       if (failed) throw failed.reason;
@@ -88,12 +101,25 @@ export class ImagePuller {
     }
   }
 
-  private layer(client: RegistryClient, img: ResolvedImage, d: Descriptor, diffID: string, i: number) {
-    if (this.images.layers.has(diffID)) return Promise.resolve();
+  private layer(
+    client: RegistryClient,
+    img: ResolvedImage,
+    d: Descriptor,
+    diffID: string,
+    i: number,
+    emit: LayerWatcher,
+  ) {
+    if (this.images.layers.has(diffID)) {
+      emit({ digest: d.digest, size: d.size, bytes: d.size, cached: true });
+      return Promise.resolve();
+    }
     let p = this.layerFlights.get(diffID);
     if (!p) {
-      p = this.download(client, img, d, diffID, i).finally(() => this.layerFlights.delete(diffID));
+      p = this.download(client, img, d, diffID, i, emit).finally(() => this.layerFlights.delete(diffID));
       this.layerFlights.set(diffID, p);
+    } else {
+      // Another pull is downloading it: this one sees it only when it lands.
+      p = p.then(() => emit({ digest: d.digest, size: d.size, bytes: d.size }));
     }
     return p;
   }
@@ -104,16 +130,20 @@ export class ImagePuller {
     d: Descriptor,
     diffID: string,
     i: number,
+    emit: LayerWatcher,
   ): Promise<void> {
     const name = formatReference(img.ref);
     const what = `${name} layer ${i} (${d.digest})`;
     const t0 = Date.now();
     let got = 0;
     this.hooks.log?.(`pulling ${what}: ${d.size} bytes`);
+    emit({ digest: d.digest, size: d.size, bytes: 0 });
     const staged = await this.images.layers.stage(
       client.blob(img, d, (n) => {
         got += n;
         this.hooks.bytes?.(n);
+        // The last chunk's event waits for the digest checks below: full means verified.
+        if (got < d.size) emit({ digest: d.digest, size: d.size, bytes: got });
       }),
     );
     try {
@@ -129,9 +159,13 @@ export class ImagePuller {
       this.images.layers.discard(staged);
       throw e;
     }
+    emit({ digest: d.digest, size: d.size, bytes: got });
     this.hooks.log?.(`pulled ${what}: ${got} bytes in ${Date.now() - t0} ms`);
   }
 }
+
+/** Sees a pull's layers: each one's bytes so far (full once verified and stored). */
+export type LayerWatcher = (p: LayerProgress) => void;
 
 function diffIDsOf(img: ResolvedImage): string[] {
   try {

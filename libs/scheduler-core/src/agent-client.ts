@@ -4,6 +4,8 @@ import type {
   AgentInvokeRequest,
   AgentLogsRequest,
   AgentLogsResponse,
+  AgentPullEvent,
+  AgentPullRequest,
   AgentRetireRequest,
   InvokeResponse,
   PoolTarget,
@@ -22,6 +24,11 @@ export interface AgentClient {
   target(req: PoolTarget): Promise<void>;
   logs(req: AgentLogsRequest): Promise<AgentLogsResponse>;
   status(): Promise<AgentInfo>;
+  /**
+   * agent.pull: `onEvent` sees each streamed event; resolves when the stream ends, rejects
+   * with the agent's error, or UNAVAILABLE after `idleMs` without an event.
+   */
+  pull?(req: AgentPullRequest, onEvent: (e: AgentPullEvent) => void, idleMs: number): Promise<void>;
 }
 
 /** Hands out one cached client per agent (by id and rpc address); `drop` closes it. */

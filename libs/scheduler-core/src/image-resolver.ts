@@ -1,4 +1,4 @@
-import type { FloeError } from '@floe/contracts';
+import { FloeError } from '@floe/contracts';
 import {
   formatReference,
   namespaceCredentials,
@@ -14,6 +14,12 @@ export interface ResolvedRef {
   /** `registry/repo@sha256:...`: what agents pull and run. */
   pinned: string;
   digest: string;
+}
+
+/** What `floe images pull` learns before any agent pulls: the layers and their total (compressed) size. */
+export interface DescribedRef extends ResolvedRef {
+  layers: { digest: string; size: number }[];
+  size: number;
 }
 
 /**
@@ -32,18 +38,41 @@ export class ImageResolver {
   ) {}
 
   async resolveImage(ref: string, namespace: string): Promise<ResolvedRef | undefined> {
-    const r = parseReference(ref);
-    const creds = await namespaceCredentials((names) => this.secrets.values(namespace, names));
-    const client = new RegistryClient({ ...this.config, credentials: (host) => creds.get(host) });
     try {
-      const img = await client.resolve(r);
-      return { pinned: formatReference(pinReference(r, img.digest)), digest: img.digest };
+      const { pinned, digest } = await this.describe(ref, namespace);
+      return { pinned, digest };
     } catch (e) {
       if ((e as FloeError).code !== 'UNAVAILABLE') throw e;
       this.log(
         `image ${ref}: registry unreachable at deploy, agents resolve it when they pull (${(e as Error).message})`,
       );
       return undefined;
+    }
+  }
+
+  /**
+   * The manifest's layers for `floe images pull`, where an unreachable registry is an answer
+   * too: UNAVAILABLE with `details.httpStatus` 502 (the gateway's bad-gateway), naming `image`.
+   */
+  async describe(ref: string, namespace: string): Promise<DescribedRef> {
+    const r = parseReference(ref);
+    const creds = await namespaceCredentials((names) => this.secrets.values(namespace, names));
+    const client = new RegistryClient({ ...this.config, credentials: (host) => creds.get(host) });
+    try {
+      const img = await client.resolve(r);
+      const layers = img.layers.map((l) => ({ digest: l.digest, size: l.size }));
+      return {
+        pinned: formatReference(pinReference(r, img.digest)),
+        digest: img.digest,
+        layers,
+        size: layers.reduce((n, l) => n + l.size, 0),
+      };
+    } catch (e) {
+      if (!(e instanceof FloeError) || e.code !== 'UNAVAILABLE') throw e;
+      throw new FloeError('UNAVAILABLE', e.message, {
+        cause: e,
+        details: { ...e.details, field: 'image', httpStatus: 502 },
+      });
     } finally {
       client.close();
     }

@@ -7,6 +7,7 @@ export * from './errors.js';
 export * from './function-cache.js';
 export * from './function-registry.js';
 export * from './function-version.js';
+export * from './image-pull.js';
 export * from './image-resolver.js';
 export * from './invoke-service.js';
 export * from './keys.js';

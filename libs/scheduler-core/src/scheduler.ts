@@ -9,6 +9,8 @@ import type {
   FunctionRef,
   FunctionStatus,
   FunctionVersionSummary,
+  ImagePullEvent,
+  ImagePullRequest,
   InvokeRequest,
   InvokeResponse,
   LogLine,
@@ -29,6 +31,7 @@ import { AsyncWorker } from './async-worker.js';
 import { Autoscaler, DEFAULT_SCALE_IN_IDLE_MS } from './autoscaler.js';
 import { FunctionCache } from './function-cache.js';
 import { type FunctionEntry, FunctionRegistry } from './function-registry.js';
+import { ImagePullService } from './image-pull.js';
 import { ImageResolver } from './image-resolver.js';
 import { InvokeService } from './invoke-service.js';
 import { fnKey, type SchedulerKeys, schedulerKeys } from './keys.js';
@@ -108,6 +111,7 @@ export class Scheduler {
   readonly lease: LeaderLease;
   readonly queue: AsyncQueue;
   readonly worker: AsyncWorker;
+  readonly images: ImagePullService;
   private readonly redis: Redis;
   private readonly conns: Redis[];
   private timers: NodeJS.Timeout[] = [];
@@ -129,14 +133,12 @@ export class Scheduler {
       this.keys,
       loadSecretKey(settings.stateDir, settings.secretsKeyFile),
     );
-    this.registry = new FunctionRegistry(
-      this.redis,
-      this.keys,
-      this.secrets,
-      settings.registry ? new ImageResolver(this.secrets, settings.registry, log) : undefined,
-    );
+    const resolver = settings.registry ? new ImageResolver(this.secrets, settings.registry, log) : undefined;
+    this.registry = new FunctionRegistry(this.redis, this.keys, this.secrets, resolver);
     this.cache = new FunctionCache(this.registry, subscriber, this.keys);
     this.directory = new AgentDirectory(this.redis, this.keys, { pollMs: settings.agentPollMs });
+    // A layer's bytes arrive many times a second; minutes of silence mean the agent is gone.
+    this.images = new ImagePullService(resolver, this.directory, clients, 300_000);
     this.invoker = new InvokeService(this.cache, this.directory, clients, this.tracker, settings);
     this.autoscaler = new Autoscaler(
       this.cache,
@@ -329,6 +331,11 @@ export class Scheduler {
 
   logs(req: LogsReadRequest): Promise<LogLine[]> {
     return readLogs(this.directory, this.clients, req);
+  }
+
+  /** image.pull: resolve once, have agents pull the pinned digest; events streamed to `emit`. */
+  pullImage(req: ImagePullRequest, emit: (e: ImagePullEvent) => void): Promise<void> {
+    return this.images.pull(req, emit);
   }
 
   agents(): AgentSummary[] {

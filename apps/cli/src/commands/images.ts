@@ -2,13 +2,16 @@ import { createReadStream, statSync } from 'node:fs';
 import path from 'node:path';
 import { parse } from '../argv.js';
 import type { Context } from '../context.js';
-import { apiError, CliError, EXIT, UsageError } from '../errors.js';
+import { apiError, EXIT, UsageError } from '../errors.js';
 import { bytes, table } from '../output.js';
 import { Progress } from '../progress.js';
+import { pullImage } from './images-pull.js';
 
 export const usage = `floe images ls
 floe images import FILE.tar [--ref name:tag]   a docker-save or OCI archive, streamed with progress
-floe images pull REF [--namespace ns]          from a registry (credentials per namespace)`;
+floe images pull REF [--namespace ns] [--agent id]...
+                                               every live agent (or those named) pulls REF from its
+                                               registry, with the namespace's credentials`;
 
 interface ImageInfo {
   ref: string;
@@ -24,7 +27,11 @@ export async function images(ctx: Context, args: string[]): Promise<number> {
   const [sub, ...rest] = args;
   const { positionals, flags } = parse(
     rest,
-    { ref: { type: 'string' }, namespace: { type: 'string', short: 'n' } },
+    {
+      ref: { type: 'string' },
+      namespace: { type: 'string', short: 'n' },
+      agent: { type: 'string', multiple: true },
+    },
     `images ${sub ?? ''}`,
   );
   const client = ctx.client();
@@ -79,21 +86,10 @@ export async function images(ctx: Context, args: string[]): Promise<number> {
       case 'pull': {
         const ref = positionals[0];
         if (!ref) throw new UsageError(`images pull: usage:\n${usage}`);
-        ctx.o.err(ctx.o.json ? '' : `${ref}: pulling\n`);
-        const r = await client.request('POST', '/floe/images/pull', {
-          body: JSON.stringify({ ref, ...(flags.namespace ? { namespace: flags.namespace } : {}) }),
-          headers: { 'content-type': 'application/json' },
+        return await pullImage(ctx, client, ref, {
+          namespace: flags.namespace as string | undefined,
+          agents: flags.agent as string[] | undefined,
         });
-        // Gateways without a pull endpoint pull on the agents, before each one's first start.
-        if (r.status === 404)
-          throw new CliError(
-            `images pull: this gateway has no pull endpoint; agents pull ${ref} themselves before its first start: deploy it with floe deploy --image ${ref}`,
-            EXIT.rejected,
-          );
-        if (r.status >= 400) throw apiError(r.status, r.body);
-        const out = JSON.parse(r.body.toString('utf8') || '{}');
-        ctx.o.out(ctx.o.json ? `${JSON.stringify(out)}\n` : `Pulled ${ref}\n`);
-        return EXIT.ok;
       }
       default:
         throw new UsageError(`images: expected ls, import or pull\n${usage}`);
