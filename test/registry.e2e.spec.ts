@@ -16,6 +16,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  freePort,
   missingRegistryTools,
   pushImage,
   startRegistry,
@@ -24,6 +25,7 @@ import {
 import { startPlatform } from '../scripts/lib/platform.mjs';
 import { startRedis } from '../scripts/lib/redis.mjs';
 import { uniqueName, waitFor } from './support/client.js';
+import { floeCli, floeCliTty } from './support/floe-cli.js';
 
 // A platform of its own (two agents, each with its own state and layer dir) and two real
 // registries: the team's (TLS, htpasswd) and the one uploads are pushed into.
@@ -42,6 +44,20 @@ let redis: Awaited<ReturnType<typeof startRedis>>;
 let platform: Awaited<ReturnType<typeof startPlatform>>;
 let teamReg: TestRegistry;
 let uploadReg: TestRegistry;
+/** The `floe` CLI's config dir, logged in to this platform. */
+let configDir: string;
+
+/** Each agent's `floe_image_pull_seconds_count` and `floe_image_pull_bytes_total`, summed. */
+async function pullMetrics(): Promise<{ pulls: number; bytes: number }> {
+  let pulls = 0;
+  let bytes = 0;
+  for (const a of platform.agents) {
+    const text = await (await fetch(`http://127.0.0.1:${a.http}/metrics`)).text();
+    for (const m of text.matchAll(/^floe_image_pull_seconds_count\{[^}]*\} (\d+)/gm)) pulls += Number(m[1]);
+    for (const m of text.matchAll(/^floe_image_pull_bytes_total (\d+)/gm)) bytes += Number(m[1]);
+  }
+  return { pulls, bytes };
+}
 
 function call(method: string, p: string, body?: string | Buffer | object, auth = false) {
   const data =
@@ -109,6 +125,8 @@ describe.skipIf(!!missing)('images from registries (real docker-registry, two ag
     });
     await pushImage(teamReg, `docker-archive:${busyboxImage('team')}`, 'team/echo:1');
     await pushImage(teamReg, `docker-archive:${busyboxImage('prewarm')}`, 'team/prewarm:1');
+    await pushImage(teamReg, `docker-archive:${busyboxImage('pulled')}`, 'team/pulled:1');
+    await pushImage(teamReg, `docker-archive:${busyboxImage('tty')}`, 'team/tty:1');
     redis = await startRedis({ dir: path.join(dir, 'redis') });
     platform = await startPlatform({
       stateDir: path.join(dir, 'floe'),
@@ -130,6 +148,20 @@ describe.skipIf(!!missing)('images from registries (real docker-registry, two ag
           (await fetch(`http://127.0.0.1:${a.http}/healthz`).catch(() => undefined))?.ok ? true : undefined,
         90_000,
       );
+    configDir = path.join(dir, 'cli-config');
+    const login = await floeCli(['login', platform.url, '-u', 'admin', '--password-stdin'], {
+      configDir,
+      input: PASSWORD,
+    });
+    expect(login.code, login.stderr).toBe(0);
+    // `floe images pull` tests pull into namespace `pulls`, with the team's credentials.
+    const s = await call(
+      'POST',
+      '/system/secrets',
+      { name: 'floe-registry-auth', namespace: 'pulls', value: dockerConfig(teamReg.host, TEAM) },
+      true,
+    );
+    expect(s.status, s.text).toBeLessThan(300);
   }, 240_000);
 
   afterAll(async () => {
@@ -218,6 +250,81 @@ describe.skipIf(!!missing)('images from registries (real docker-registry, two ag
     expect(tag.status, tag.text).toBe(404);
     expect(tag.json().error).toMatchObject({ field: 'image' });
     expect(tag.json().error.message).toMatch(/MANIFEST_UNKNOWN/);
+  });
+
+  it('floe images pull: every agent pulls from a registry with auth, with progress; ls lists it; a deploy starts with no further pull', async () => {
+    const ns = 'pulls';
+    const image = `${teamReg.host}/team/pulled:1`;
+    const before = await pullMetrics();
+    // Not a TTY: plain progress lines on stderr, the result on stdout.
+    const plain = await floeCli(['images', 'pull', image, '-n', ns], { configDir });
+    expect(plain.code, plain.stderr).toBe(0);
+    expect(plain.stderr).toMatch(/pulling: 100% \(/);
+    for (const a of platform.agents) expect(plain.stderr).toContain(`${a.id}: pulled in`);
+    expect(plain.stdout).toMatch(new RegExp(`^Pulled ${image} sha256:[a-f0-9]{64} \\(1 layer\\(s\\)`));
+    const after = await pullMetrics();
+    expect(after.pulls).toBe(before.pulls + platform.agents.length);
+    expect(after.bytes).toBeGreaterThan(before.bytes);
+    // Again, as JSON: the final object; every agent already has every layer.
+    const again = await floeCli(['images', 'pull', image, '-n', ns, '--json'], { configDir });
+    expect(again.code, again.stderr).toBe(0);
+    const done = JSON.parse(again.stdout);
+    expect(done).toMatchObject({ type: 'done', image, layers: 1 });
+    expect(done.pinned).toBe(`${teamReg.host}/team/pulled@${done.digest}`);
+    expect(done.size).toBeGreaterThan(0);
+    expect(done.agents.map((a: { agent: string; ok: boolean }) => [a.agent, a.ok]).sort()).toEqual(
+      platform.agents.map((a: { id: string }) => [a.id, true]).sort(),
+    );
+    // `floe images ls` lists it, by tag and digest, present on both agents.
+    const row = await waitFor(
+      'the pulled image on every agent in floe images ls',
+      async () => {
+        const ls = await floeCli(['images', 'ls', '--json'], { configDir });
+        const rows = ls.code === 0 ? JSON.parse(ls.stdout) : [];
+        return rows.find(
+          (r: { refs: string[]; present: string[] }) =>
+            r.refs.includes(image) && platform.agents.every((a: { id: string }) => r.present.includes(a.id)),
+        );
+      },
+      30_000,
+    );
+    expect(row.refs).toContain(done.pinned);
+    // A function of that image starts from what is on the agents: no pull, no layer byte.
+    const mid = await pullMetrics();
+    const name = uniqueName('pulled');
+    const d = await call('POST', '/system/functions', { service: name, namespace: ns, image }, true);
+    expect(d.status, d.text).toBe(202);
+    const r = await call('POST', `/function/${name}.${ns}`, 'no pull');
+    expect(r.status, r.text).toBe(200);
+    expect(r.text).toBe('pulled:POST\nno pull');
+    expect(await pullMetrics()).toEqual(mid);
+  });
+
+  it('floe images pull refuses an unknown tag, a bad reference and refused credentials (exit 3, field image), and an unreachable registry (exit 1, 502)', async () => {
+    const tag = await floeCli(['images', 'pull', `${teamReg.host}/team/pulled:nope`, '-n', 'pulls'], {
+      configDir,
+    });
+    expect(tag.code, tag.stderr).toBe(3);
+    expect(tag.stderr).toMatch(/404 NOT_FOUND: .*MANIFEST_UNKNOWN.*\(field: image\)/);
+    const bad = await floeCli(['images', 'pull', 'Not A Ref'], { configDir });
+    expect(bad.code, bad.stderr).toBe(3);
+    expect(bad.stderr).toMatch(/400 INVALID_ARGUMENT: .*not an image reference.*\(field: image\)/);
+    const anon = await floeCli(['images', 'pull', `${teamReg.host}/team/pulled:1`, '-n', 'nocreds'], {
+      configDir,
+    });
+    expect(anon.code, anon.stderr).toBe(3);
+    expect(anon.stderr).toMatch(/400 FAILED_PRECONDITION: .*401 UNAUTHORIZED.*\(field: image\)/);
+    const gone = await floeCli(['images', 'pull', `127.0.0.1:${await freePort()}/team/x:1`], { configDir });
+    expect(gone.code, gone.stderr).toBe(1);
+    expect(gone.stderr).toMatch(/502 UNAVAILABLE: .*\(field: image\)/);
+  });
+
+  it('floe images pull draws its progress bar on a terminal, ending it with a newline', () => {
+    const image = `${teamReg.host}/team/tty:1`;
+    const r = floeCliTty(['images', 'pull', image, '-n', 'pulls'], { configDir });
+    expect(r.code, r.stdout).toBe(0);
+    expect(r.stdout).toMatch(/\r[^\n]*pulling \[#{30}\] 100%[^\n]*\r?\n/);
+    expect(r.stdout).toContain(`Pulled ${image} sha256:`);
   });
 
   it.skipIf(noCli)(
