@@ -85,6 +85,8 @@ function busyboxImage(tag: string): string {
   mkdirSync(path.join(root, 'bin'), { recursive: true });
   execFileSync('cp', ['/bin/busybox', path.join(root, 'bin/busybox')]);
   for (const applet of ['sh', 'cat', 'echo']) symlinkSync('busybox', path.join(root, 'bin', applet));
+  // Its own layer: tars of identical trees made in the same second would share one diffID.
+  writeFileSync(path.join(root, 'tag'), tag);
   execFileSync('tar', ['-C', root, '-cf', path.join(work, 'layer.tar'), '.']);
   const diffID = `sha256:${createHash('sha256')
     .update(readFileSync(path.join(work, 'layer.tar')))
