@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import type { LayerProgress } from '@floe/contracts';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parseReference } from './image-reference.js';
 import { ImageStore } from './image-store.js';
@@ -199,6 +200,31 @@ describe.skipIf(!!missing)('pulling from a real registry (docker-registry)', () 
     const diffIDs = JSON.parse(resolved.config.bytes.toString()).rootfs.diff_ids as string[];
     expect(store.layers.has(diffIDs[1]!)).toBe(false);
     expect(fs.readdirSync(path.join(store.layers.root, 'tmp'))).toEqual([]);
+  });
+
+  it('a watcher sees each layer’s bytes rising to its size, both when it pulls and when it joins a pull; a second pull sees layers cached', async () => {
+    await pushSynthetic(plain, 'watch/img:1', 1 << 20);
+    const a = await puller();
+    const ref = `${plain.host}/watch/img:1`;
+    const first: LayerProgress[] = [];
+    const joined: LayerProgress[] = [];
+    await Promise.all([
+      a.p.pull(ref, undefined, (e) => first.push(e)),
+      a.p.pull(ref, undefined, (e) => joined.push(e)),
+    ]);
+    const { layers } = await a.p.resolve(ref);
+    for (const seen of [first, joined])
+      for (const l of layers) {
+        const mine = seen.filter((e) => e.digest === l.digest).map((e) => e.bytes);
+        expect(mine.length).toBeGreaterThan(1);
+        expect(mine).toEqual([...mine].sort((x, y) => x - y));
+        expect(mine.at(-1)).toBe(l.size);
+      }
+    const again: LayerProgress[] = [];
+    await a.p.pull(ref, undefined, (e) => again.push(e));
+    expect(again).toEqual(
+      layers.map((l) => ({ digest: l.digest, size: l.size, bytes: l.size, cached: true })),
+    );
   });
 
   it('two pulls of one image at once download each layer once; two stores (agents) each get it', async () => {
