@@ -318,7 +318,7 @@ describe.skipIf(!!missing)('images from registries (real docker-registry, two ag
     expect(anon.stderr).toMatch(/400 FAILED_PRECONDITION: .*401 UNAUTHORIZED.*\(field: image\)/);
     const gone = await floeCli(['images', 'pull', `127.0.0.1:${await freePort()}/team/x:1`], { configDir });
     expect(gone.code, gone.stderr).toBe(1);
-    expect(gone.stderr).toMatch(/502 UNAVAILABLE: .*\(field: image\)/);
+    expect(gone.stderr).toMatch(/502 UNAVAILABLE: .*image 127.0.0.1:\d+\/team\/x:1: .*\(field: image\)/);
   });
 
   it('floe images pull draws its progress bar on a terminal, ending it with a newline', () => {

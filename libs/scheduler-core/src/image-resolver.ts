@@ -69,7 +69,8 @@ export class ImageResolver {
       };
     } catch (e) {
       if (!(e instanceof FloeError) || e.code !== 'UNAVAILABLE') throw e;
-      throw new FloeError('UNAVAILABLE', e.message, {
+      const message = e.message.startsWith('image ') ? e.message : `image ${ref}: ${e.message}`;
+      throw new FloeError('UNAVAILABLE', message, {
         cause: e,
         details: { ...e.details, field: 'image', httpStatus: 502 },
       });
