@@ -26,6 +26,7 @@ export const SchedulerPatterns = {
   deadLetters: 'async.dead',
   logs: 'logs.read',
   agents: 'agents.list',
+  buildLog: 'build.log',
 } as const;
 
 export const AgentPatterns = {
@@ -36,6 +37,7 @@ export const AgentPatterns = {
   status: 'agent.status',
   logs: 'agent.logs',
   target: 'agent.target',
+  depsBuild: 'agent.deps.build',
 } as const;
 
 /** Redis keys, all under one prefix so several platforms can share a Redis. */
@@ -56,6 +58,10 @@ export function redisKeys(prefix = 'floe') {
     deadLetters: `${prefix}:async:dead`,
     /** Function code archives by sha256, so any agent can fetch and import them. */
     code: (sha: string) => `${prefix}:code:${sha}`,
+    /** A dependencies layer's lock files by key (JSON), so any agent can build it on demand. */
+    deps: (key: string) => `${prefix}:deps:${key}`,
+    /** A deploy's build log lines (RPUSH by the building agent, read by build.log), with a TTL. */
+    buildLog: (id: string) => `${prefix}:build:${id}:log`,
     /** Pub/sub channel: a function changed (payload `ns/name`); caches drop it. */
     changed: `${prefix}:changed`,
   };

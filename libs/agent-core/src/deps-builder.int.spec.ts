@@ -1,0 +1,211 @@
+import fs from 'node:fs';
+import https from 'node:https';
+import os from 'node:os';
+import path from 'node:path';
+import { depsSpec } from '@floe/overlay-snapshots';
+import { HostMountsFfi, Runtime } from '@floe/runtime';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { removeCgroupParent } from './agent-lock.js';
+import { BuildFailedError, DepsBuilder } from './deps-builder.js';
+import { findNpm, findPip } from './deps-installer.js';
+import { recover } from './recovery.js';
+import { SnapshotRootfs } from './snapshot-rootfs.js';
+import { cgroupDirs, mountsUnder } from './testing/host-leaks.js';
+import { servePipIndex } from './testing/pip-index.js';
+import { UserNamespaces } from './user-namespaces.js';
+
+const tag = Math.random().toString(36).slice(2, 8);
+const parent = `floe-depsb-${tag}`;
+const bridge = `flb${tag}`;
+const second = 150 + Math.floor(Math.random() * 90);
+const gateway = `10.${second}.0.1`;
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'floe-depsb-'));
+const mounts = new HostMountsFfi();
+
+const hasPip = (() => {
+  try {
+    return Boolean(findPip());
+  } catch {
+    return false;
+  }
+})();
+const hasNpm = (() => {
+  try {
+    return Boolean(findNpm());
+  } catch {
+    return false;
+  }
+})();
+if (!hasPip) console.warn('[agent-core] SKIP python deps build: no Debian pip (apt-get install python3-pip)');
+if (!hasNpm) console.warn('[agent-core] SKIP node deps build: no host npm');
+
+function npmReachable(): Promise<boolean> {
+  return new Promise((resolve) => {
+    const req = https.get('https://registry.npmjs.org/is-number', { timeout: 5000 }, (res) => {
+      res.resume();
+      resolve(res.statusCode === 200);
+    });
+    req.on('error', () => resolve(false));
+    req.on('timeout', () => {
+      req.destroy();
+      resolve(false);
+    });
+  });
+}
+const online = await npmReachable();
+if (!online)
+  console.warn('[agent-core] SKIP npm deps build: registry.npmjs.org is unreachable from this host');
+
+let runtime: Runtime;
+let rootfs: SnapshotRootfs;
+let userns: UserNamespaces;
+let index: Awaited<ReturnType<typeof servePipIndex>>;
+let builder: DepsBuilder;
+
+beforeAll(async () => {
+  runtime = new Runtime({
+    stateDir: path.join(dir, 'state'),
+    cgroupParent: parent,
+    bridge: { name: bridge, subnet: `10.${second}.0.0` },
+  });
+  rootfs = await SnapshotRootfs.open(path.join(dir, 'layers'));
+  userns = new UserNamespaces({ base: 1 << 30, size: 65536, count: 4 }, mounts, path.join(dir, 'idmap'), [
+    dir,
+  ]);
+  index = await servePipIndex([
+    { name: 'floe-hello', version: '1.0', module: 'floe_hello', body: 'GREETING = "hello from a wheel"\n' },
+  ]);
+  builder = new DepsBuilder({
+    runtime,
+    service: rootfs.service,
+    workDir: path.join(dir, 'builds'),
+    userns,
+    memoryBytes: 512 << 20,
+    timeoutMs: 120_000,
+    writableBytes: 256 << 20,
+    network: 'bridge',
+    installer: { pipIndexUrl: index.url(gateway) },
+  });
+}, 120_000);
+
+afterAll(async () => {
+  await index?.close();
+  if (runtime) {
+    await recover(runtime, mounts, path.join(dir, 'instances'), parent).catch(() => {});
+    runtime.bridge.destroyBridge();
+    runtime.close();
+    removeCgroupParent(runtime.cgroups, parent);
+  }
+  userns?.close();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+/** Nothing of a build is left: no container, cgroup, mount or scratch dir. */
+async function expectNoBuildLeft() {
+  expect(await runtime.list()).toEqual([]);
+  expect(cgroupDirs(parent)).toEqual([]);
+  expect(mountsUnder(path.join(dir, 'builds'))).toEqual([]);
+  expect(fs.readdirSync(path.join(dir, 'builds'))).toEqual([]);
+  expect(await rootfs.service.containers()).toEqual([]);
+}
+
+describe('DepsBuilder (a real build sandbox)', () => {
+  it.skipIf(!hasPip)(
+    'pip-installs requirements.txt from an index over the sandbox bridge, in a user namespace, into a root-owned layer; the second ensure is cached',
+    async () => {
+      const spec = depsSpec('python', { 'requirements.txt': 'floe-hello==1.0\n' })!;
+      const lines: string[] = [];
+      const first = await builder.ensure({ runtime: 'python', key: spec.key, files: spec.files }, (l) =>
+        lines.push(l),
+      );
+      expect(first.cached).toBe(false);
+      expect(lines.join('\n')).toMatch(/Successfully installed floe.hello-1\.0/i);
+      const init = path.join(first.path, 'floe_hello', '__init__.py');
+      expect(fs.readFileSync(init, 'utf8')).toContain('hello from a wheel');
+      expect(fs.statSync(init).uid).toBe(0);
+      expect(await builder.keys()).toContain(spec.key);
+      await expectNoBuildLeft();
+
+      const again: string[] = [];
+      const second = await builder.ensure({ runtime: 'python', key: spec.key, files: spec.files }, (l) =>
+        again.push(l),
+      );
+      expect(second).toEqual({ path: first.path, cached: true });
+      expect(again).toEqual([]);
+    },
+    180_000,
+  );
+
+  it.skipIf(!hasPip)(
+    "fails a missing package with 422 and pip's last lines, and keeps no layer",
+    async () => {
+      const spec = depsSpec('python', { 'requirements.txt': 'floe-not-there==9.9\n' })!;
+      const err = await builder.ensure({ runtime: 'python', key: spec.key, files: spec.files }).then(
+        () => undefined,
+        (e) => e,
+      );
+      expect(err).toBeInstanceOf(BuildFailedError);
+      expect(err.details.httpStatus).toBe(422);
+      expect(err.message).toMatch(/pip install failed \(exit 1\)/);
+      expect(err.message).toMatch(/No matching distribution found for floe-not-there/);
+      expect(await builder.path(spec.key)).toBeUndefined();
+      expect(await builder.keys()).not.toContain(spec.key);
+      await expectNoBuildLeft();
+    },
+    180_000,
+  );
+
+  it("refuses a key that is not the lockfile's", async () => {
+    const spec = depsSpec('python', { 'requirements.txt': 'a\n' })!;
+    await expect(
+      builder.ensure({ runtime: 'python', key: `sha256:${'0'.repeat(64)}`, files: spec.files }),
+    ).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+  });
+
+  it.skipIf(!hasNpm || !online)(
+    'npm ci --omit=dev installs a package-lock.json from the npm registry through NAT',
+    async () => {
+      const pkg = { name: 'f', version: '1.0.0', dependencies: { 'is-number': '7.0.0' } };
+      const lock = {
+        name: 'f',
+        version: '1.0.0',
+        lockfileVersion: 3,
+        requires: true,
+        packages: {
+          '': { name: 'f', version: '1.0.0', dependencies: { 'is-number': '7.0.0' } },
+          'node_modules/is-number': {
+            version: '7.0.0',
+            resolved: 'https://registry.npmjs.org/is-number/-/is-number-7.0.0.tgz',
+            integrity:
+              'sha512-41Cifkg6e8TylSpdtTpeLVMqvSBEVzTttHvERD741+pnZ8ANv0004MRL43QKPDlK9cGvNp6NZWZUBlbGXYxxng==',
+            engines: { node: '>=0.12.0' },
+          },
+        },
+      };
+      const spec = depsSpec('node', {
+        'package.json': JSON.stringify(pkg),
+        'package-lock.json': JSON.stringify(lock),
+      })!;
+      const lines: string[] = [];
+      const r = await builder.ensure({ runtime: 'node', key: spec.key, files: spec.files }, (l) =>
+        lines.push(l),
+      );
+      expect(r.cached).toBe(false);
+      expect(lines.join('\n')).toMatch(/added 1 package/);
+      expect(fs.existsSync(path.join(r.path, 'node_modules', 'is-number', 'index.js'))).toBe(true);
+      await expectNoBuildLeft();
+    },
+    180_000,
+  );
+
+  it('GC drops the layers of keys no version uses, and keeps the others', async () => {
+    const keys = await builder.keys();
+    if (keys.length === 0) return;
+    const [drop, ...keep] = keys;
+    const dropPath = await builder.path(drop!);
+    expect(await builder.gc(async (k) => k !== drop, 0)).toEqual([drop]);
+    expect(await builder.path(drop!)).toBeUndefined();
+    expect(fs.existsSync(dropPath!)).toBe(false);
+    for (const k of keep) expect(await builder.path(k)).toBeDefined();
+  });
+});
