@@ -78,8 +78,10 @@ function fromFloe(e: FloeError): HttpError {
   const headers: Record<string, string> = {};
   const httpStatus = e.details.httpStatus;
   // The scheduler rejects a missing/wrong X-Api-Key (FAILED_PRECONDITION) with details.httpStatus
-  // 401/403; an agent refuses a body over its limit (INVALID_ARGUMENT) with 413.
-  if (httpStatus === 401 || httpStatus === 403 || httpStatus === 413) status = httpStatus;
+  // 401/403; an agent refuses a body over its limit (INVALID_ARGUMENT) with 413, and a failed
+  // dependencies install (FAILED_PRECONDITION) with 422.
+  if (httpStatus === 401 || httpStatus === 403 || httpStatus === 413 || httpStatus === 422)
+    status = httpStatus;
   if (status === 429 || status === 503) headers['retry-after'] = retryAfter(e.details.retryAfterSeconds);
   const field = typeof e.details.field === 'string' ? e.details.field : undefined;
   let message = e.message;
@@ -90,11 +92,13 @@ function fromFloe(e: FloeError): HttpError {
   const code =
     status === 413
       ? 'PAYLOAD_TOO_LARGE'
-      : status === 401
-        ? 'UNAUTHENTICATED'
-        : status === 403
-          ? 'PERMISSION_DENIED'
-          : e.code;
+      : status === 422
+        ? 'BUILD_FAILED'
+        : status === 401
+          ? 'UNAUTHENTICATED'
+          : status === 403
+            ? 'PERMISSION_DENIED'
+            : e.code;
   return {
     status,
     headers,

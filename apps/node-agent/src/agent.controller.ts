@@ -2,6 +2,7 @@ import type { Agent } from '@floe/agent-core';
 import {
   AgentPatterns,
   type AgentRetireRequest,
+  type DepsBuildRequest,
   type FunctionVersion,
   type InvokeRequest,
   type PoolTarget,
@@ -45,6 +46,11 @@ export class AgentController {
   @MessagePattern(AgentPatterns.logs)
   async logs(@Payload() p: { namespace: string; name: string; tail?: number; since?: string }) {
     return { lines: await this.agent.readLogs(p.namespace, p.name, p) };
+  }
+
+  @MessagePattern(AgentPatterns.depsBuild)
+  depsBuild(@Payload() p: DepsBuildRequest) {
+    return this.agent.buildDeps(p);
   }
 
   @MessagePattern(AgentPatterns.health)

@@ -8,6 +8,8 @@ import {
   AgentPatterns,
   type AgentRetireRequest,
   type ClusterTls,
+  type DepsBuildRequest,
+  type DepsBuildResult,
   FloeError,
   FrameRpcClient,
   type InvokeResponse,
@@ -61,6 +63,9 @@ class TcpAgentClient implements AgentClient {
   }
   status(): Promise<AgentInfo> {
     return this.call(AgentPatterns.status, {}, this.controlTimeoutMs);
+  }
+  depsBuild(req: DepsBuildRequest, timeoutMs: number): Promise<DepsBuildResult> {
+    return this.call(AgentPatterns.depsBuild, req, timeoutMs);
   }
 
   close(): void {

@@ -5,6 +5,8 @@ import type {
   AgentLogsRequest,
   AgentLogsResponse,
   AgentRetireRequest,
+  DepsBuildRequest,
+  DepsBuildResult,
   InvokeResponse,
   PoolTarget,
 } from '@floe/contracts';
@@ -22,6 +24,8 @@ export interface AgentClient {
   target(req: PoolTarget): Promise<void>;
   logs(req: AgentLogsRequest): Promise<AgentLogsResponse>;
   status(): Promise<AgentInfo>;
+  /** agent.deps.build: a dependencies install may take minutes, hence its own timeout. */
+  depsBuild(req: DepsBuildRequest, timeoutMs: number): Promise<DepsBuildResult>;
 }
 
 /** Hands out one cached client per agent (by id and rpc address); `drop` closes it. */
