@@ -1,12 +1,13 @@
 import fs from 'node:fs';
 import https from 'node:https';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { depsSpec } from '@floe/overlay-snapshots';
 import { HostMountsFfi, Runtime } from '@floe/runtime';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { removeCgroupParent } from './agent-lock.js';
-import { BuildFailedError, DepsBuilder } from './deps-builder.js';
+import { BuildFailedError, DepsBuilder, type DepsBuilderOptions } from './deps-builder.js';
 import { findNpm, findPip } from './deps-installer.js';
 import { recover } from './recovery.js';
 import { SnapshotRootfs } from './snapshot-rootfs.js';
@@ -62,6 +63,20 @@ let userns: UserNamespaces;
 let index: Awaited<ReturnType<typeof servePipIndex>>;
 let builder: DepsBuilder;
 
+function opts(r: SnapshotRootfs): DepsBuilderOptions {
+  return {
+    runtime,
+    service: r.service,
+    workDir: path.join(dir, 'builds'),
+    userns,
+    memoryBytes: 512 << 20,
+    timeoutMs: 120_000,
+    writableBytes: 256 << 20,
+    network: 'bridge',
+    installer: { pipIndexUrl: index.url(gateway) },
+  };
+}
+
 beforeAll(async () => {
   runtime = new Runtime({
     stateDir: path.join(dir, 'state'),
@@ -75,17 +90,7 @@ beforeAll(async () => {
   index = await servePipIndex([
     { name: 'floe-hello', version: '1.0', module: 'floe_hello', body: 'GREETING = "hello from a wheel"\n' },
   ]);
-  builder = new DepsBuilder({
-    runtime,
-    service: rootfs.service,
-    workDir: path.join(dir, 'builds'),
-    userns,
-    memoryBytes: 512 << 20,
-    timeoutMs: 120_000,
-    writableBytes: 256 << 20,
-    network: 'bridge',
-    installer: { pipIndexUrl: index.url(gateway) },
-  });
+  builder = new DepsBuilder(opts(rootfs));
 }, 120_000);
 
 afterAll(async () => {
@@ -111,7 +116,7 @@ async function expectNoBuildLeft() {
 
 describe('DepsBuilder (a real build sandbox)', () => {
   it.skipIf(!hasPip)(
-    'pip-installs requirements.txt from an index over the sandbox bridge, in a user namespace, into a root-owned layer; the second ensure is cached',
+    'pip-installs requirements.txt from an index over the sandbox bridge into a root-owned layer; a second ensure, and one after a restart, are cached',
     async () => {
       const spec = depsSpec('python', { 'requirements.txt': 'floe-hello==1.0\n' })!;
       const lines: string[] = [];
@@ -132,6 +137,17 @@ describe('DepsBuilder (a real build sandbox)', () => {
       );
       expect(second).toEqual({ path: first.path, cached: true });
       expect(again).toEqual([]);
+
+      // An agent restart: a new store and builder over the same layer dir still hold it.
+      const reopened = await SnapshotRootfs.open(path.join(dir, 'layers'));
+      const restarted = new DepsBuilder({
+        ...opts(reopened),
+        workDir: path.join(dir, 'builds-restarted'),
+      });
+      expect(await restarted.ensure({ runtime: 'python', key: spec.key, files: spec.files })).toEqual({
+        path: first.path,
+        cached: true,
+      });
     },
     180_000,
   );
@@ -153,6 +169,37 @@ describe('DepsBuilder (a real build sandbox)', () => {
       await expectNoBuildLeft();
     },
     180_000,
+  );
+
+  it.skipIf(!hasPip)(
+    'kills an install that outlives FLOE_BUILD_TIMEOUT_MS and fails it with 422, leaving nothing behind',
+    async () => {
+      // An index that accepts connections and never answers: pip would wait for minutes.
+      const hang = net.createServer(() => {});
+      await new Promise<void>((r) => hang.listen(0, '0.0.0.0', r));
+      const port = (hang.address() as net.AddressInfo).port;
+      const slow = new DepsBuilder({
+        ...opts(rootfs),
+        workDir: path.join(dir, 'builds-slow'),
+        timeoutMs: 3000,
+        installer: { pipIndexUrl: `http://${gateway}:${port}/simple/` },
+      });
+      try {
+        const spec = depsSpec('python', { 'requirements.txt': 'floe-slow==1.0\n' })!;
+        const err = await slow
+          .ensure({ runtime: 'python', key: spec.key, files: spec.files })
+          .catch((e) => e);
+        expect(err).toBeInstanceOf(BuildFailedError);
+        expect(err.details.httpStatus).toBe(422);
+        expect(err.message).toMatch(/pip install failed \(killed after 3 s, FLOE_BUILD_TIMEOUT_MS\)/);
+        expect(await slow.path(spec.key)).toBeUndefined();
+        expect(await runtime.list()).toEqual([]);
+        expect(fs.readdirSync(path.join(dir, 'builds-slow'))).toEqual([]);
+      } finally {
+        hang.close();
+      }
+    },
+    120_000,
   );
 
   it("refuses a key that is not the lockfile's", async () => {

@@ -30,7 +30,7 @@ export interface DepsBuilderOptions {
   userns?: UserNamespaces;
   /** cgroup memory limit of the sandbox (FLOE_BUILD_MEMORY). */
   memoryBytes: number;
-  /** The install is killed after this (FLOE_BUILD_TIMEOUT). */
+  /** The install is killed after this (FLOE_BUILD_TIMEOUT_MS). */
   timeoutMs: number;
   /** tmpfs cap of the sandbox's writable rootfs layer (npm's cache, pip's temp files). */
   writableBytes: number;
@@ -275,7 +275,8 @@ export class DepsBuilder {
 
 function describe(s: ExitStatus, o: DepsBuilderOptions): string {
   if (s.reason === 'exited') return `exit ${s.code}`;
-  if (s.reason === 'timeout') return `killed after ${Math.round(o.timeoutMs / 1000)} s, FLOE_BUILD_TIMEOUT`;
+  if (s.reason === 'timeout')
+    return `killed after ${Math.round(o.timeoutMs / 1000)} s, FLOE_BUILD_TIMEOUT_MS`;
   if (s.reason === 'OOMKilled') return `out of memory at ${o.memoryBytes >> 20} MiB, FLOE_BUILD_MEMORY`;
   return `signal ${s.signal}`;
 }
