@@ -70,10 +70,14 @@ describe(toHttpError.name, () => {
   });
 
   it('maps a failed dependencies install to 422 BUILD_FAILED, keeping the installer lines in the message', () => {
-    const e = new FloeError('FAILED_PRECONDITION', 'dependencies: pip install failed (exit 1):\nERROR: no match', {
-      fault: 'user',
-      details: { field: 'dependencies', httpStatus: 422 },
-    });
+    const e = new FloeError(
+      'FAILED_PRECONDITION',
+      'dependencies: pip install failed (exit 1):\nERROR: no match',
+      {
+        fault: 'user',
+        details: { field: 'dependencies', httpStatus: 422 },
+      },
+    );
     expect(toHttpError(e)).toMatchObject({
       status: 422,
       body: {
