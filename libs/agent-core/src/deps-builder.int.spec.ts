@@ -1,14 +1,22 @@
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import https from 'node:https';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import type { FunctionVersion } from '@floe/contracts';
 import { depsSpec } from '@floe/overlay-snapshots';
 import { HostMountsFfi, Runtime } from '@floe/runtime';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { removeCgroupParent } from './agent-lock.js';
+import { ChannelServer } from './channel-server.js';
+import { ContainerLauncher } from './container-launcher.js';
 import { BuildFailedError, DepsBuilder, type DepsBuilderOptions } from './deps-builder.js';
 import { findNpm, findPip } from './deps-installer.js';
+import { LogStore } from './log-store.js';
+import { ensureWatchdog } from './native-build.js';
+import { Pool } from './pool.js';
 import { recover } from './recovery.js';
 import { SnapshotRootfs } from './snapshot-rootfs.js';
 import { cgroupDirs, mountsUnder } from './testing/host-leaks.js';
@@ -200,6 +208,91 @@ describe('DepsBuilder (a real build sandbox)', () => {
       }
     },
     120_000,
+  );
+
+  it.skipIf(!hasPip)(
+    'an agent that never built the key builds it when an instance binds, and the function imports the package from /code (code over deps)',
+    async () => {
+      const files = { 'requirements.txt': 'floe-hello==1.0\n' };
+      const spec = depsSpec('python', files)!;
+      const src = fs.mkdtempSync(path.join(dir, 'src-'));
+      fs.writeFileSync(path.join(src, 'requirements.txt'), files['requirements.txt']);
+      fs.writeFileSync(
+        path.join(src, 'handler.py'),
+        "import floe_hello\n\ndef handle(event, context):\n    return {'statusCode': 200, 'body': floe_hello.GREETING}\n",
+      );
+      const blob = execFileSync('tar', ['-C', src, '-cz', '.']);
+      // Another agent: its own layer store, which has never seen the key.
+      const otherRootfs = await SnapshotRootfs.open(path.join(dir, 'layers-other'));
+      const other = new DepsBuilder({ ...opts(otherRootfs), workDir: path.join(dir, 'builds-other') });
+      expect(await other.path(spec.key)).toBeUndefined();
+      const channel = new ChannelServer(path.join(dir, 'run', 'agent.sock'));
+      await channel.listen();
+      const instancesDir = path.join(dir, 'instances');
+      fs.mkdirSync(instancesDir, { recursive: true });
+      const launcher = new ContainerLauncher({
+        runtime,
+        rootfs: otherRootfs,
+        mounts,
+        channel,
+        logs: new LogStore(path.join(dir, 'logs')),
+        sources: {
+          code: async () => blob,
+          secrets: async () => ({}),
+          deps: async (key) => {
+            expect(key).toBe(spec.key);
+            return spec.files;
+          },
+        },
+        instancesDir,
+        watchdogPath: ensureWatchdog(),
+        writableBytes: 16 << 20,
+        startTimeoutMs: 15_000,
+        userns,
+        deps: other,
+      });
+      const pool = new Pool(launcher, {
+        capacityBytes: 512 << 20,
+        pauseGraceMs: 20,
+        keepAliveMs: 60_000,
+        reclaimAfterMs: 60_000,
+        stemcellBytes: 64 << 20,
+        stemcells: {},
+      });
+      const version: FunctionVersion = {
+        name: 'greet',
+        namespace: 'ns',
+        version: 1,
+        createdAt: '',
+        deployment: { service: 'greet' },
+        runtime: 'python',
+        image: 'floe/python:latest',
+        codeDigest: createHash('sha256').update(blob).digest('hex'),
+        depsKey: spec.key,
+        handler: 'handler.handle',
+        memoryBytes: 64 << 20,
+        timeoutMs: 10_000,
+        maxConcurrency: 1,
+        minScale: 0,
+        maxScale: 1,
+        env: {},
+        secrets: [],
+      };
+      try {
+        const res = await pool.invoke(
+          version,
+          { callId: 'c', method: 'GET', path: '/', query: '', headers: {} },
+          Buffer.alloc(0),
+        );
+        expect(res.body.toString()).toBe('hello from a wheel');
+        expect(await other.path(spec.key)).toBeDefined();
+      } finally {
+        await pool.close();
+        await channel.close();
+      }
+      expect(mountsUnder(instancesDir)).toEqual([]);
+    },
+    180_000,
   );
 
   it("refuses a key that is not the lockfile's", async () => {
