@@ -109,6 +109,7 @@ async function bootstrap() {
     runtime,
     service: rootfs.service,
     workDir: path.join(agentDir, 'builds'),
+    mounts,
     ...(userns ? { userns } : {}),
     memoryBytes: build.memoryBytes,
     timeoutMs: build.timeoutMs,

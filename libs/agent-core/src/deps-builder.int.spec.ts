@@ -76,6 +76,7 @@ function opts(r: SnapshotRootfs): DepsBuilderOptions {
     runtime,
     service: r.service,
     workDir: path.join(dir, 'builds'),
+    mounts,
     userns,
     memoryBytes: 512 << 20,
     timeoutMs: 120_000,
@@ -293,6 +294,35 @@ describe('DepsBuilder (a real build sandbox)', () => {
       expect(mountsUnder(instancesDir)).toEqual([]);
     },
     180_000,
+  );
+
+  it.skipIf(!hasPip)(
+    'an install that writes more than FLOE_BUILD_WRITABLE fails with 422 (no space left): it is written to capped tmpfs, not the host disk',
+    async () => {
+      // 8 MiB of source that compresses to a tiny wheel: cheap to serve, big once installed.
+      const big = await servePipIndex([
+        { name: 'floe-big', version: '1.0', module: 'floe_big', body: `X = "${'a'.repeat(8 << 20)}"\n` },
+      ]);
+      const small = new DepsBuilder({
+        ...opts(rootfs),
+        workDir: path.join(dir, 'builds-small'),
+        writableBytes: 4 << 20,
+        installer: { pipIndexUrl: big.url(gateway) },
+      });
+      try {
+        const spec = depsSpec('python', { 'requirements.txt': 'floe-big==1.0\n' })!;
+        const err = await small
+          .ensure({ runtime: 'python', key: spec.key, files: spec.files })
+          .catch((e) => e);
+        expect(err).toBeInstanceOf(BuildFailedError);
+        expect(err.message).toMatch(/No space left on device/);
+        expect(await small.path(spec.key)).toBeUndefined();
+        expect(mountsUnder(path.join(dir, 'builds-small'))).toEqual([]);
+      } finally {
+        await big.close();
+      }
+    },
+    120_000,
   );
 
   it("refuses a key that is not the lockfile's", async () => {

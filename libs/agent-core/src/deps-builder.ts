@@ -17,6 +17,8 @@ import { depsSpec, type SnapshotService } from '@floe/overlay-snapshots';
 import { defaultSpec, type ExitStatus, makePipe, type OciConfig, type Runtime } from '@floe/runtime';
 import { RUNTIME_IMAGES } from './container-launcher.js';
 import { BUILD_DIR, type InstallerSettings, installerCommand, Tail } from './deps-installer.js';
+import type { HostMounts } from './ports.js';
+import { mountPoints } from './recovery.js';
 import type { UserNamespaces } from './user-namespaces.js';
 
 const run = promisify(execFile);
@@ -32,8 +34,13 @@ export interface DepsBuilderOptions {
   memoryBytes: number;
   /** The install is killed after this (FLOE_BUILD_TIMEOUT_MS). */
   timeoutMs: number;
-  /** tmpfs cap of the sandbox's writable rootfs layer (npm's cache, pip's temp files). */
+  /**
+   * tmpfs cap of the sandbox's writable rootfs layer (npm's cache, pip's temp files) and of its
+   * build dir (the installed tree): an install cannot fill the host's disk.
+   */
   writableBytes: number;
+  /** Host mounts for the build dir's tmpfs. */
+  mounts: Pick<HostMounts, 'tmpfs' | 'detach'>;
   /** `bridge`: own netns, veth on the runtime's bridge, NAT out (the default); `none`: offline. */
   network: 'bridge' | 'none';
   installer: InstallerSettings;
@@ -65,6 +72,12 @@ export class DepsBuilder {
 
   constructor(private readonly o: DepsBuilderOptions) {
     this.bins = o.bins ?? { node: fs.realpathSync(process.execPath), python: '/usr/bin/python3.11' };
+    // A crash leaves build dirs mounted; unmount them before their dirs go.
+    const under = `${path.resolve(o.workDir)}/`;
+    for (const m of mountPoints()
+      .filter((p) => p.startsWith(under))
+      .reverse())
+      o.mounts.detach(m);
     fs.rmSync(o.workDir, { recursive: true, force: true });
     fs.mkdirSync(o.workDir, { recursive: true, mode: 0o711 });
   }
@@ -140,6 +153,8 @@ export class DepsBuilder {
     try {
       await mkdir(build, { recursive: true });
       await mkdir(rootfs, { recursive: true });
+      this.o.mounts.tmpfs(build, this.o.writableBytes);
+      undo.push(() => this.o.mounts.detach(build));
       for (const [name, body] of Object.entries(spec.files)) await writeFile(path.join(build, name), body);
       const image = await this.o.service.resolveImage(RUNTIME_IMAGES[spec.runtime]);
       if (!image)
@@ -169,6 +184,7 @@ export class DepsBuilder {
           `dependencies: ${cmd.label} failed (${describe(status, this.o)})`,
           tail.text(),
         );
+      // On the host's disk, not the tmpfs: the tar is as big as the tree, and both are bounded.
       const tar = path.join(work, 'layer.tar');
       const out = path.join(build, cmd.output);
       if (cmd.outputName) {

@@ -38,6 +38,8 @@ export interface HostMounts {
   /** Makes `dir` a mount point of its own in a shared peer group. */
   makeSharedPoint(dir: string): void;
   bindReadonly(src: string, dst: string): void;
+  /** A size-capped tmpfs at `dir`: a dependencies build's only writable host dir. */
+  tmpfs(dir: string, sizeBytes: number): void;
   /** A read-only overlay of `lowers` (uppermost first) at `dst`: code over dependencies. */
   overlayReadonly(lowers: string[], dst: string): void;
   /** Lazily detaches whatever is mounted at `path` (MNT_DETACH); no error if nothing is. */

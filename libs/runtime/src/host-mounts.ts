@@ -42,6 +42,11 @@ export class HostMountsFfi {
     }
   }
 
+  /** A nosuid, nodev tmpfs of at most `sizeBytes` at `dir` (pages are charged to the writer's cgroup). */
+  tmpfs(dir: string, sizeBytes: number): void {
+    this.sys.mount('tmpfs', dir, 'tmpfs', MS_NOSUID | MS_NODEV, `size=${sizeBytes},mode=0755`);
+  }
+
   /**
    * A read-only overlay of `lowers` (uppermost first) at `dst`, with no upper dir: a function's
    * code layer over its dependencies layer, seen as one tree.

@@ -19,23 +19,32 @@ export async function servePipIndex(
     const pkgDir = path.join(dir, 'simple', p.name.toLowerCase());
     fs.mkdirSync(pkgDir, { recursive: true });
     // The wheel format is a zip with a dist-info; python's zipfile writes it exactly.
-    execFileSync('python3', [
-      '-c',
-      `import sys, zipfile
-d, dist, ver, mod, body = sys.argv[1:6]
+    // On stdin: a module body may be larger than an argument can be.
+    execFileSync(
+      'python3',
+      [
+        '-c',
+        `import json, sys, zipfile
+a = json.load(sys.stdin)
+dist, ver, mod = a["dist"], a["version"], a["module"]
 info = f"{dist}-{ver}.dist-info"
-with zipfile.ZipFile(d, "w") as z:
-    z.writestr(f"{mod}/__init__.py", body)
+with zipfile.ZipFile(a["file"], "w", zipfile.ZIP_DEFLATED) as z:
+    z.writestr(f"{mod}/__init__.py", a["body"])
     z.writestr(f"{info}/METADATA", f"Metadata-Version: 2.1\\nName: {dist}\\nVersion: {ver}\\n")
     z.writestr(f"{info}/WHEEL", "Wheel-Version: 1.0\\nGenerator: floe-test\\nRoot-Is-Purelib: true\\nTag: py3-none-any\\n")
     z.writestr(f"{info}/RECORD", "")
 `,
-      path.join(pkgDir, whl),
-      dist,
-      p.version,
-      p.module,
-      p.body,
-    ]);
+      ],
+      {
+        input: JSON.stringify({
+          file: path.join(pkgDir, whl),
+          dist,
+          version: p.version,
+          module: p.module,
+          body: p.body,
+        }),
+      },
+    );
     fs.writeFileSync(
       path.join(pkgDir, 'index.html'),
       `<html><body><a href="${whl}">${whl}</a></body></html>\n`,
