@@ -26,7 +26,8 @@ import { UserNamespaces } from './user-namespaces.js';
 const tag = Math.random().toString(36).slice(2, 8);
 const parent = `floe-depsb-${tag}`;
 const bridge = `flb${tag}`;
-const second = 150 + Math.floor(Math.random() * 90);
+// Apart from the runtime bridge spec's 10.100-199 and the agents' 10.89: no two bridges share a subnet.
+const second = 200 + Math.floor(Math.random() * 50);
 const gateway = `10.${second}.0.1`;
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'floe-depsb-'));
 const mounts = new HostMountsFfi();
@@ -141,10 +142,10 @@ describe('DepsBuilder (a real build sandbox)', () => {
       await expectNoBuildLeft();
 
       const again: string[] = [];
-      const second = await builder.ensure({ runtime: 'python', key: spec.key, files: spec.files }, (l) =>
+      const repeat = await builder.ensure({ runtime: 'python', key: spec.key, files: spec.files }, (l) =>
         again.push(l),
       );
-      expect(second).toEqual({ path: first.path, cached: true });
+      expect(repeat).toEqual({ path: first.path, cached: true });
       expect(again).toEqual([]);
 
       // An agent restart: a new store and builder over the same layer dir still hold it.
