@@ -2,9 +2,17 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { TestProject } from 'vitest/node';
+import { servePipIndex } from '../libs/agent-core/src/testing/pip-index.js';
 // The same launcher `npm start` uses, so the e2e suite runs the platform a user runs.
 import { startPlatform } from '../scripts/lib/platform.mjs';
 import { startRedis } from '../scripts/lib/redis.mjs';
+
+/**
+ * The agents' build sandbox reaches the host at its bridge's gateway (FLOE_BUILD_SUBNET's
+ * default 10.89.0.0/16): the local package index for python dependencies is served there,
+ * since this machine may not reach PyPI.
+ */
+const BUILD_GATEWAY = '10.89.0.1';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -27,6 +35,8 @@ declare module 'vitest' {
       };
       /** Every TCP port the platform listens on (gateway, scheduler, agents), for the hostile suite. */
       platformPorts: number[];
+      /** The agents' FLOE_PIP_INDEX_URL serves `floe-hello==1.0` (deps.e2e.spec.ts). */
+      pipIndex: boolean;
     };
   }
 }
@@ -35,11 +45,22 @@ export default async function setup(project: TestProject) {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'floe-e2e-'));
   // Its own Redis: e2e specs share nothing with a platform a developer may be running.
   const redis = await startRedis({ dir: path.join(dir, 'redis') });
+  const pipIndex = await servePipIndex([
+    { name: 'floe-hello', version: '1.0', module: 'floe_hello', body: 'GREETING = "hello from a wheel"\n' },
+  ]).catch((err) => {
+    console.warn(`[e2e] no local pip index (python dependency tests skip): ${(err as Error).message}`);
+    return undefined;
+  });
   const platform = await startPlatform({
     stateDir: dir,
     redisUrl: redis.url,
     quiet: process.env.FLOE_E2E_VERBOSE !== '1',
-    env: { FLOE_ADMIN_PASSWORD: 'e2e-secret-password', FLOE_STEMCELLS: '1', FLOE_PAUSE_GRACE_MS: '50' },
+    env: {
+      FLOE_ADMIN_PASSWORD: 'e2e-secret-password',
+      FLOE_STEMCELLS: '1',
+      FLOE_PAUSE_GRACE_MS: '50',
+      ...(pipIndex ? { FLOE_PIP_INDEX_URL: pipIndex.url(BUILD_GATEWAY) } : {}),
+    },
   });
   project.provide('floe', {
     url: platform.url,
@@ -65,6 +86,7 @@ export default async function setup(project: TestProject) {
       caDir: platform.caDir,
       clientCertDir: path.join(dir, 'pki', 'client'),
     },
+    pipIndex: pipIndex !== undefined,
     platformPorts: [
       platform.port,
       platform.scheduler.rpc,
@@ -79,6 +101,7 @@ export default async function setup(project: TestProject) {
   });
   return async () => {
     await platform.stop();
+    await pipIndex?.close();
     redis.child.kill('SIGTERM');
     rmSync(dir, { recursive: true, force: true });
   };

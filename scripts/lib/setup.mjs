@@ -36,6 +36,8 @@ export const APT_RUNTIME = [
   'libpython3.11-stdlib',
   'attr',
   'iproute2',
+  // Debian's pip, bound read-only into the dependencies build sandbox for requirements.txt.
+  'python3-pip',
 ];
 /** docker-registry, skopeo and apache2-utils (htpasswd): the real registry the pull tests and bench use. */
 const APT_REGISTRY = ['docker-registry', 'skopeo', 'apache2-utils'];

@@ -25,6 +25,8 @@ export interface GatewayConfig {
   invokeTimeoutMs: number;
   /** Timeout of management RPCs (deploy, list, ...). */
   rpcTimeoutMs: number;
+  /** A deploy with code waits this long for the scheduler (its dependencies install included). */
+  buildTimeoutMs: number;
   /** In-flight invocations above which the gateway answers 429 itself, before asking anyone. */
   maxInflight: number;
   /** Polling interval of GET /system/logs?follow=true. */
@@ -64,6 +66,7 @@ export function loadConfig(env = new EnvReader()): GatewayConfig {
     maxImageBytes: env.bytes('FLOE_MAX_IMAGE_BYTES', 2 * 1024 ** 3),
     invokeTimeoutMs: env.int('FLOE_INVOKE_TIMEOUT_MS', 300_000, { min: 100 }),
     rpcTimeoutMs: env.int('FLOE_RPC_TIMEOUT_MS', 10_000, { min: 100 }),
+    buildTimeoutMs: env.int('FLOE_BUILD_DEPLOY_TIMEOUT_MS', 340_000, { min: 1000 }),
     maxInflight: env.int('FLOE_GATEWAY_MAX_INFLIGHT', 4096, { min: 1 }),
     logsPollMs: env.int('FLOE_LOGS_POLL_MS', 500, { min: 50 }),
     registry: registryConfigFromEnv(registryEnv(env)),

@@ -4,6 +4,12 @@ import { BasicAuth } from './basic-auth.guard.js';
 import { FunctionsService } from './functions.service.js';
 import { readMultipartDeployment } from './multipart-deployment.js';
 
+/** The client's id for this deploy's build log (`GET /floe/functions/builds/:id/log`). */
+function buildId(req: FastifyRequest): string | undefined {
+  const h = req.headers['x-floe-build-id'];
+  return typeof h === 'string' && h ? h : undefined;
+}
+
 /** Floe's additions for functions: multipart deploy and update with a code file, versions, rollback. */
 @Controller('floe/functions')
 @BasicAuth()
@@ -13,7 +19,8 @@ export class FloeFunctionsController {
   @Post()
   @HttpCode(202)
   async deploy(@Req() req: FastifyRequest) {
-    return this.functions.deploy(req.isMultipart() ? await readMultipartDeployment(req) : req.body);
+    const body = req.isMultipart() ? await readMultipartDeployment(req) : req.body;
+    return this.functions.deploy(body, buildId(req));
   }
 
   /** Paged list: `{ functions, nextCursor? }`, `limit` 1–1000 (default 100), by name. */
@@ -30,7 +37,17 @@ export class FloeFunctionsController {
   @Put()
   @HttpCode(202)
   async update(@Req() req: FastifyRequest) {
-    return this.functions.update(req.isMultipart() ? await readMultipartDeployment(req) : req.body);
+    const body = req.isMultipart() ? await readMultipartDeployment(req) : req.body;
+    return this.functions.update(body, buildId(req));
+  }
+
+  /**
+   * A deploy's dependencies install output from line `after` on, while it runs and for ten
+   * minutes after: the CLI sends `X-Floe-Build-Id` with the deploy and follows this.
+   */
+  @Get('builds/:id/log')
+  buildLog(@Param('id') id: string, @Query('after') after?: string) {
+    return this.functions.buildLog(id, after);
   }
 
   @Get(':name/versions')

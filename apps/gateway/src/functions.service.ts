@@ -1,6 +1,7 @@
 import {
   ANNOTATION_IMAGE_ARCHIVE,
   ANNOTATION_IMAGE_PINNED,
+  type BuildLogResponse,
   type FunctionDeployment,
   type FunctionPage,
   type FunctionRef,
@@ -30,21 +31,37 @@ export class FunctionsService {
     @Inject(ImageAvailability) private readonly availability: ImageAvailability,
   ) {}
 
-  deploy(body: unknown): Promise<unknown> {
-    return this.send(SchedulerPatterns.deploy, body);
+  deploy(body: unknown, buildId?: string): Promise<unknown> {
+    return this.send(SchedulerPatterns.deploy, body, buildId);
   }
 
-  update(body: unknown): Promise<unknown> {
-    return this.send(SchedulerPatterns.update, body);
+  update(body: unknown, buildId?: string): Promise<unknown> {
+    return this.send(SchedulerPatterns.update, body, buildId);
   }
 
+  /**
+   * Code with a lockfile waits for its dependencies install (minutes, at worst), so a deploy
+   * with code gets the build's timeout instead of the management calls' one.
+   */
   private async send(
     pattern: typeof SchedulerPatterns.deploy | typeof SchedulerPatterns.update,
     body: unknown,
+    buildId?: string,
   ): Promise<unknown> {
     const dep = validateDeployment(body);
     await this.availability.require(dep);
-    return this.scheduler.call(pattern, this.withArchive(dep));
+    const msg = { ...this.withArchive(dep), ...(buildId ? { buildId } : {}) };
+    const timeout = dep.code ? Math.max(this.config.rpcTimeoutMs, this.config.buildTimeoutMs) : undefined;
+    return this.scheduler.call(pattern, msg, timeout);
+  }
+
+  buildLog(id: string, after: string | undefined): Promise<BuildLogResponse> {
+    if (after !== undefined && !/^\d+$/.test(after))
+      throw new InvalidArgumentError('after', 'expected an integer >= 0');
+    return this.scheduler.call(SchedulerPatterns.buildLog, {
+      id,
+      ...(after === undefined ? {} : { after: Number(after) }),
+    });
   }
 
   async remove(body: unknown, namespace?: string): Promise<void> {

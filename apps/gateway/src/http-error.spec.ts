@@ -69,6 +69,28 @@ describe(toHttpError.name, () => {
     });
   });
 
+  it('maps a failed dependencies install to 422 BUILD_FAILED, keeping the installer lines in the message', () => {
+    const e = new FloeError(
+      'FAILED_PRECONDITION',
+      'dependencies: pip install failed (exit 1):\nERROR: no match',
+      {
+        fault: 'user',
+        details: { field: 'dependencies', httpStatus: 422 },
+      },
+    );
+    expect(toHttpError(e)).toMatchObject({
+      status: 422,
+      body: {
+        error: {
+          code: 'BUILD_FAILED',
+          message: 'dependencies: pip install failed (exit 1):\nERROR: no match',
+          field: 'dependencies',
+          fault: 'user',
+        },
+      },
+    });
+  });
+
   it('maps Nest and Fastify HTTP errors by status', () => {
     expect(toHttpError(new UnauthorizedException('no')).body.error.code).toBe('UNAUTHENTICATED');
     expect(toHttpError(new NotFoundException('Cannot GET /x')).body.error.message).toBe('cannot GET /x');

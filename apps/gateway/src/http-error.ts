@@ -78,9 +78,16 @@ function fromFloe(e: FloeError): HttpError {
   const headers: Record<string, string> = {};
   const httpStatus = e.details.httpStatus;
   // The scheduler rejects a missing/wrong X-Api-Key (FAILED_PRECONDITION) with details.httpStatus
-  // 401/403; an agent refuses a body over its limit (INVALID_ARGUMENT) with 413; an image pull
-  // whose registry cannot be reached (UNAVAILABLE) is a bad gateway, 502.
-  if (httpStatus === 401 || httpStatus === 403 || httpStatus === 413 || httpStatus === 502)
+  // 401/403; an agent refuses a body over its limit (INVALID_ARGUMENT) with 413, and a failed
+  // dependencies install (FAILED_PRECONDITION) with 422; an image pull whose registry cannot be
+  // reached (UNAVAILABLE) is a bad gateway, 502.
+  if (
+    httpStatus === 401 ||
+    httpStatus === 403 ||
+    httpStatus === 413 ||
+    httpStatus === 422 ||
+    httpStatus === 502
+  )
     status = httpStatus;
   if (status === 429 || status === 503) headers['retry-after'] = retryAfter(e.details.retryAfterSeconds);
   const field = typeof e.details.field === 'string' ? e.details.field : undefined;
@@ -92,11 +99,13 @@ function fromFloe(e: FloeError): HttpError {
   const code =
     status === 413
       ? 'PAYLOAD_TOO_LARGE'
-      : status === 401
-        ? 'UNAUTHENTICATED'
-        : status === 403
-          ? 'PERMISSION_DENIED'
-          : e.code;
+      : status === 422
+        ? 'BUILD_FAILED'
+        : status === 401
+          ? 'UNAUTHENTICATED'
+          : status === 403
+            ? 'PERMISSION_DENIED'
+            : e.code;
   return {
     status,
     headers,

@@ -4,6 +4,7 @@ import {
   type AgentPullEvent,
   type AgentPullRequest,
   type AgentRetireRequest,
+  type DepsBuildRequest,
   type FunctionVersion,
   type InvokeRequest,
   type PoolTarget,
@@ -61,6 +62,11 @@ export class AgentController {
           (err) => sub.error(err),
         );
     });
+  }
+
+  @MessagePattern(AgentPatterns.depsBuild)
+  depsBuild(@Payload() p: DepsBuildRequest) {
+    return this.agent.buildDeps(p);
   }
 
   @MessagePattern(AgentPatterns.health)

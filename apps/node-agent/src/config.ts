@@ -38,6 +38,18 @@ export interface AgentConfig {
   registry: RegistryConfig;
   /** Functions' user namespaces: the host id ranges, or false (FLOE_USERNS=off) for host root. */
   userns: UsernsSettings | false;
+  /** The dependencies build sandbox (FLOE_BUILD_*, FLOE_NPM_REGISTRY, FLOE_PIP_INDEX_URL). */
+  build: {
+    memoryBytes: number;
+    timeoutMs: number;
+    writableBytes: number;
+    network: 'bridge' | 'none';
+    bridge: string;
+    subnet: string;
+    npmRegistry?: string;
+    pipIndexUrl?: string;
+    caFile?: string;
+  };
 }
 
 function parseLabels(raw: string): Record<string, string> {
@@ -94,5 +106,32 @@ export function loadConfig(env = new EnvReader()): AgentConfig {
       size: env.int('FLOE_USERNS_SIZE', DEFAULT_USERNS.size, { min: 1, max: 1 << 20 }),
       count: env.int('FLOE_USERNS_COUNT', DEFAULT_USERNS.count, { min: 1 }),
     },
+    build: buildConfig(env),
+  };
+}
+
+function buildConfig(env: EnvReader): AgentConfig['build'] {
+  const network = env.string('FLOE_BUILD_NETWORK', 'bridge');
+  if (network !== 'bridge' && network !== 'none')
+    throw new ConfigError('FLOE_BUILD_NETWORK', `expected bridge or none, got '${network}'`);
+  const subnet = env.string('FLOE_BUILD_SUBNET', '10.89.0.0');
+  if (!/^\d{1,3}\.\d{1,3}\.0\.0$/.test(subnet))
+    throw new ConfigError(
+      'FLOE_BUILD_SUBNET',
+      `expected the base of a /16 such as 10.89.0.0, got '${subnet}'`,
+    );
+  const npm = env.url('FLOE_NPM_REGISTRY');
+  const pip = env.url('FLOE_PIP_INDEX_URL');
+  const ca = env.optional('FLOE_BUILD_CA_FILE');
+  return {
+    memoryBytes: env.bytes('FLOE_BUILD_MEMORY', 1024 * 1024 * 1024),
+    timeoutMs: env.int('FLOE_BUILD_TIMEOUT_MS', 300_000, { min: 1000 }),
+    writableBytes: env.bytes('FLOE_BUILD_WRITABLE', 1024 * 1024 * 1024),
+    network,
+    bridge: env.string('FLOE_BUILD_BRIDGE', 'floeb0'),
+    subnet,
+    ...(npm ? { npmRegistry: npm.href } : {}),
+    ...(pip ? { pipIndexUrl: pip.href } : {}),
+    ...(ca ? { caFile: ca } : {}),
   };
 }

@@ -3,6 +3,7 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import {
   Agent,
+  DepsBuilder,
   lockStateDir,
   recover,
   removeCgroupParent,
@@ -53,7 +54,17 @@ async function bootstrap() {
   const agentDir = path.join(config.stateDir, 'agent');
   mkdirSync(agentDir, { recursive: true });
   const unlock = lockStateDir(agentDir);
-  const runtime = new Runtime({ stateDir: agentDir, cgroupParent: config.cgroupParent });
+  const runtime = new Runtime({
+    stateDir: agentDir,
+    cgroupParent: config.cgroupParent,
+    // Only the dependencies build sandbox is bridged; functions have no network device.
+    // Every agent on this host shares the bridge, so they share its address leases too.
+    bridge: {
+      name: config.build.bridge,
+      subnet: config.build.subnet,
+      ipamDir: path.join('/run/floe/ipam', config.build.bridge),
+    },
+  });
   const mounts = new HostMountsFfi();
   // Whatever a previous run of this agent left (kill -9) goes before we serve.
   const found = await recover(runtime, mounts, path.join(agentDir, 'instances'), config.cgroupParent);
@@ -93,6 +104,20 @@ async function bootstrap() {
     log: (line) => console.log(`node-agent ${config.id}: ${line}`),
   });
 
+  const { build } = config;
+  const deps = new DepsBuilder({
+    runtime,
+    service: rootfs.service,
+    workDir: path.join(agentDir, 'builds'),
+    mounts,
+    ...(userns ? { userns } : {}),
+    memoryBytes: build.memoryBytes,
+    timeoutMs: build.timeoutMs,
+    writableBytes: build.writableBytes,
+    network: build.network,
+    installer: { npmRegistry: build.npmRegistry, pipIndexUrl: build.pipIndexUrl, caFile: build.caFile },
+  });
+
   const agent = await Agent.start(
     {
       id: config.id,
@@ -122,6 +147,7 @@ async function bootstrap() {
       mounts,
       userns,
       secrets,
+      deps,
     },
   );
 

@@ -52,5 +52,6 @@ export function loadConfig(env = new EnvReader()): SchedulerConfig {
     reconcileMs: env.int('FLOE_RECONCILE_MS', 1000, { min: 50 }),
     version: env.string('FLOE_VERSION', '0.1.0'),
     registry: registryConfigFromEnv(registryEnv(env)),
+    buildTimeoutMs: env.int('FLOE_BUILD_DEPLOY_TIMEOUT_MS', 330_000, { min: 1000 }),
   };
 }

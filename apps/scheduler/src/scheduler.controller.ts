@@ -1,4 +1,5 @@
 import type {
+  BuildLogRequest,
   DeadLettersRequest,
   EnqueueRequest,
   FunctionPageRequest,
@@ -128,6 +129,11 @@ export class SchedulerController {
   @MessagePattern(SchedulerPatterns.deadLetters)
   deadLetters(@Payload() req: DeadLettersRequest) {
     return this.s.deadLetters(req);
+  }
+
+  @MessagePattern(SchedulerPatterns.buildLog)
+  buildLog(@Payload() req: BuildLogRequest) {
+    return this.s.buildLog(req);
   }
 
   @MessagePattern(SchedulerPatterns.logs)

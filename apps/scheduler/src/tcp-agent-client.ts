@@ -10,6 +10,8 @@ import {
   type AgentPullRequest,
   type AgentRetireRequest,
   type ClusterTls,
+  type DepsBuildRequest,
+  type DepsBuildResult,
   FloeError,
   FrameRpcClient,
   type InvokeResponse,
@@ -76,6 +78,10 @@ class TcpAgentClient implements AgentClient {
           complete: () => resolve(),
         });
     });
+  }
+
+  depsBuild(req: DepsBuildRequest, timeoutMs: number): Promise<DepsBuildResult> {
+    return this.call(AgentPatterns.depsBuild, req, timeoutMs);
   }
 
   close(): void {

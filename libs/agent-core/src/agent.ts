@@ -6,6 +6,8 @@ import {
   type AgentInvokeWire,
   type AgentPullEvent,
   type AgentPullRequest,
+  type DepsBuildRequest,
+  type DepsBuildResult,
   FloeError,
   type FunctionVersion,
   type InvokeRequest,
@@ -19,6 +21,7 @@ import type { Redis } from 'ioredis';
 import { AgentMetrics } from './agent-metrics.js';
 import { ChannelServer } from './channel-server.js';
 import { ContainerLauncher } from './container-launcher.js';
+import type { DepsBuilder } from './deps-builder.js';
 import { throttleLayers } from './layer-progress.js';
 import { type LogLine, LogStore } from './log-store.js';
 import { Membership } from './membership.js';
@@ -64,7 +67,14 @@ export interface AgentDeps {
   userns?: UserNamespaces;
   /** Decrypted secret values, from the scheduler. */
   secrets: (namespace: string, names: string[]) => Promise<Record<string, string>>;
+  /** Builds and holds dependencies layers (agent.deps.build); absent, deploys with a lockfile fail here. */
+  deps?: DepsBuilder;
 }
+
+/** How long a deploy's build log stays readable in Redis. */
+const BUILD_LOG_TTL_S = 600;
+/** Dependencies layers no version uses are dropped this often (and at start). */
+const DEPS_GC_MS = 10 * 60_000;
 
 /**
  * The node-agent's engine: one pool of containers, the invoke channel they connect to, their
@@ -80,6 +90,10 @@ export class Agent {
   private readonly versions = new VersionCache();
   private readonly images?: () => AgentImage[];
   private readonly rootfs: RootfsProvider;
+  private readonly redis: Redis;
+  private readonly deps?: DepsBuilder;
+  private readonly keys = redisKeys();
+  private depsTimer?: NodeJS.Timeout;
 
   private constructor(
     readonly settings: AgentSettings,
@@ -87,6 +101,8 @@ export class Agent {
   ) {
     this.images = deps.rootfs.images?.bind(deps.rootfs);
     this.rootfs = deps.rootfs;
+    this.redis = deps.redis;
+    if (deps.deps) this.deps = deps.deps;
     const dir = (p: string) => path.join(settings.stateDir, 'agent', p);
     mkdirSync(dir('instances'), { recursive: true });
     this.channel = new ChannelServer(dir('run/agent.sock'), settings.maxBodyBytes);
@@ -105,11 +121,17 @@ export class Agent {
       writableBytes: settings.writableBytes,
       startTimeoutMs: 15_000,
       ...(deps.userns ? { userns: deps.userns } : {}),
+      ...(deps.deps ? { deps: deps.deps } : {}),
       sources: {
         code: async (digest) => {
           const buf = await deps.redis.getBuffer(keys.code(digest));
           if (!buf) throw new FloeError('NOT_FOUND', `code archive ${digest} is not in Redis`);
           return buf;
+        },
+        deps: async (key) => {
+          const raw = await deps.redis.get(keys.deps(key));
+          if (!raw) throw new FloeError('NOT_FOUND', `dependencies ${key}: no lock files in Redis`);
+          return JSON.parse(raw) as Record<string, string>;
         },
         secrets: deps.secrets,
       },
@@ -143,7 +165,52 @@ export class Agent {
     const agent = new Agent(settings, deps);
     await agent.channel.listen();
     void agent.pool.refill();
+    if (agent.deps) {
+      void agent.depsGc().catch(() => {});
+      agent.depsTimer = setInterval(() => void agent.depsGc().catch(() => {}), DEPS_GC_MS);
+      agent.depsTimer.unref();
+    }
     return agent;
+  }
+
+  /**
+   * agent.deps.build: the dependencies layer `req.key` on this agent, installed now if missing;
+   * installer lines go to the deploy's build log in Redis as they come.
+   */
+  async buildDeps(req: DepsBuildRequest): Promise<DepsBuildResult> {
+    if (!this.deps)
+      throw new FloeError('FAILED_PRECONDITION', `agent ${this.settings.id}: no dependencies builder`);
+    const logKey = req.buildId ? this.keys.buildLog(req.buildId) : undefined;
+    let written = Promise.resolve();
+    const onLine = (line: string) => {
+      if (!logKey) return;
+      // One chain keeps the lines in order; a Redis hiccup loses log lines, never the build.
+      written = written
+        .then(() => this.redis.multi().rpush(logKey, line).expire(logKey, BUILD_LOG_TTL_S).exec())
+        .then(
+          () => {},
+          () => {},
+        );
+    };
+    try {
+      const r = await this.deps.ensure(req, onLine);
+      if (r.cached) onLine('dependencies: cached layer, nothing installed');
+      return { key: req.key, cached: r.cached };
+    } finally {
+      await written;
+    }
+  }
+
+  /** Drops dependencies layers whose key no deployed version uses any more (Redis says). */
+  depsGc(graceMs?: number): Promise<string[]> {
+    if (!this.deps) return Promise.resolve([]);
+    return this.deps.gc(async (key) => {
+      try {
+        return (await this.redis.exists(this.keys.deps(key))) === 1;
+      } catch {
+        return true;
+      }
+    }, graceMs);
   }
 
   /** Joins placement. Call once the RPC listener is up, or schedulers dial a closed port. */
@@ -243,6 +310,7 @@ export class Agent {
 
   /** Clean shutdown: leave placement first, then tear every container down. */
   async stop(): Promise<void> {
+    clearInterval(this.depsTimer);
     await this.membership.stop().catch(() => {});
     await this.pool.close();
     await this.channel.close();

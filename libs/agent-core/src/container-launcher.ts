@@ -6,6 +6,7 @@ import path from 'node:path';
 import { FloeError, type FunctionVersion, InvalidArgumentError, type RuntimeName } from '@floe/contracts';
 import { type Container, defaultSpec, makePipe, type OciConfig, type Runtime } from '@floe/runtime';
 import type { ChannelServer } from './channel-server.js';
+import type { DepsBuilder } from './deps-builder.js';
 import { imageProcess } from './image-process.js';
 import { parseImageUser, resolveImageUser } from './image-user.js';
 import type { ExitReason, InstanceBackend } from './instance.js';
@@ -47,6 +48,8 @@ export interface ContainerLauncherOptions {
    * absent, functions run as host root (FLOE_USERNS=off).
    */
   userns?: UserNamespaces;
+  /** Dependencies layers: a version with `depsKey` gets its code overlaid on one at /code. */
+  deps?: DepsBuilder;
 }
 
 /**
@@ -286,8 +289,12 @@ export class ContainerLauncher implements Launcher {
     if (meta) Object.assign(meta, { function: version.name, namespace: version.namespace });
     if (version.codeDigest) {
       const digest = version.codeDigest;
-      const tree = await this.o.rootfs.codeLayer(digest, () => this.o.sources.code(digest));
-      this.o.mounts.bindReadonly(tree, d.code);
+      const [tree, deps] = await Promise.all([
+        this.o.rootfs.codeLayer(digest, () => this.o.sources.code(digest)),
+        this.depsLayer(version),
+      ]);
+      if (deps) this.o.mounts.overlayReadonly([tree, deps], d.code);
+      else this.o.mounts.bindReadonly(tree, d.code);
     }
     if (version.secrets.length) {
       const values = await this.o.sources.secrets(version.namespace, version.secrets);
@@ -309,6 +316,26 @@ export class ContainerLauncher implements Launcher {
       return { ...run, codeDir: '/code' };
     }
     return { handler, env: version.env, codeDir: '/code' };
+  }
+
+  /**
+   * The version's dependencies layer on this agent: built here at deploy, or now, from the
+   * lock files stored with the key, when this agent has not seen the key yet.
+   */
+  private async depsLayer(version: FunctionVersion): Promise<string | undefined> {
+    const key = version.depsKey;
+    if (!key) return undefined;
+    if (!this.o.deps || !this.o.sources.deps)
+      throw new FloeError(
+        'FAILED_PRECONDITION',
+        `${version.name}: this agent cannot build dependencies layers`,
+      );
+    const have = await this.o.deps.path(key);
+    if (have) return have;
+    const files = await this.o.sources.deps(key);
+    const runtime = version.runtime === 'python' ? 'python' : 'node';
+    const r = await this.o.deps.ensure({ runtime, key, files });
+    return r.path;
   }
 
   async release(instanceId: string): Promise<void> {

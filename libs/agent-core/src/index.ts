@@ -3,6 +3,8 @@ export * from './agent-lock.js';
 export * from './agent-metrics.js';
 export * from './channel-server.js';
 export * from './container-launcher.js';
+export * from './deps-builder.js';
+export * from './deps-installer.js';
 export * from './image-process.js';
 export * from './image-user.js';
 export * from './instance.js';

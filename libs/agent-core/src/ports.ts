@@ -43,6 +43,10 @@ export interface HostMounts {
   /** Makes `dir` a mount point of its own in a shared peer group. */
   makeSharedPoint(dir: string): void;
   bindReadonly(src: string, dst: string): void;
+  /** A size-capped tmpfs at `dir`: a dependencies build's only writable host dir. */
+  tmpfs(dir: string, sizeBytes: number): void;
+  /** A read-only overlay of `lowers` (uppermost first) at `dst`: code over dependencies. */
+  overlayReadonly(lowers: string[], dst: string): void;
   /** Lazily detaches whatever is mounted at `path` (MNT_DETACH); no error if nothing is. */
   detach(path: string): void;
 }
@@ -50,5 +54,7 @@ export interface HostMounts {
 /** Where the agent gets secrets and code for a version. */
 export interface FunctionSources {
   code(digest: string): Promise<Buffer>;
+  /** The lock files a dependencies layer is built from (any agent may build it on demand). */
+  deps?(key: string): Promise<Record<string, string>>;
   secrets(namespace: string, names: string[]): Promise<Record<string, string>>;
 }

@@ -75,3 +75,23 @@ export interface AgentLogLine {
 export interface AgentLogsResponse {
   lines: AgentLogLine[];
 }
+
+/**
+ * agent.deps.build: make sure the agent holds the dependencies layer `key` (runtime + hash of
+ * the lockfile), installing it in a build sandbox from `files` (package.json and its lockfile,
+ * or requirements.txt) if missing. With `buildId`, installer output is appended to Redis
+ * `buildLog(buildId)` as it comes. A failed install answers FAILED_PRECONDITION with
+ * `details.httpStatus` 422 and the installer's last lines, and leaves no layer.
+ */
+export interface DepsBuildRequest {
+  runtime: 'node' | 'python';
+  key: string;
+  files: Record<string, string>;
+  buildId?: string;
+}
+
+export interface DepsBuildResult {
+  key: string;
+  /** True when the layer was already there: nothing was installed. */
+  cached: boolean;
+}

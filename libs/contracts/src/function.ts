@@ -42,6 +42,11 @@ export interface FunctionStatus extends Omit<FunctionDeployment, 'code'> {
   createdAt?: string;
   /** Floe: the active version number. */
   version?: number;
+  /**
+   * Floe, in a deploy's answer only: whether the dependencies layer was `installed` for this
+   * deploy or `cached` (reused, no install); absent when the code brings no lockfile.
+   */
+  dependencies?: 'installed' | 'cached';
 }
 
 /**
@@ -62,6 +67,11 @@ export interface FunctionVersion {
    * it as a layer mounted read-only at /code. Absent for image functions.
    */
   codeDigest?: string;
+  /**
+   * Key of the dependencies layer built from the code's lockfile (overlay-snapshots deps-key.ts): the agent
+   * overlays the code layer on it at /code. Absent when the code brings no lockfile.
+   */
+  depsKey?: string;
   /** For images uploaded to the gateway: path of the saved tar, importable by agents on this host. */
   imageArchive?: string;
   /**

@@ -28,6 +28,7 @@ export const SchedulerPatterns = {
   agents: 'agents.list',
   /** Streams ImagePullEvents, `done` last. */
   imagePull: 'image.pull',
+  buildLog: 'build.log',
 } as const;
 
 export const AgentPatterns = {
@@ -40,6 +41,7 @@ export const AgentPatterns = {
   target: 'agent.target',
   /** Streams AgentPullEvents, `done` last. */
   pull: 'agent.pull',
+  depsBuild: 'agent.deps.build',
 } as const;
 
 /** Redis keys, all under one prefix so several platforms can share a Redis. */
@@ -60,6 +62,10 @@ export function redisKeys(prefix = 'floe') {
     deadLetters: `${prefix}:async:dead`,
     /** Function code archives by sha256, so any agent can fetch and import them. */
     code: (sha: string) => `${prefix}:code:${sha}`,
+    /** A dependencies layer's lock files by key (JSON), so any agent can build it on demand. */
+    deps: (key: string) => `${prefix}:deps:${key}`,
+    /** A deploy's build log lines (RPUSH by the building agent, read by build.log), with a TTL. */
+    buildLog: (id: string) => `${prefix}:build:${id}:log`,
     /** Pub/sub channel: a function changed (payload `ns/name`); caches drop it. */
     changed: `${prefix}:changed`,
   };

@@ -137,3 +137,15 @@ export interface SchedulerInfo {
   sha?: string;
   orchestration?: string;
 }
+
+/** build.log: a deploy's build log lines from index `after` on (the CLI follows it while deploying). */
+export interface BuildLogRequest {
+  id: string;
+  after?: number;
+}
+
+export interface BuildLogResponse {
+  lines: string[];
+  /** Pass as `after` next time. */
+  next: number;
+}

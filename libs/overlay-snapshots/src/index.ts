@@ -14,6 +14,7 @@ export {
   detectFormat,
   importCodeArchive,
 } from './code-archive.js';
+export { type DepsRuntime, type DepsSpec, depsKey, depsSpec, readManifestFiles } from './deps-key.js';
 export { diskUsage, type Usage } from './disk-usage.js';
 export { type GcOptions, type GcResult, gc } from './gc.js';
 export {

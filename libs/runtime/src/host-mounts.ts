@@ -42,6 +42,28 @@ export class HostMountsFfi {
     }
   }
 
+  /** A nosuid, nodev tmpfs of at most `sizeBytes` at `dir` (pages are charged to the writer's cgroup). */
+  tmpfs(dir: string, sizeBytes: number): void {
+    this.sys.mount('tmpfs', dir, 'tmpfs', MS_NOSUID | MS_NODEV, `size=${sizeBytes},mode=0755`);
+  }
+
+  /**
+   * A read-only overlay of `lowers` (uppermost first) at `dst`, with no upper dir: a function's
+   * code layer over its dependencies layer, seen as one tree.
+   */
+  overlayReadonly(lowers: string[], dst: string): void {
+    // The kernel splits lowerdir on these; a layer path never has them, but say so if one does.
+    if (lowers.some((l) => /[:,\\]/.test(l)))
+      throw new SyscallError('mount', EINVAL, dst, 'overlay lower dir');
+    this.sys.mount(
+      'overlay',
+      dst,
+      'overlay',
+      MS_RDONLY | MS_NOSUID | MS_NODEV,
+      `lowerdir=${lowers.join(':')}`,
+    );
+  }
+
   /**
    * An fd holding a user namespace whose ids map as `maps` ("inside host size" lines, uid and
    * gid alike): the mapping an idmapped mount translates owners through. Close it when done.

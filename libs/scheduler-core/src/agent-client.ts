@@ -7,6 +7,8 @@ import type {
   AgentPullEvent,
   AgentPullRequest,
   AgentRetireRequest,
+  DepsBuildRequest,
+  DepsBuildResult,
   InvokeResponse,
   PoolTarget,
 } from '@floe/contracts';
@@ -29,6 +31,8 @@ export interface AgentClient {
    * with the agent's error, or UNAVAILABLE after `idleMs` without an event.
    */
   pull?(req: AgentPullRequest, onEvent: (e: AgentPullEvent) => void, idleMs: number): Promise<void>;
+  /** agent.deps.build: a dependencies install may take minutes, hence its own timeout. */
+  depsBuild(req: DepsBuildRequest, timeoutMs: number): Promise<DepsBuildResult>;
 }
 
 /** Hands out one cached client per agent (by id and rpc address); `drop` closes it. */

@@ -68,7 +68,12 @@ export class FunctionRegistry {
   ) {}
 
   /** Creates (`create`, ALREADY_EXISTS if present) or updates (`update`, NOT_FOUND if absent). */
-  async deploy(input: unknown, mode: 'create' | 'update'): Promise<FunctionVersion> {
+  async deploy(
+    input: unknown,
+    mode: 'create' | 'update',
+    /** Key of the dependencies layer built for this code (DepsBuilds.prepare). */
+    depsKey?: string,
+  ): Promise<FunctionVersion> {
     const pre = validateDeployment(input);
     const namespace = pre.namespace ?? DEFAULT_NAMESPACE;
     const dep = validateDeployment(input, {
@@ -86,6 +91,10 @@ export class FunctionRegistry {
       const n = await this.redis.hincrby(this.keys.versions(namespace, name), SEQ, 1);
       const version = buildVersion(dep, { version: n, createdAt: new Date().toISOString(), codeDigest });
       if (pinned) version.imagePinned = pinned.pinned;
+      if (depsKey) {
+        version.depsKey = depsKey;
+        await this.redis.sadd(this.keys.depsRefs(depsKey), fnKey(namespace, name));
+      }
       const record: FunctionRecord = {
         name,
         namespace,
@@ -249,17 +258,19 @@ export class FunctionRegistry {
     return { ...entry, record };
   }
 
-  /** Deletes the function, all its versions, its stats and code blobs nobody else uses. */
+  /**
+   * Deletes the function, all its versions, its stats, and the code blobs and dependencies
+   * keys nobody else uses (agents then drop those layers in their deps GC).
+   */
   async remove(namespace: string, name: string): Promise<void> {
     await this.get(namespace, name);
     await redisOp(`fn remove ${namespace}/${name}`, async () => {
       const all = await this.redis.hgetall(this.keys.versions(namespace, name));
-      const digests = new Set(
-        Object.entries(all)
-          .filter(([k]) => k !== SEQ)
-          .map(([, raw]) => (JSON.parse(raw) as FunctionVersion).codeDigest)
-          .filter((d): d is string => !!d),
-      );
+      const versions = Object.entries(all)
+        .filter(([k]) => k !== SEQ)
+        .map(([, raw]) => JSON.parse(raw) as FunctionVersion);
+      const digests = new Set(versions.map((v) => v.codeDigest).filter((d): d is string => !!d));
+      const depsKeys = new Set(versions.map((v) => v.depsKey).filter((d): d is string => !!d));
       await this.redis
         .multi()
         .hdel(this.keys.functions(namespace), name)
@@ -269,6 +280,10 @@ export class FunctionRegistry {
       for (const d of digests) {
         await this.redis.srem(this.keys.codeRefs(d), fnKey(namespace, name));
         if ((await this.redis.scard(this.keys.codeRefs(d))) === 0) await this.redis.del(this.keys.code(d));
+      }
+      for (const k of depsKeys) {
+        await this.redis.srem(this.keys.depsRefs(k), fnKey(namespace, name));
+        if ((await this.redis.scard(this.keys.depsRefs(k))) === 0) await this.redis.del(this.keys.deps(k));
       }
     });
   }

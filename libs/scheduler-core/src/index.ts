@@ -3,6 +3,7 @@ export * from './agent-directory.js';
 export * from './async-queue.js';
 export * from './async-worker.js';
 export * from './autoscaler.js';
+export * from './deps-builds.js';
 export * from './errors.js';
 export * from './function-cache.js';
 export * from './function-registry.js';

@@ -11,6 +11,8 @@ export function schedulerKeys(prefix = 'floe') {
     asyncAttempts: `${prefix}:async:attempts`,
     /** Set of `ns/name` using a code blob, so removing a function frees blobs nobody else uses. */
     codeRefs: (sha: string) => `${prefix}:coderefs:${sha}`,
+    /** Set of `ns/name` whose versions use a deps key; when it empties the key is dropped (GC). */
+    depsRefs: (key: string) => `${prefix}:depsrefs:${key}`,
   };
 }
 

@@ -1,5 +1,7 @@
 import type {
   AgentInfo,
+  BuildLogRequest,
+  BuildLogResponse,
   DeadLetter,
   DeadLettersRequest,
   EnqueueRequest,
@@ -21,7 +23,7 @@ import type {
   SecretPutRequest,
   SecretSummary,
 } from '@floe/contracts';
-import { InvalidArgumentError, NotFoundError } from '@floe/contracts';
+import { InvalidArgumentError, NotFoundError, validateDeployment, withoutNulls } from '@floe/contracts';
 import type { RegistryConfig } from '@floe/overlay-snapshots';
 import type { Redis } from 'ioredis';
 import type { AgentClientFactory } from './agent-client.js';
@@ -29,6 +31,7 @@ import { AgentDirectory } from './agent-directory.js';
 import { AsyncQueue } from './async-queue.js';
 import { AsyncWorker } from './async-worker.js';
 import { Autoscaler, DEFAULT_SCALE_IN_IDLE_MS } from './autoscaler.js';
+import { checkBuildId, DepsBuilds } from './deps-builds.js';
 import { FunctionCache } from './function-cache.js';
 import { type FunctionEntry, FunctionRegistry } from './function-registry.js';
 import { ImagePullService } from './image-pull.js';
@@ -71,7 +74,12 @@ export interface SchedulerSettings {
   version: string;
   /** Registries (CA, insecure hosts, mirrors): images are resolved at deploy when set. */
   registry?: RegistryConfig;
+  /** How long a deploy waits for an agent's dependencies install (agents kill it at FLOE_BUILD_TIMEOUT_MS). */
+  buildTimeoutMs?: number;
 }
+
+/** An agent's default build timeout (300 s) plus room for the import and the answer. */
+export const DEFAULT_BUILD_TIMEOUT_MS = 330_000;
 
 /** Redis connections by purpose: `main` (commands), `subscriber` (pub/sub), `blocking` (XREADGROUP). */
 export type RedisConnector = (purpose: 'main' | 'subscriber' | 'blocking') => Redis;
@@ -105,6 +113,7 @@ export class Scheduler {
   readonly secrets: SecretStore;
   readonly cache: FunctionCache;
   readonly directory: AgentDirectory;
+  private readonly depsBuilds: DepsBuilds;
   readonly tracker = new LoadTracker();
   readonly invoker: InvokeService;
   readonly autoscaler: Autoscaler;
@@ -139,6 +148,13 @@ export class Scheduler {
     this.directory = new AgentDirectory(this.redis, this.keys, { pollMs: settings.agentPollMs });
     // A layer's bytes arrive many times a second; minutes of silence mean the agent is gone.
     this.images = new ImagePullService(resolver, this.directory, clients, 300_000);
+    this.depsBuilds = new DepsBuilds(
+      this.redis,
+      this.keys,
+      this.directory,
+      clients,
+      settings.buildTimeoutMs ?? DEFAULT_BUILD_TIMEOUT_MS,
+    );
     this.invoker = new InvokeService(this.cache, this.directory, clients, this.tracker, settings);
     this.autoscaler = new Autoscaler(
       this.cache,
@@ -236,10 +252,23 @@ export class Scheduler {
     };
   }
 
-  async deploy(dep: unknown, mode: 'create' | 'update'): Promise<FunctionStatus> {
-    const v = await this.registry.deploy(dep, mode);
+  /**
+   * fn.deploy / fn.update. A `buildId` beside the deployment's fields names the build log
+   * (build.log) a client follows while the dependencies install; it is not stored.
+   */
+  async deploy(input: unknown, mode: 'create' | 'update'): Promise<FunctionStatus> {
+    const { buildId, ...dep } = (withoutNulls(input) ?? {}) as { buildId?: unknown };
+    const build = checkBuildId(buildId);
+    // Validated before a build starts: a bad deployment installs nothing.
+    const deps = await this.depsBuilds.prepare(validateDeployment(dep), build);
+    const v = await this.registry.deploy(dep, mode, deps?.spec.key);
     await this.cache.refresh(v.namespace, v.name);
-    return this.get({ namespace: v.namespace, name: v.name });
+    const status = await this.get({ namespace: v.namespace, name: v.name });
+    return deps ? { ...status, dependencies: deps.cached ? 'cached' : 'installed' } : status;
+  }
+
+  buildLog(req: BuildLogRequest): Promise<BuildLogResponse> {
+    return this.depsBuilds.log(req?.id, req?.after);
   }
 
   async get(ref: FunctionRef): Promise<FunctionStatus> {

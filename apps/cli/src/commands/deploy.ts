@@ -1,4 +1,5 @@
-import type { FunctionStatus } from '@floe/contracts';
+import { randomBytes } from 'node:crypto';
+import type { BuildLogResponse, FunctionStatus } from '@floe/contracts';
 import { pairs, parse } from '../argv.js';
 import type { Context } from '../context.js';
 import { type DeployFlags, type DeployPlan, planFromFolder } from '../deploy-plan.js';
@@ -98,14 +99,30 @@ async function deployOne(ctx: Context, client: GatewayClient, plan: DeployPlan, 
         `${d.service}: packed ${files.filter((x) => x.type === 'file').length} files from ${plan.dir} (${bytes(code.length)})\n`,
       );
     const bar = new Progress(ctx.o, `${d.service}: uploading`, form.body.length);
-    const r = await client.request(method, '/floe/functions', {
+    const buildId = randomBytes(12).toString('base64url');
+    const log = new BuildLogFollower(ctx, client, d.service, buildId);
+    const pending = client.request(method, '/floe/functions', {
       body: form.body,
-      headers: { 'content-type': form.contentType },
-      onProgress: (n) => bar.update(n),
+      headers: { 'content-type': form.contentType, 'x-floe-build-id': buildId },
+      onProgress: (n) => {
+        bar.update(n);
+        // Uploaded: the gateway now has the code, and any install starts; follow its output.
+        if (n >= form.body.length) {
+          bar.finish();
+          log.start();
+        }
+      },
     });
-    bar.finish();
+    let r: Awaited<typeof pending>;
+    try {
+      r = await pending;
+    } finally {
+      bar.finish();
+      await log.stop();
+    }
     if (r.status >= 400) throw apiError(r.status, r.body);
     status = JSON.parse(r.body.toString('utf8'));
+    if (status.dependencies && !ctx.o.json) ctx.o.err(`${d.service}: dependencies: ${status.dependencies}\n`);
   } else {
     status = await client.json<FunctionStatus>(method, '/system/functions', d);
   }
@@ -120,6 +137,7 @@ async function deployOne(ctx: Context, client: GatewayClient, plan: DeployPlan, 
   const result = {
     name: d.service,
     url,
+    ...(status?.dependencies ? { dependencies: status.dependencies } : {}),
     version: ready?.version ?? version,
     ready: Boolean(ready && ready.availableReplicas > 0),
     availableReplicas: ready?.availableReplicas ?? 0,
@@ -130,6 +148,51 @@ async function deployOne(ctx: Context, client: GatewayClient, plan: DeployPlan, 
     ctx.o.out(`${url}  version ${result.version ?? '?'}  ${replicas}  next call: ${start} start\n`);
   }
   return result;
+}
+
+/**
+ * Prints a deploy's dependencies install output as it comes: polls the build log the
+ * gateway keeps under the deploy's `X-Floe-Build-Id` until the deploy has answered.
+ */
+class BuildLogFollower {
+  private next = 0;
+  private running?: Promise<void>;
+  private stopped = false;
+
+  constructor(
+    private readonly ctx: Context,
+    private readonly client: GatewayClient,
+    private readonly name: string,
+    private readonly id: string,
+  ) {}
+
+  start(): void {
+    if (this.running || this.ctx.o.json) return;
+    this.running = (async () => {
+      while (!this.stopped) {
+        await this.poll();
+        await new Promise((r) => setTimeout(r, 300));
+      }
+    })();
+  }
+
+  async stop(): Promise<void> {
+    if (this.ctx.o.json) return;
+    this.stopped = true;
+    await this.running;
+    // The last lines may land between the final poll and the deploy's answer.
+    await this.poll();
+  }
+
+  private async poll(): Promise<void> {
+    const r = await this.client
+      .request('GET', `/floe/functions/builds/${this.id}/log?after=${this.next}`)
+      .catch(() => undefined);
+    if (!r || r.status !== 200) return;
+    const page = JSON.parse(r.body.toString('utf8')) as BuildLogResponse;
+    for (const line of page.lines) this.ctx.o.err(`${this.name}: | ${line}\n`);
+    this.next = page.next;
+  }
 }
 
 /** Polls describe until a replica is available (frozen and ready), or the wait runs out. */

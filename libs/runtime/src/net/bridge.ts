@@ -13,6 +13,11 @@ export interface BridgeOptions {
   subnet?: string;
   /** Masquerade egress through nf_tables (default true). */
   nat?: boolean;
+  /**
+   * Address leases (default `<stateDir>/ipam/<name>`). Runtimes with different state dirs that
+   * share one bridge must share this too, or they hand out the same address.
+   */
+  ipamDir?: string;
 }
 
 export interface ContainerNet {
@@ -48,7 +53,7 @@ export class BridgeNetwork {
   ) {
     this.name = opts.name ?? 'floe0';
     this.base = (opts.subnet ?? '10.88.0.0').split('.').map(Number);
-    this.ipamDir = path.join(stateDir, 'ipam', this.name);
+    this.ipamDir = opts.ipamDir ?? path.join(stateDir, 'ipam', this.name);
     this.nat = opts.nat ?? true;
   }
 

@@ -127,6 +127,10 @@ export class FakeAgents implements AgentClientFactory {
       target: async (req: PoolTarget) => void rec('target', req),
       logs: async () => ({ lines: [] }),
       status: async () => agent,
+      depsBuild: async (req) => {
+        rec('depsBuild', req);
+        return { key: req.key, cached: false };
+      },
     };
   }
 
