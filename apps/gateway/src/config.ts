@@ -27,6 +27,8 @@ export interface GatewayConfig {
   rpcTimeoutMs: number;
   /** In-flight invocations above which the gateway answers 429 itself, before asking anyone. */
   maxInflight: number;
+  /** FLOE_DIRECT_ROUTE: call agents directly with the scheduler's placements (off: every call via the scheduler). */
+  directRoute: boolean;
   /** Polling interval of GET /system/logs?follow=true. */
   logsPollMs: number;
   /** Registries; with `uploadRegistry` (FLOE_REGISTRY) uploads are pushed there for every agent. */
@@ -65,6 +67,7 @@ export function loadConfig(env = new EnvReader()): GatewayConfig {
     invokeTimeoutMs: env.int('FLOE_INVOKE_TIMEOUT_MS', 300_000, { min: 100 }),
     rpcTimeoutMs: env.int('FLOE_RPC_TIMEOUT_MS', 10_000, { min: 100 }),
     maxInflight: env.int('FLOE_GATEWAY_MAX_INFLIGHT', 4096, { min: 1 }),
+    directRoute: env.bool('FLOE_DIRECT_ROUTE', true),
     logsPollMs: env.int('FLOE_LOGS_POLL_MS', 500, { min: 50 }),
     registry: registryConfigFromEnv(registryEnv(env)),
   };

@@ -3,7 +3,6 @@ import type {
   EnqueueRequest,
   FunctionPageRequest,
   FunctionRef,
-  InvokeRequest,
   LogsReadRequest,
   NamespaceRef,
   RollbackRequest,
@@ -23,11 +22,6 @@ import { SCHEDULER } from './tokens.js';
 @UseFilters(RpcErrorFilter)
 export class SchedulerController {
   constructor(@Inject(SCHEDULER) private readonly s: Scheduler) {}
-
-  @MessagePattern(SchedulerPatterns.invoke)
-  invoke(@Payload() req: InvokeRequest) {
-    return this.s.invoke(req);
-  }
 
   @MessagePattern(SchedulerPatterns.info)
   info() {

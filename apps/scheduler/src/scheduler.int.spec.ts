@@ -39,11 +39,11 @@ function request(fn: string, body: string, headers: Record<string, string> = {})
     path: '/',
     query: '',
     headers,
-    body: Buffer.from(body).toString('base64'),
+    body: Buffer.from(body),
   };
 }
 
-const text = (r: InvokeResponse) => Buffer.from(r.body, 'base64').toString();
+const text = (r: InvokeResponse) => Buffer.from(r.body).toString();
 
 describe('scheduler app (integration)', () => {
   const cleanups: (() => Promise<void> | void)[] = [];

@@ -2,6 +2,7 @@ import type {
   AgentInfo,
   DeadLetter,
   DeadLettersRequest,
+  DirectCallStats,
   EnqueueRequest,
   EnqueueResponse,
   FunctionPage,
@@ -14,6 +15,8 @@ import type {
   LogLine,
   LogsReadRequest,
   NamespaceRef,
+  Placement,
+  PlaceRequest,
   RollbackRequest,
   ScaleRequest,
   SecretPutRequest,
@@ -313,6 +316,14 @@ export class Scheduler {
 
   invoke(req: InvokeRequest): Promise<InvokeResponse> {
     return this.invoker.invoke(req);
+  }
+
+  place(req: PlaceRequest): Promise<Placement> {
+    return this.invoker.placement(req);
+  }
+
+  recordDirect(stats: DirectCallStats): void {
+    this.invoker.recordDirect(stats);
   }
 
   async enqueue(req: EnqueueRequest): Promise<EnqueueResponse> {
