@@ -8,6 +8,7 @@ import {
   FrameRpcClient,
   type InvokeRequest,
   type InvokeResponse,
+  type InvokeRoute,
   isSerializedError,
   type Placement,
   type PlaceRequest,
@@ -60,6 +61,7 @@ export class SchedulerClient implements OnApplicationShutdown {
   private readonly where: string;
   /** The direct route (FLOE_DIRECT_ROUTE): agents called with the scheduler's placements. */
   private readonly direct?: DirectInvoker;
+  private routeObserver?: (route: InvokeRoute) => void;
 
   constructor(@Inject(GATEWAY_CONFIG) private readonly config: GatewayConfig) {
     const tls = config.internalTls;
@@ -73,6 +75,7 @@ export class SchedulerClient implements OnApplicationShutdown {
         report: (stats) => this.fastCall<void>(SchedulerPatterns.direct, stats, config.rpcTimeoutMs),
         // The agents' invoke ports take the cluster's certificates, the gateway's included.
         agent: (address) => new AgentInvokeClient(new FrameRpcClient(parseHostPort(address), { tls })),
+        onRoute: (route) => this.routeObserver?.(route),
       });
   }
 
@@ -88,6 +91,11 @@ export class SchedulerClient implements OnApplicationShutdown {
   /** async.enqueue over the frame channel: the body as bytes, not base64 in Nest's JSON. */
   enqueue(req: EnqueueRequest): Promise<EnqueueResponse> {
     return this.fastCall<EnqueueResponse>(SchedulerPatterns.enqueue, req, this.config.rpcTimeoutMs);
+  }
+
+  /** Told the way each call went (the gateway's route metric). */
+  observeRoutes(observer: (route: InvokeRoute) => void): void {
+    this.routeObserver = observer;
   }
 
   /** Forgets cached placements (a function changed through another gateway, say). */

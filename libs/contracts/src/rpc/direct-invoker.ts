@@ -5,6 +5,19 @@ import type { InvokeRequest, InvokeResponse } from '../invoke.js';
 import type { AgentInvokeClient } from './agent-invoke-client.js';
 import { RpcConnectionError, RpcTimeoutError } from './frame-rpc-client.js';
 
+/**
+ * Which way a call went: `direct`, or to the scheduler because there was no placement (a
+ * scheduler that can't place), no warm instance, every slot busy while the function may grow,
+ * or the agent was unreachable or refused it (full, going away).
+ */
+export type InvokeRoute =
+  | 'direct'
+  | 'no-placement'
+  | 'no-warm-instance'
+  | 'slots-busy'
+  | 'agent-unreachable'
+  | 'agent-refused';
+
 export interface DirectInvokerDeps {
   /** fn.place on the scheduler. */
   place: (req: PlaceRequest) => Promise<Placement>;
@@ -17,6 +30,8 @@ export interface DirectInvokerDeps {
   statsEveryMs?: number;
   /** An agent a call found unreachable is left out of placements this long. */
   deadAgentMs?: number;
+  /** Told the way each call went (a metric). */
+  onRoute?: (route: InvokeRoute) => void;
 }
 
 interface Cached {
@@ -53,12 +68,13 @@ export class DirectInvoker {
   async invoke(req: InvokeRequest, timeoutMs: number): Promise<InvokeResponse> {
     const key = `${req.namespace}/${req.function}`;
     let p = await this.placement(key, req);
-    if (!p || p.agents.length === 0) return this.viaScheduler(key, req, timeoutMs);
+    if (!p) return this.viaScheduler(key, req, timeoutMs, 'no-placement');
+    if (p.agents.length === 0) return this.viaScheduler(key, req, timeoutMs, 'no-warm-instance');
     let agent = (this.waiters.get(key)?.length ?? 0) > 0 ? undefined : this.pick(key, p);
     if (!agent) {
-      if (p.mayGrow) return this.viaScheduler(key, req, timeoutMs);
+      if (p.mayGrow) return this.viaScheduler(key, req, timeoutMs, 'slots-busy');
       const got = await this.waitForSlot(key, req, p);
-      if (!got) return this.viaScheduler(key, req, timeoutMs);
+      if (!got) return this.viaScheduler(key, req, timeoutMs, 'slots-busy');
       [p, agent] = got;
     }
     return this.direct(key, p, agent, req, timeoutMs);
@@ -93,27 +109,38 @@ export class DirectInvoker {
     request.deadline ??= Date.now() + p.version.timeoutMs;
     const timeout = Math.min(timeoutMs, Math.max(0, request.deadline - Date.now()) + p.agentTimeoutMs);
     this.acquire(key, agent.id);
-    let fallback = false;
+    let fallback: InvokeRoute | undefined;
     try {
-      return await this.client(agent.invoke).invoke({ request, version: p.version }, timeout);
+      const res = await this.client(agent.invoke).invoke({ request, version: p.version }, timeout);
+      this.deps.onRoute?.('direct');
+      return res;
     } catch (err) {
       const code = err instanceof FloeError ? err.code : undefined;
       if (err instanceof RpcConnectionError || err instanceof RpcTimeoutError) {
         // Dead or hung: out of this gateway's placements until the scheduler sees it beat again.
         this.dead.set(agent.id, Date.now() + (this.deps.deadAgentMs ?? 3000));
         this.placements.delete(key);
-        fallback = true;
+        fallback = 'agent-unreachable';
       } else if (code === 'RESOURCE_EXHAUSTED' || code === 'UNAVAILABLE') {
         this.placements.delete(key);
-        fallback = true;
-      } else throw err;
+        fallback = 'agent-refused';
+      } else {
+        this.deps.onRoute?.('direct');
+        throw err;
+      }
     } finally {
-      this.release(key, agent.id, !fallback);
+      this.release(key, agent.id, fallback === undefined);
     }
-    return this.viaScheduler(key, req, timeoutMs);
+    return this.viaScheduler(key, req, timeoutMs, fallback);
   }
 
-  private viaScheduler(key: string, req: InvokeRequest, timeoutMs: number): Promise<InvokeResponse> {
+  private viaScheduler(
+    key: string,
+    req: InvokeRequest,
+    timeoutMs: number,
+    why: InvokeRoute,
+  ): Promise<InvokeResponse> {
+    this.deps.onRoute?.(why);
     const busy = this.inflight.get(key);
     return this.deps.viaScheduler(busy?.size ? { ...req, busy: this.busy(key) } : req, timeoutMs);
   }
