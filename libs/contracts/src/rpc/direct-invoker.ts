@@ -54,7 +54,9 @@ interface Cached {
 export class DirectInvoker {
   private readonly placements = new Map<string, Cached>();
   private readonly inflight = new Map<string, Map<string, number>>();
-  private readonly waiters = new Map<string, (() => void)[]>();
+  /** Per function, calls waiting for a slot, in arrival order (`ticket`). */
+  private readonly waiters = new Map<string, { ticket: number; wake: () => void }[]>();
+  private tickets = 0;
   private readonly clients = new Map<string, AgentInvokeClient>();
   private readonly dead = new Map<string, number>();
   private stats = new Map<string, { count: number; last: number }>();
@@ -207,7 +209,7 @@ export class DirectInvoker {
     first: Placement,
   ): Promise<[Placement, PlacementAgent] | undefined> {
     const until = Date.now() + first.queueWaitMs;
-    let front = false;
+    const ticket = ++this.tickets;
     for (;;) {
       const left = until - Date.now();
       if (left <= 0)
@@ -216,8 +218,7 @@ export class DirectInvoker {
           `invoke ${key}: no capacity (max scale ${first.version.maxScale}, every slot busy)`,
           { details: { retryAfterSeconds: Math.max(1, Math.ceil(first.queueWaitMs / 1000)) } },
         );
-      await this.sleepOrWake(key, Math.min(left, 100), front);
-      front = true;
+      await this.sleepOrWake(key, Math.min(left, 100), ticket);
       const p = await this.placement(key, req);
       if (!p || p.agents.length === 0) return undefined;
       const agent = this.pick(key, p);
@@ -230,25 +231,30 @@ export class DirectInvoker {
     }
   }
 
-  private sleepOrWake(key: string, ms: number, front: boolean): Promise<void> {
+  /** Waits `ms` or until woken; a call that waited before keeps its place by its ticket. */
+  private sleepOrWake(key: string, ms: number, ticket: number): Promise<void> {
     return new Promise((resolve) => {
       const list = this.waiters.get(key) ?? [];
       this.waiters.set(key, list);
-      const done = () => {
-        clearTimeout(timer);
-        const at = list.indexOf(done);
-        if (at >= 0) list.splice(at, 1);
-        if (list.length === 0 && this.waiters.get(key) === list) this.waiters.delete(key);
-        resolve();
+      const w = {
+        ticket,
+        wake: () => {
+          clearTimeout(timer);
+          const at = list.indexOf(w);
+          if (at >= 0) list.splice(at, 1);
+          if (list.length === 0 && this.waiters.get(key) === list) this.waiters.delete(key);
+          resolve();
+        },
       };
-      const timer = setTimeout(done, ms);
-      if (front) list.unshift(done);
-      else list.push(done);
+      const timer = setTimeout(w.wake, ms);
+      let at = list.length;
+      while (at > 0 && (list[at - 1]?.ticket ?? 0) > ticket) at--;
+      list.splice(at, 0, w);
     });
   }
 
   private wake(key: string): void {
-    this.waiters.get(key)?.[0]?.();
+    this.waiters.get(key)?.[0]?.wake();
   }
 
   private acquire(key: string, agentId: string): void {
