@@ -6,7 +6,7 @@ import { clientHandshake, type Handshake, isLoopback } from '../pki/loopback-aut
 import { clientTlsOptions } from '../pki/peer-auth.js';
 import { DeadlineTimer } from './deadline-timer.js';
 import { liftBody, restoreBody } from './frame-body.js';
-import { encodeFrame, type Frame, FrameDecoder } from './frame-codec.js';
+import { type Frame, FrameDecoder, frameParts, writeFrame } from './frame-codec.js';
 import type { RpcReply } from './frame-rpc.types.js';
 
 const READ_BUFFER_BYTES = 64 * 1024;
@@ -61,7 +61,7 @@ export class FrameRpcClient {
   private readonly tls?: tls.ConnectionOptions;
   private readonly loopbackKey?: Buffer;
   /** Frames written while the loopback handshake of the current connection is not done. */
-  private held?: Buffer[];
+  private held?: Buffer[][];
 
   constructor(
     private readonly address: { host: string; port: number },
@@ -89,9 +89,9 @@ export class FrameRpcClient {
       });
       this.deadlines.arm(deadline);
       const { d, body, b } = liftBody(data);
-      const frame = encodeFrame(b ? { i, p: pattern, d, b } : { i, p: pattern, d }, body);
+      const frame = frameParts(b ? { i, p: pattern, d, b } : { i, p: pattern, d }, body);
       if (this.held) this.held.push(frame);
-      else socket.write(frame);
+      else writeFrame(socket, frame);
     });
   }
 
@@ -174,7 +174,7 @@ export class FrameRpcClient {
     if (this.socket !== socket) return;
     const held = this.held ?? [];
     this.held = undefined;
-    for (const f of held) socket.write(f);
+    for (const f of held) writeFrame(socket, f);
   }
 
   private settle(reply: RpcReply, body: Buffer): void {

@@ -5,7 +5,7 @@ import type { ClusterTls } from '../pki/cluster-pki.js';
 import { isLoopback, serverHandshake } from '../pki/loopback-auth.js';
 import { countUnauthenticated, serverTlsOptions, unauthenticatedCounter } from '../pki/peer-auth.js';
 import { liftBody, restoreBody } from './frame-body.js';
-import { encodeFrame, type Frame, FrameDecoder } from './frame-codec.js';
+import { encodeFrame, type Frame, FrameDecoder, frameParts, writeFrame } from './frame-codec.js';
 import type { RpcReply, RpcRequest } from './frame-rpc.types.js';
 
 export type RpcHandler = (data: never) => unknown;
@@ -125,7 +125,7 @@ export class FrameRpcServer {
         return;
       }
       const { d, body, b } = liftBody(r.r);
-      socket.write(encodeFrame(b ? { i: r.i, r: d, b } : { i: r.i, r: d }, body));
+      writeFrame(socket, frameParts(b ? { i: r.i, r: d, b } : { i: r.i, r: d }, body));
     };
     const handler = this.handlers[req.p];
     if (!handler) {
