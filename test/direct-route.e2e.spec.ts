@@ -66,6 +66,26 @@ async function deploy(service: string, files: Record<string, string>, extra: Rec
   expect(d.status, d.text).toBe(202);
 }
 
+/**
+ * A function of at most one instance, deployed with it ready before any call: a first call
+ * placed while the deploy's own instance was not in a heartbeat yet could start a second one
+ * on the other agent (max scale holds per heartbeat, not across a race).
+ */
+async function deployOne(service: string) {
+  await deploy(service, CONCURRENCY, {
+    labels: { 'com.openfaas.scale.min': '1', 'com.openfaas.scale.max': '1' },
+  });
+  await waitFor(
+    `${service}: one replica available`,
+    async () => {
+      const r = await call('GET', `/system/function/${service}`, undefined, { auth: true });
+      const d = r.status === 200 ? JSON.parse(r.text) : undefined;
+      return d?.availableReplicas === 1 && d?.replicas === 1 ? true : undefined;
+    },
+    60_000,
+  );
+}
+
 /** Calls `name` until one call goes the direct route: the gateway holds a placement with an agent. */
 async function untilDirect(name: string, body = ''): Promise<void> {
   await waitFor(
@@ -137,7 +157,7 @@ describe('the direct route (gateway → agent)', () => {
 
   it('holds a function at max scale to its concurrency: a second call queues for the slot, then is served', async () => {
     const name = uniqueName('dr-queue');
-    await deploy(name, CONCURRENCY, { labels: { 'com.openfaas.scale.max': '1' } });
+    await deployOne(name);
     await untilDirect(name);
     // The slot is held for 1.5 s; the second call arrives while it is, and waits (queue wait 4 s).
     const first = call('POST', `/function/${name}?ms=1500`);
@@ -153,7 +173,7 @@ describe('the direct route (gateway → agent)', () => {
 
   it('answers 429 with Retry-After when a call over max scale waits out the queue, and serves again after', async () => {
     const name = uniqueName('dr-429');
-    await deploy(name, CONCURRENCY, { labels: { 'com.openfaas.scale.max': '1' } });
+    await deployOne(name);
     await untilDirect(name);
     // Held far longer than the queue wait: the second call must give up first.
     const long = call('POST', `/function/${name}?ms=${QUEUE_WAIT_MS * 3}`);
@@ -171,7 +191,7 @@ describe('the direct route (gateway → agent)', () => {
     await deploy(name, CONCURRENCY, { labels: { 'com.openfaas.scale.max': '4' } });
     await untilDirect(name);
     const before = await routed('slots-busy');
-    const answers = await Promise.all([0, 1, 2].map(() => call('POST', `/function/${name}?ms=1500`)));
+    const answers = await Promise.all([0, 1, 2].map(() => call('POST', `/function/${name}?ms=4000`)));
     for (const a of answers) expect(a.status, a.text).toBe(200);
     // Each instance still served one call at a time; more than one instance served them.
     for (const a of answers) expect(JSON.parse(a.text).most).toBe(1);
