@@ -98,11 +98,6 @@ export class SchedulerClient implements OnApplicationShutdown {
     this.routeObserver = observer;
   }
 
-  /** Forgets cached placements (a function changed through another gateway, say). */
-  forgetPlacements(): void {
-    this.direct?.forget();
-  }
-
   private viaScheduler(req: InvokeRequest, timeoutMs: number): Promise<InvokeResponse> {
     return this.fastCall<InvokeResponse>(SchedulerPatterns.invoke, req, timeoutMs);
   }

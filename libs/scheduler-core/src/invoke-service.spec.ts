@@ -231,4 +231,58 @@ describe(InvokeService.name, () => {
     await service.invoke(invokeRequest('echo'));
     expect(agents.of('invoke').at(-1)?.req.version.image).toBe('echo:2');
   });
+
+  it('places for the direct route: agents with warm instances, their slots, whether the function may grow', async () => {
+    await deploy({
+      annotations: { 'com.floe.max-concurrency': '4' },
+      labels: { 'com.openfaas.scale.max': '3' },
+    });
+    await registerAgent(env.redis, env.keys, agentInfo('empty', { invoke: '127.0.0.1:1' }));
+    await registerAgent(
+      env.redis,
+      env.keys,
+      agentInfo('warm', {
+        invoke: '127.0.0.1:2',
+        functions: { [key]: { instances: 2, idle: 1, inflight: 1 } },
+      }),
+    );
+    await directory.poll();
+    const p = await service.placement({ namespace: 'openfaas-fn', function: 'echo' });
+    expect(p.agents).toEqual([{ id: 'warm', invoke: '127.0.0.1:2', slots: 8 }]);
+    expect(p.mayGrow).toBe(true);
+    expect(p.version.name).toBe('echo');
+    expect(p.queueWaitMs).toBe(300);
+    await expect(service.placement({ namespace: 'openfaas-fn', function: 'nope' })).rejects.toMatchObject({
+      code: 'NOT_FOUND',
+    });
+    expect(agents.calls).toEqual([]);
+  });
+
+  it("counts the gateway's direct calls in flight (busy) when it places a call the gateway had no slot for", async () => {
+    await deploy({ labels: { 'com.openfaas.scale.max': '2' } });
+    await registerAgent(
+      env.redis,
+      env.keys,
+      agentInfo('a', { functions: { [key]: { instances: 1, idle: 0, inflight: 1 } } }),
+    );
+    await registerAgent(
+      env.redis,
+      env.keys,
+      agentInfo('b', { stemcells: { node: 1 }, free: { memoryBytes: 9e9 } }),
+    );
+    await directory.poll();
+    // The one slot on `a` is the gateway's: the call goes where an instance can start.
+    expect((await service.invoke({ ...invokeRequest('echo'), busy: { a: 1 } })).agentId).toBe('b');
+    // Without it, the slot on `a` looks free; the agent sees no `busy`.
+    expect((await service.invoke(invokeRequest('echo'))).agentId).toBe('a');
+    expect(
+      agents.calls.every((c) => (c.req as { request: { busy?: unknown } }).request.busy === undefined),
+    ).toBe(true);
+  });
+
+  it("records the direct route's call counts as its own", async () => {
+    service.recordDirect({ calls: { [key]: { count: 3, last: Date.now() }, bad: { count: 1, last: 0 } } });
+    expect(tracker.drainStats().get(key)?.count).toBe(3);
+    expect(tracker.lastActivity(key)).toBeGreaterThan(0);
+  });
 });
