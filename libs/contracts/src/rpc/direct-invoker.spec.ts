@@ -124,7 +124,9 @@ describe(DirectInvoker.name, () => {
       throw new FloeError('INVALID_ARGUMENT', "scheduler: no handler for 'fn.place'");
     });
     await old.d.invoke(request(), 5000);
-    expect(old.routes).toEqual(['no-placement']);
+    await old.d.invoke(request(), 5000);
+    expect(old.routes).toEqual(['no-placement', 'no-placement']);
+    expect(old.places()).toBe(1); // not asked again at once
   });
 
   it('over its slots, hands a function that may grow to the scheduler with its busy counts', async () => {

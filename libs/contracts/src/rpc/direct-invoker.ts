@@ -34,6 +34,9 @@ export interface DirectInvokerDeps {
   onRoute?: (route: InvokeRoute) => void;
 }
 
+/** How long a placement the scheduler could not give is not asked for again. */
+const FAILED_PLACEMENT_TTL_MS = 1000;
+
 interface Cached {
   placement?: Placement;
   expires: number;
@@ -151,7 +154,8 @@ export class DirectInvoker {
   private async placement(key: string, req: InvokeRequest): Promise<Placement | undefined> {
     const now = Date.now();
     const c = this.placements.get(key);
-    if (c?.placement && c.expires > now) return c.placement;
+    // A failed question is remembered as briefly: no second RPC per call while the scheduler is away.
+    if (c && c.expires > now) return c.placement;
     if (c?.asking) return c.asking;
     const entry: Cached = c ?? { expires: 0 };
     entry.asking = this.deps
@@ -167,6 +171,7 @@ export class DirectInvoker {
           // one that is down) and the call goes the scheduler's way, which says what is wrong.
           if (err instanceof NotFoundError || (err as FloeError)?.code === 'NOT_FOUND') throw err;
           entry.placement = undefined;
+          entry.expires = Date.now() + FAILED_PLACEMENT_TTL_MS;
           return undefined;
         },
       )
