@@ -27,6 +27,8 @@ export const LATENCY_KEYS = [
   ['warm_agent_internal_ms', 'same loop, time inside the agent (thaw, call, response)'],
   ['hot_agent_ms', 'warm call, agent fast path, back to back (not frozen)'],
   ['warm_https_ms', 'warm call of a frozen instance, HTTPS via gateway, after 120 ms idle (wrk)'],
+  ['body_1mib_ms', '1 MiB binary body echoed byte-identical by a node function, HTTPS via gateway'],
+  ['body_4mib_ms', '4 MiB binary body echoed byte-identical by a node function, HTTPS via gateway'],
   ['one_inflight_https_ms', 'warm call, HTTPS via gateway, one in flight (wrk -c1)'],
   ['platform_overhead_ms', 'platform overhead, one in flight (wrk -c1 − in-function time)'],
   ['platform_overhead_after_idle_ms', 'platform overhead, frozen after 120 ms idle'],
@@ -97,12 +99,12 @@ function markdown(r) {
     '',
     '## Throughput (wrk, HTTPS keep-alive, no-op node function)',
     '',
-    '| concurrency | req/s | errors | p50 ms | p99 ms |',
-    '|---:|---:|---:|---:|---:|',
+    '| concurrency | req/s | errors | p50 ms | p99 ms | instances started |',
+    '|---:|---:|---:|---:|---:|---:|',
   );
   for (const t of r.throughput ?? [])
     lines.push(
-      `| ${t.concurrency} | ${Math.round(t.rps)} | ${t.errors} | ${f(t.latency_ms?.p50)} | ${f(t.latency_ms?.p99)} |`,
+      `| ${t.concurrency} | ${Math.round(t.rps)} | ${t.errors} | ${f(t.latency_ms?.p50)} | ${f(t.latency_ms?.p99)} | ${t.scale_outs ?? '–'} |`,
     );
   lines.push(
     '',

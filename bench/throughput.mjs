@@ -1,5 +1,7 @@
 // Case 6: wrk over HTTPS (keep-alive) against a warm no-op node function at several
 // concurrencies. wrk shares the 2 cores with the platform, as a client on the same box would.
+// Each level reports how many instances the agent started while it ran (`scale_outs`, from
+// floe_agent_starts_total{kind!="warm"}), so a p99 tail can be told apart from scale-out.
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { deployment } from './platform.mjs';
@@ -35,14 +37,20 @@ export async function throughput(client, { seconds, log }) {
   const url = `${client.url.replace('localhost', '127.0.0.1')}/function/${name}`;
   await run('wrk', ['-t1', '-c4', '-d1s', url], { env: CLEAN_ENV }); // connections, JIT
   const out = [];
+  const started = async () =>
+    (await client.metrics())
+      .filter((m) => m.name === 'floe_agent_starts_total' && m.labels.kind !== 'warm')
+      .reduce((a, m) => a + m.value, 0);
   for (const c of [1, 16, 64]) {
+    const before = await started();
     log(`throughput: wrk -c${c} for ${seconds} s`);
     const threads = Math.min(c, 2);
     const { stdout } = await run('wrk', [`-t${threads}`, `-c${c}`, `-d${seconds}s`, '--latency', url], {
       env: CLEAN_ENV,
       timeout: (seconds + 30) * 1000,
     });
-    out.push({ concurrency: c, ...parseWrk(stdout) });
+    const scaleOuts = (await started()) - before;
+    out.push({ concurrency: c, ...parseWrk(stdout), scale_outs: scaleOuts });
   }
   return { throughput: out };
 }

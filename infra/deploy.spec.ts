@@ -65,13 +65,13 @@ describe('k8s manifests', () => {
     expect(volume?.secret.secretName).toBe('floe-secrets-key');
   });
 
-  it('let only gateways (and agents, for secret values) reach the scheduler, only schedulers reach the agents', () => {
+  it('let only gateways (and agents, for secret values) reach the scheduler; schedulers reach the agents, gateways only their invoke port', () => {
     const { scheduler, gateway, agent } = workloads;
     expect(allowed(scheduler, appOf(gateway))).toEqual([7001, 7002, 7003]);
     expect(allowed(scheduler, appOf(agent))).toEqual([7001, 7002]);
     expect(allowed(scheduler, 'some-other-pod')).toEqual([7002]); // /healthz, /metrics
     expect(allowed(agent, appOf(scheduler))).toEqual([7101, 7102, 7201]);
-    expect(allowed(agent, appOf(gateway))).toEqual([7102]);
+    expect(allowed(agent, appOf(gateway))).toEqual([7102, 7201]); // the direct route
     expect(allowed(agent, 'some-other-pod')).toEqual([7102]);
   });
 });

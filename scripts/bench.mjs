@@ -3,6 +3,7 @@
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { bodies } from '../bench/bodies.mjs';
 import { density } from '../bench/density.mjs';
 import { floor } from '../bench/floor.mjs';
 import { idmap } from '../bench/idmap.mjs';
@@ -34,6 +35,7 @@ const N = quick
       snapshots: 50,
       many: [100, 20, 1000],
       pull: 1,
+      bodies: 20,
     }
   : {
       floor: 2000,
@@ -46,6 +48,7 @@ const N = quick
       snapshots: 300,
       many: [1000, 200, 10_000],
       pull: 5,
+      bodies: 100,
     };
 
 // Every process whose start is timed (and the platform's services) gets a clean environment:
@@ -76,7 +79,7 @@ let interrupted = false;
 
 const PLATFORM_CASES = {
   'platform (pools off)': ['cold', 'density'],
-  'platform (pools on)': ['prewarm', 'warm', 'throughput'],
+  'platform (pools on)': ['prewarm', 'warm', 'throughput', 'bodies'],
   'platform (pause grace 0)': ['frozen loop'],
   'platform (many functions)': ['many_functions'],
   'platform (userns off, pools off)': ['cold', 'userns'],
@@ -127,6 +130,7 @@ try {
       await kase('prewarm', () => prewarmStarts(client, { n: N.prewarm, log: bench }));
       await kase('warm', () => warmCalls(client, { n: N.warm, seconds: N.seconds, log: bench }));
       await kase('throughput', () => throughput(client, { seconds: N.seconds, log: bench }));
+      await kase('bodies', () => bodies(client, { n: N.bodies, log: bench }));
       return {};
     }),
   );
@@ -226,7 +230,9 @@ for (const [k] of LATENCY_KEYS) {
   console.log(`${pad(k, 24)} p50 ${pad(v.p50, 9)} p95 ${pad(v.p95, 9)} p99 ${pad(v.p99, 9)} n ${v.n}`);
 }
 for (const t of result.throughput)
-  console.log(`throughput c=${pad(t.concurrency, 3)} ${pad(Math.round(t.rps), 6)} req/s  errors ${t.errors}`);
+  console.log(
+    `throughput c=${pad(t.concurrency, 3)} ${pad(Math.round(t.rps), 6)} req/s  errors ${t.errors}  p50 ${t.latency_ms?.p50} ms  p99 ${t.latency_ms?.p99} ms  instances started during it ${t.scale_outs ?? '?'}${t.scale_outs ? ' (scale-out)' : ''}`,
+  );
 for (const d of result.density)
   console.log(
     `density ${pad(d.runtime, 7)} ${pad(d.frozen_mib, 7)} MiB/frozen instance  ${d.per_gib}/GiB  created ${d.create_per_s}/s`,
@@ -267,6 +273,12 @@ console.log(
 );
 console.log(
   `warm vs floor (run beside it): through the agent's engine ${r.warm_engine_vs_floor}×, from another process over the fast path ${r.warm_agent_vs_floor}× (${r.warm_agent_vs_floor_alone}× the floor case alone); closed loops, frozen before each call; after 120 ms idle, agent ${r.warm_agent_after_idle_vs_floor_after_idle}× the floor after idle`,
+);
+console.log(
+  `HTTPS after 120 ms idle vs the floor after idle: ${r.warm_https_after_idle_vs_floor_after_idle}× (p50 ${result.warm_https_ms.p50} vs ${result.floor_after_idle_ms.p50} ms; target ≤ 3×)`,
+);
+console.log(
+  `byte-identical echo over HTTPS: 1 MiB p50 ${result.body_1mib_ms.p50} ms (target ≤ 10), 4 MiB p50 ${result.body_4mib_ms.p50} ms (target ≤ 40)`,
 );
 console.log(
   `platform overhead, one request in flight: p50 ${result.platform_overhead_ms.p50} ms, p99 ${result.platform_overhead_ms.p99} ms`,

@@ -3,7 +3,6 @@ import {
   type EnqueueResponse,
   InvalidArgumentError,
   NotFoundError,
-  SchedulerPatterns,
 } from '@floe/contracts';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { GatewayConfig } from './config.js';
@@ -34,7 +33,7 @@ export class AsyncInvokeHandler {
         request: invokeRequest(req, target, callId, startNs),
         ...(callbackUrl === undefined ? {} : { callbackUrl }),
       };
-      const res = await this.scheduler.call<EnqueueResponse | undefined>(SchedulerPatterns.enqueue, msg);
+      const res: EnqueueResponse | undefined = await this.scheduler.enqueue(msg);
       return reply
         .code(202)
         .headers({ 'x-call-id': res?.callId ?? callId, 'x-start-time': startNs })

@@ -29,6 +29,8 @@ export interface GatewayConfig {
   buildTimeoutMs: number;
   /** In-flight invocations above which the gateway answers 429 itself, before asking anyone. */
   maxInflight: number;
+  /** FLOE_DIRECT_ROUTE: call agents directly with the scheduler's placements (off: every call via the scheduler). */
+  directRoute: boolean;
   /** Polling interval of GET /system/logs?follow=true. */
   logsPollMs: number;
   /** Registries; with `uploadRegistry` (FLOE_REGISTRY) uploads are pushed there for every agent. */
@@ -68,6 +70,7 @@ export function loadConfig(env = new EnvReader()): GatewayConfig {
     rpcTimeoutMs: env.int('FLOE_RPC_TIMEOUT_MS', 10_000, { min: 100 }),
     buildTimeoutMs: env.int('FLOE_BUILD_DEPLOY_TIMEOUT_MS', 340_000, { min: 1000 }),
     maxInflight: env.int('FLOE_GATEWAY_MAX_INFLIGHT', 4096, { min: 1 }),
+    directRoute: env.bool('FLOE_DIRECT_ROUTE', true),
     logsPollMs: env.int('FLOE_LOGS_POLL_MS', 500, { min: 50 }),
     registry: registryConfigFromEnv(registryEnv(env)),
   };

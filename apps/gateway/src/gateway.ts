@@ -62,6 +62,7 @@ export async function startGateway(
   registerBodyParsers(fastify, config.maxDeployBytes);
   const metrics = app.get(GatewayMetrics);
   const scheduler = app.get(SchedulerClient);
+  scheduler.observeRoutes((route) => metrics.routed(route));
   registerHttpMetrics(fastify, metrics);
   registerInvokeRoutes(fastify, config, scheduler, new InvokeHandler(config, scheduler, metrics));
   await app.listen(config.https.port, config.https.host);

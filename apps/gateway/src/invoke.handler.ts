@@ -59,7 +59,7 @@ export class InvokeHandler {
         .headers(
           callerResponseHeaders(res.headers, { callId, startNs, durationSeconds: seconds, start: res.start }),
         )
-        .send(res.body ? Buffer.from(res.body, 'base64') : EMPTY);
+        .send(Buffer.isBuffer(res.body) ? res.body : EMPTY);
     } catch (err) {
       const seconds = reply.elapsedTime / 1000;
       const status = toHttpError(err).status;
@@ -82,7 +82,7 @@ export function callIdOf(req: FastifyRequest): string {
   return typeof given === 'string' && given !== '' && given.length <= 128 ? given : randomUUID();
 }
 
-/** The InvokeRequest for one call; the body travels base64 so the JSON transport stays binary-safe. */
+/** The InvokeRequest for one call; its body is the request's bytes as Fastify read them. */
 export function invokeRequest(
   req: FastifyRequest,
   target: FunctionTarget,
@@ -99,7 +99,7 @@ export function invokeRequest(
     path: target.path,
     query: target.query,
     headers: functionRequestHeaders(req.headers, callId, startNs, req.socket.remoteAddress),
-    body: Buffer.isBuffer(body) && body.length > 0 ? body.toString('base64') : '',
+    body: Buffer.isBuffer(body) ? body : EMPTY,
     ...(deadline === undefined ? {} : { deadline }),
   };
 }

@@ -63,6 +63,13 @@ export class GatewayMetrics {
     labelNames: ['function_name', 'start'],
     registers: [this.registry],
   });
+  private readonly routes = new Counter({
+    name: 'floe_gateway_invoke_route_total',
+    help: 'Synchronous invocations by the way they went: direct (gateway to agent) or to the scheduler, and why',
+    labelNames: ['route'],
+    registers: [this.registry],
+  });
+  private readonly routeChildren = new Map<string, Counter>();
   private readonly inflight = new Gauge({
     name: 'floe_gateway_invocations_inflight',
     help: 'Invocations the gateway is waiting on',
@@ -73,6 +80,16 @@ export class GatewayMetrics {
   private readonly startChildren = new Map<string, Counter>();
   private readonly started = new Map<string, Counter>();
   private readonly http = new Map<string, { total: Counter; seconds: Histogram }>();
+
+  /** A call went `route` (DirectInvoker's InvokeRoute). */
+  routed(route: string): void {
+    let c = this.routeChildren.get(route);
+    if (!c) {
+      c = this.routes.labels({ route }) as unknown as Counter;
+      this.routeChildren.set(route, c);
+    }
+    c.inc();
+  }
 
   constructor(replicas: ReplicaSource, opts: { defaultMetrics?: boolean; replicaCacheMs?: number } = {}) {
     if (opts.defaultMetrics) collectDefaultMetrics({ register: this.registry });

@@ -78,7 +78,7 @@ describe(`${SchedulerClient.name}.invoke (fast path)`, () => {
       path: '/',
       query: '',
       headers: {},
-      body: '',
+      body: Buffer.alloc(0),
     };
     const down = await client.invoke(req, 1000).catch((e: unknown) => e);
     expect(down).toMatchObject({ code: 'UNAVAILABLE' });

@@ -252,6 +252,13 @@ export async function startFakeScheduler() {
           throw e instanceof RpcException ? reviveError(e.getError() as SerializedError) : e;
         }
       },
+      [SchedulerPatterns.enqueue]: async (req: EnqueueRequest) => {
+        try {
+          return await controller.enqueue(req);
+        } catch (e) {
+          throw e instanceof RpcException ? reviveError(e.getError() as SerializedError) : e;
+        }
+      },
     },
     'fake-scheduler',
   );

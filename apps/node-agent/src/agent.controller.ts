@@ -6,7 +6,6 @@ import {
   type AgentRetireRequest,
   type DepsBuildRequest,
   type FunctionVersion,
-  type InvokeRequest,
   type PoolTarget,
 } from '@floe/contracts';
 import { Controller, Inject, UseFilters } from '@nestjs/common';
@@ -19,11 +18,6 @@ import { AGENT } from './tokens.js';
 @UseFilters(FloeRpcExceptionFilter)
 export class AgentController {
   constructor(@Inject(AGENT) private readonly agent: Agent) {}
-
-  @MessagePattern(AgentPatterns.invoke)
-  invoke(@Payload() p: { request: InvokeRequest; version: FunctionVersion }) {
-    return this.agent.invoke(p.request, p.version);
-  }
 
   @MessagePattern(AgentPatterns.ensure)
   ensure(@Payload() p: { version: FunctionVersion; instances: number }) {

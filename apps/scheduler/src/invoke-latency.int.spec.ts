@@ -25,11 +25,18 @@ describe('warm invoke path (integration)', () => {
     const prefix = uniquePrefix();
     const state = tempState();
     cleanups.push(state.cleanup);
-    const agent = new FakeAgent('agent-fast', await freePort(), REDIS_URL as string, prefix);
+    const agent = new FakeAgent(
+      'agent-fast',
+      await freePort(),
+      REDIS_URL as string,
+      prefix,
+      await freePort(),
+    );
     await agent.start();
     cleanups.push(() => agent.stop());
-    const { app, rpcPort } = await bootScheduler(await schedulerEnv(REDIS_URL as string, prefix, state.dir));
-    const rpc = rpcClient(rpcPort);
+    const env = await schedulerEnv(REDIS_URL as string, prefix, state.dir);
+    const { app, rpcPort } = await bootScheduler(env);
+    const rpc = rpcClient(rpcPort, undefined, env.FLOE_SCHEDULER_INVOKE);
     cleanups.push(async () => {
       rpc.close();
       await app.close();
@@ -47,7 +54,7 @@ describe('warm invoke path (integration)', () => {
       path: '/',
       query: '',
       headers: {},
-      body: '',
+      body: Buffer.alloc(0),
     });
     for (let i = 0; i < 200; i++) await rpc.call<InvokeResponse>(SchedulerPatterns.invoke, req(i));
     // Every command Redis sees that names this function's keys, while the timed calls run.

@@ -106,7 +106,7 @@ describe('scheduler ports with its cluster PKI', () => {
         path: '/',
         query: '',
         headers: {},
-        body: '',
+        body: Buffer.alloc(0),
       };
       await expect(ok.call(SchedulerPatterns.invoke, call, 5000)).rejects.toMatchObject({
         code: 'NOT_FOUND',

@@ -6,7 +6,6 @@ import type {
   FunctionRef,
   ImagePullEvent,
   ImagePullRequest,
-  InvokeRequest,
   LogsReadRequest,
   NamespaceRef,
   RollbackRequest,
@@ -27,11 +26,6 @@ import { SCHEDULER } from './tokens.js';
 @UseFilters(RpcErrorFilter)
 export class SchedulerController {
   constructor(@Inject(SCHEDULER) private readonly s: Scheduler) {}
-
-  @MessagePattern(SchedulerPatterns.invoke)
-  invoke(@Payload() req: InvokeRequest) {
-    return this.s.invoke(req);
-  }
 
   /** Streams the pull's events back over the RPC connection, `done` last. */
   @MessagePattern(SchedulerPatterns.imagePull)

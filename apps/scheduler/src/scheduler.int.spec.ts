@@ -39,11 +39,11 @@ function request(fn: string, body: string, headers: Record<string, string> = {})
     path: '/',
     query: '',
     headers,
-    body: Buffer.from(body).toString('base64'),
+    body: Buffer.from(body),
   };
 }
 
-const text = (r: InvokeResponse) => Buffer.from(r.body, 'base64').toString();
+const text = (r: InvokeResponse) => Buffer.from(r.body).toString();
 
 describe('scheduler app (integration)', () => {
   const cleanups: (() => Promise<void> | void)[] = [];
@@ -66,7 +66,7 @@ describe('scheduler app (integration)', () => {
       redis.disconnect();
     });
     const env = await schedulerEnv(redisUrl, prefix, state.dir, extra);
-    const agent = async (id: string, fast = false) => {
+    const agent = async (id: string, fast = true) => {
       const a = new FakeAgent(id, await freePort(), redisUrl, prefix, fast ? await freePort() : undefined);
       await a.start();
       cleanups.push(() => a.stop());
@@ -77,7 +77,7 @@ describe('scheduler app (integration)', () => {
 
   async function inProcess(env: Record<string, string>) {
     const { app, rpcPort } = await bootScheduler(env);
-    const rpc = rpcClient(rpcPort);
+    const rpc = rpcClient(rpcPort, undefined, env.FLOE_SCHEDULER_INVOKE);
     cleanups.push(async () => {
       rpc.close();
       await app.close();
@@ -310,7 +310,11 @@ describe('scheduler app (integration)', () => {
       const agent = await s.agent('agent-async');
       let child = spawnScheduler(s.env);
       cleanups.push(() => void child.kill('SIGKILL'));
-      const rpc = rpcClient(Number(s.env.FLOE_SCHEDULER_RPC?.split(':')[1]));
+      const rpc = rpcClient(
+        Number(s.env.FLOE_SCHEDULER_RPC?.split(':')[1]),
+        undefined,
+        s.env.FLOE_SCHEDULER_INVOKE,
+      );
       cleanups.push(() => rpc.close());
       await expect
         .poll(() => rpc.call(SchedulerPatterns.health, {}, 500).catch(() => undefined), { timeout: 10_000 })

@@ -28,7 +28,7 @@ import { defaultIfEmpty, firstValueFrom, TimeoutError, timeout } from 'rxjs';
 
 /**
  * Agent RPC over Nest TCP, one connection per agent, reconnected by Nest on the next call;
- * invoke goes over the agent's fast path instead when it advertises one.
+ * invoke goes over the agent's fast path (bodies as frame bodies: Nest's JSON can't carry bytes).
  */
 class TcpAgentClient implements AgentClient {
   constructor(
@@ -41,7 +41,10 @@ class TcpAgentClient implements AgentClient {
   ) {}
 
   async invoke(req: AgentInvokeRequest, timeoutMs: number): Promise<InvokeResponse> {
-    if (!this.fast) return this.call(AgentPatterns.invoke, req, timeoutMs);
+    if (!this.fast)
+      throw new UnavailableError(`invoke on agent ${this.agentId}: it advertises no invoke port`, {
+        details: { agentId: this.agentId },
+      });
     try {
       const answer = await this.fast.invoke(req, timeoutMs);
       if (typeof answer?.status !== 'number')
@@ -109,15 +112,6 @@ class TcpAgentClient implements AgentClient {
       const answer = await firstValueFrom(
         this.client.send<T>(pattern, payload).pipe(timeout({ first: ms }), defaultIfEmpty(undefined as T)),
       );
-      if (
-        pattern === AgentPatterns.invoke &&
-        typeof (answer as InvokeResponse | undefined)?.status !== 'number'
-      ) {
-        throw new FloeError(
-          'INTERNAL',
-          `${pattern} on agent ${this.agentId}: answer is not an InvokeResponse`,
-        );
-      }
       return answer;
     } catch (err) {
       throw this.toFloeError(pattern, err, ms);

@@ -235,14 +235,14 @@ export class Agent {
         headers: req.headers,
         deadline: req.deadline,
       },
-      req.body ? Buffer.from(req.body, 'base64') : EMPTY,
+      Buffer.isBuffer(req.body) ? req.body : EMPTY,
     );
     const agentMs = performance.now() - t0;
     this.metrics.observeInvocation(version, res.start, agentMs / 1000);
     return {
       status: res.status,
       headers: res.headers,
-      body: res.body.toString('base64'),
+      body: res.body,
       start: res.start,
       functionMs: res.functionUs / 1000,
       agentMs: Math.round(agentMs * 1000) / 1000,

@@ -6,6 +6,8 @@ import {
   type Frame,
   type FrameDecoder,
   FrameTooLargeError,
+  frameParts,
+  writeFrame,
 } from '@floe/contracts';
 
 export interface ChannelRequest {
@@ -136,7 +138,7 @@ export class InstanceChannel {
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject, deadline });
       this.deadlines.arm(deadline);
-      this.sock.write(encodeFrame({ t: 'inv', id, ...req }, body, this.format));
+      writeFrame(this.sock, frameParts({ t: 'inv', id, ...req }, body, this.format));
     });
   }
 

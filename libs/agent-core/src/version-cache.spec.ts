@@ -11,7 +11,7 @@ const request = {
   path: '/',
   query: '',
   headers: {},
-  body: '',
+  body: Buffer.alloc(0),
 };
 
 describe(VersionCache.name, () => {

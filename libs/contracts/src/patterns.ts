@@ -22,6 +22,10 @@ export const SchedulerPatterns = {
   /** Agent → scheduler: decrypted secret values for an instance being specialized. */
   secretValues: 'secret.values',
   invoke: 'invoke',
+  /** The direct route: a placement for the gateway to call agents with (direct-route.ts). */
+  place: 'fn.place',
+  /** The direct route's call counts, flushed by the gateway every second. */
+  direct: 'fn.direct',
   enqueue: 'async.enqueue',
   deadLetters: 'async.dead',
   logs: 'logs.read',

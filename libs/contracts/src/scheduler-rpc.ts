@@ -10,7 +10,7 @@
  * the `com.floe.api-key` annotation where it caches the function version).
  */
 import type { FunctionStatus } from './function.js';
-import type { InvokeRequest } from './invoke.js';
+import type { InvokeRequest, StoredInvokeRequest } from './invoke.js';
 
 /** OpenFaaS's default function namespace; used when a request names none. */
 export const DEFAULT_NAMESPACE = 'openfaas-fn';
@@ -99,7 +99,8 @@ export type SecretRemoveRequest = FunctionRef;
 
 /** async.enqueue; answers EnqueueResponse. */
 export interface EnqueueRequest {
-  request: InvokeRequest;
+  /** Bytes over the frame RPC; a base64 string from an older caller over Nest TCP. */
+  request: InvokeRequest | StoredInvokeRequest;
   callbackUrl?: string;
 }
 

@@ -6,6 +6,7 @@ import {
   type EnqueueRequest,
   type EnqueueResponse,
   InvalidArgumentError,
+  storedRequest,
 } from '@floe/contracts';
 import type { Redis } from 'ioredis';
 import { redisOp } from './errors.js';
@@ -50,7 +51,7 @@ export class AsyncQueue {
     const { deadline: _deadline, ...request } = req.request;
     const call: AsyncCall = {
       callId,
-      request: { ...request, callId },
+      request: storedRequest({ ...request, callId }),
       attempts: 0,
       enqueuedAt: Date.now(),
     };

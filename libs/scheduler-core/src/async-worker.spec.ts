@@ -28,7 +28,7 @@ async function callbackServer(): Promise<{ url: string; received: Received[]; se
 const ok = (req: InvokeRequest): InvokeResponse => ({
   status: 200,
   headers: { 'Content-Type': 'text/plain' },
-  body: Buffer.from(`done ${Buffer.from(req.body, 'base64')}`).toString('base64'),
+  body: Buffer.from(`done ${Buffer.from(req.body)}`),
   start: 'warm',
   functionMs: 1,
   agentId: 'a',

@@ -1,5 +1,12 @@
-import type { AsyncCall, DeadLetter, InvokeRequest, InvokeResponse, SerializedError } from '@floe/contracts';
-import { FloeError } from '@floe/contracts';
+import {
+  type AsyncCall,
+  type DeadLetter,
+  FloeError,
+  type InvokeRequest,
+  type InvokeResponse,
+  invokeRequestOf,
+  type SerializedError,
+} from '@floe/contracts';
 import type { Redis } from 'ioredis';
 import type { AsyncQueue } from './async-queue.js';
 import type { SchedulerKeys } from './keys.js';
@@ -196,7 +203,7 @@ export class AsyncWorker {
       const n = await this.queue.recordAttempt(id);
       if (n > this.settings.maxAttempts) return last;
       try {
-        const res = await this.invoke(call.request);
+        const res = await this.invoke(invokeRequestOf(call.request));
         last = { res, attempts: n };
         if (!RETRYABLE_STATUS.has(res.status)) {
           metrics.asyncAttempts.inc({ outcome: 'ok' });
@@ -226,7 +233,7 @@ export class AsyncWorker {
     };
     const ct = Object.entries(out.res?.headers ?? {}).find(([k]) => k.toLowerCase() === 'content-type')?.[1];
     if (ct) headers['Content-Type'] = ct;
-    const body = out.res ? Buffer.from(out.res.body, 'base64') : Buffer.from(JSON.stringify(out.error ?? {}));
+    const body = out.res ? out.res.body : Buffer.from(JSON.stringify(out.error ?? {}));
     if (!out.res) headers['Content-Type'] = 'application/json';
     for (let i = 0; i < 3; i++) {
       try {

@@ -19,7 +19,7 @@ import {
 const key = 'openfaas-fn/echo';
 
 /** What an agent answers for a warm call, released when a test says so. */
-const warmResponse = (agentId: string, body = '') => ({
+const warmResponse = (agentId: string, body: Buffer = Buffer.alloc(0)) => ({
   status: 200,
   headers: {},
   body,
@@ -79,7 +79,7 @@ describe(InvokeService.name, () => {
     await directory.poll();
     const res = await service.invoke(invokeRequest('echo'));
     expect(res.agentId).toBe('warm-agent');
-    expect(Buffer.from(res.body, 'base64').toString()).toBe('hi');
+    expect(res.body.toString()).toBe('hi');
     expect(agents.of('invoke')[0]?.req.version).toMatchObject({ name: 'echo', version: 1 });
     expect(agents.of('invoke')[0]?.req.request.deadline).toBeGreaterThan(Date.now());
     expect(tracker.drainStats().get(key)?.count).toBe(1);
@@ -164,10 +164,10 @@ describe(InvokeService.name, () => {
     const served: string[] = [];
     agents.handler = (id, req) =>
       new Promise((resolve) => {
-        served.push(Buffer.from(req.request.body, 'base64').toString());
+        served.push(req.request.body.toString());
         releases.push(() => resolve(warmResponse(id)));
       });
-    const body = (s: string) => ({ ...invokeRequest('echo'), body: Buffer.from(s).toString('base64') });
+    const body = (s: string) => ({ ...invokeRequest('echo'), body: Buffer.from(s) });
     const calls = [service.invoke(body('first'))];
     await new Promise((r) => setTimeout(r, 20));
     calls.push(service.invoke(body('waiting')));
@@ -230,5 +230,59 @@ describe(InvokeService.name, () => {
     await expect.poll(() => cache.get('openfaas-fn', 'echo')?.version.version, { timeout: 2000 }).toBe(2);
     await service.invoke(invokeRequest('echo'));
     expect(agents.of('invoke').at(-1)?.req.version.image).toBe('echo:2');
+  });
+
+  it('places for the direct route: agents with warm instances, their slots, whether the function may grow', async () => {
+    await deploy({
+      annotations: { 'com.floe.max-concurrency': '4' },
+      labels: { 'com.openfaas.scale.max': '3' },
+    });
+    await registerAgent(env.redis, env.keys, agentInfo('empty', { invoke: '127.0.0.1:1' }));
+    await registerAgent(
+      env.redis,
+      env.keys,
+      agentInfo('warm', {
+        invoke: '127.0.0.1:2',
+        functions: { [key]: { instances: 2, idle: 1, inflight: 1 } },
+      }),
+    );
+    await directory.poll();
+    const p = await service.placement({ namespace: 'openfaas-fn', function: 'echo' });
+    expect(p.agents).toEqual([{ id: 'warm', invoke: '127.0.0.1:2', slots: 8 }]);
+    expect(p.mayGrow).toBe(true);
+    expect(p.version.name).toBe('echo');
+    expect(p.queueWaitMs).toBe(300);
+    await expect(service.placement({ namespace: 'openfaas-fn', function: 'nope' })).rejects.toMatchObject({
+      code: 'NOT_FOUND',
+    });
+    expect(agents.calls).toEqual([]);
+  });
+
+  it("counts the gateway's direct calls in flight (busy) when it places a call the gateway had no slot for", async () => {
+    await deploy({ labels: { 'com.openfaas.scale.max': '2' } });
+    await registerAgent(
+      env.redis,
+      env.keys,
+      agentInfo('a', { functions: { [key]: { instances: 1, idle: 0, inflight: 1 } } }),
+    );
+    await registerAgent(
+      env.redis,
+      env.keys,
+      agentInfo('b', { stemcells: { node: 1 }, free: { memoryBytes: 9e9 } }),
+    );
+    await directory.poll();
+    // The one slot on `a` is the gateway's: the call goes where an instance can start.
+    expect((await service.invoke({ ...invokeRequest('echo'), busy: { a: 1 } })).agentId).toBe('b');
+    // Without it, the slot on `a` looks free; the agent sees no `busy`.
+    expect((await service.invoke(invokeRequest('echo'))).agentId).toBe('a');
+    expect(
+      agents.calls.every((c) => (c.req as { request: { busy?: unknown } }).request.busy === undefined),
+    ).toBe(true);
+  });
+
+  it("records the direct route's call counts as its own", async () => {
+    service.recordDirect({ calls: { [key]: { count: 3, last: Date.now() }, bad: { count: 1, last: 0 } } });
+    expect(tracker.drainStats().get(key)?.count).toBe(3);
+    expect(tracker.lastActivity(key)).toBeGreaterThan(0);
   });
 });

@@ -1,15 +1,19 @@
 import {
+  checkApiKey,
+  type DirectCallStats,
   FloeError,
   type FunctionVersion,
   type InvokeRequest,
   type InvokeResponse,
   NotFoundError,
+  type Placement,
+  type PlacementAgent,
+  type PlaceRequest,
 } from '@floe/contracts';
 import type { AgentClientFactory } from './agent-client.js';
 import type { AgentDirectory } from './agent-directory.js';
 import { ResourceExhaustedError } from './errors.js';
 import type { FunctionCache } from './function-cache.js';
-import { sha256 } from './function-version.js';
 import { fnKey } from './keys.js';
 import type { LoadTracker } from './load-tracker.js';
 import { metrics } from './metrics.js';
@@ -26,6 +30,10 @@ export interface InvokeSettings {
 
 /** Re-check placement this often while queued even without a wake-up (heartbeats bring capacity). */
 const QUEUE_RECHECK_MS = 100;
+/** How long the gateway keeps a placement: about a heartbeat, so scale-out shows up in it. */
+const PLACEMENT_TTL_MS = 1000;
+/** With no warm instance the gateway asks again soon: the call it sends here starts one. */
+const EMPTY_PLACEMENT_TTL_MS = 100;
 
 /**
  * The invocation hot path: cached version, in-memory placement and in-flight counts, one
@@ -54,18 +62,65 @@ export class InvokeService {
     const version = entry.version;
     const request = checkApiKey(version, req);
     request.deadline ??= Date.now() + version.timeoutMs;
-    return this.place(version, request);
+    const busy = request.busy;
+    delete request.busy;
+    return this.place(version, request, busy);
   }
 
-  private async place(version: FunctionVersion, request: InvokeRequest): Promise<InvokeResponse> {
+  /**
+   * fn.place, the direct route's placement (contracts direct-route.ts): the agents with warm
+   * instances of the function and their slots, from their heartbeats. No call is made here.
+   */
+  async placement(req: PlaceRequest): Promise<Placement> {
+    const entry =
+      this.cache.get(req.namespace, req.function) ?? (await this.cache.load(req.namespace, req.function));
+    if (!entry) throw new NotFoundError(`place ${req.namespace}/${req.function}: function not found`);
+    const version = entry.version;
     const key = fnKey(version.namespace, version.name);
+    const agents: PlacementAgent[] = [];
+    let instances = 0;
+    for (const a of this.directory.agents()) {
+      const f = a.functions[key];
+      instances += f?.instances ?? 0;
+      if (f && f.instances > 0 && a.invoke)
+        agents.push({ id: a.id, invoke: a.invoke, slots: f.instances * Math.max(1, version.maxConcurrency) });
+    }
+    return {
+      version,
+      agents,
+      mayGrow: instances < version.maxScale,
+      ttlMs: agents.length ? PLACEMENT_TTL_MS : EMPTY_PLACEMENT_TTL_MS,
+      agentTimeoutMs: this.settings.agentTimeoutMs,
+      queueWaitMs: this.settings.queueWaitMs,
+    };
+  }
+
+  /** fn.direct: the direct route's calls count as this replica's (fn.list, idle scale-in). */
+  recordDirect(stats: DirectCallStats): void {
+    for (const [k, s] of Object.entries(stats?.calls ?? {})) {
+      const [ns, name] = k.split('/');
+      if (!ns || !name || !(s.count > 0)) continue;
+      this.tracker.record(fnKey(ns, name), s.count, s.last);
+    }
+  }
+
+  private async place(
+    version: FunctionVersion,
+    request: InvokeRequest,
+    directBusy?: Record<string, number>,
+  ): Promise<InvokeResponse> {
+    const key = fnKey(version.namespace, version.name);
+    // The gateway's direct calls in flight, as it counted them when it sent this one: they
+    // hold slots this replica never saw. Only for the first ranking: they end unannounced.
+    let busy = directBusy;
     const queueDeadline = Date.now() + this.settings.queueWaitMs;
     const skip = new Set<string>();
     let unavailable: unknown;
     let waited = false;
     for (;;) {
       const agents = this.directory.agents().filter((a) => !skip.has(a.id));
-      const [best] = rankAgents(version, agents, (id) => this.tracker.on(key, id));
+      const [best] = rankAgents(version, agents, (id) => this.tracker.on(key, id) + (busy?.[id] ?? 0));
+      busy = undefined;
       // First come, first served: a new call queues behind calls already waiting for this
       // function, or under a steady flood some waiter loses every race for a freed slot.
       const behind = !waited && (this.waiters.get(key)?.length ?? 0) > 0;
@@ -156,29 +211,4 @@ export class InvokeService {
   private wake(key: string): void {
     this.waiters.get(key)?.shift()?.();
   }
-}
-
-/**
- * Enforces the `com.floe.api-key` annotation (stored hashed) and strips the key so the
- * function never sees it. 401 without a key, 403 with a wrong one.
- */
-function checkApiKey(version: FunctionVersion, req: InvokeRequest): InvokeRequest {
-  if (!version.apiKeyHash) return { ...req };
-  const name = Object.keys(req.headers).find((h) => h.toLowerCase() === 'x-api-key');
-  const what = `invoke ${version.namespace}/${version.name}`;
-  if (!name) {
-    throw new FloeError('FAILED_PRECONDITION', `${what}: missing X-Api-Key`, {
-      fault: 'user',
-      details: { httpStatus: 401 },
-    });
-  }
-  if (sha256(req.headers[name] ?? '') !== version.apiKeyHash) {
-    throw new FloeError('FAILED_PRECONDITION', `${what}: wrong X-Api-Key`, {
-      fault: 'user',
-      details: { httpStatus: 403 },
-    });
-  }
-  const headers = { ...req.headers };
-  delete headers[name];
-  return { ...req, headers };
 }

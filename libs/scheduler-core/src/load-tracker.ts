@@ -23,6 +23,17 @@ export class LoadTracker {
     } else this.pending.set(key, { count: 1, last: now });
   }
 
+  /** Calls made elsewhere (the gateway's direct route): counted, and activity at `last`. */
+  record(key: string, count: number, last: number): void {
+    const at = Math.min(last, Date.now());
+    this.lastCall.set(key, Math.max(this.lastCall.get(key) ?? 0, at));
+    const p = this.pending.get(key);
+    if (p) {
+      p.count += count;
+      p.last = Math.max(p.last, at);
+    } else this.pending.set(key, { count, last: at });
+  }
+
   release(key: string, agentId: string): void {
     const m = this.inflight.get(key);
     const n = m?.get(agentId) ?? 0;

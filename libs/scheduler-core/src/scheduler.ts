@@ -4,6 +4,7 @@ import type {
   BuildLogResponse,
   DeadLetter,
   DeadLettersRequest,
+  DirectCallStats,
   EnqueueRequest,
   EnqueueResponse,
   FunctionPage,
@@ -18,6 +19,8 @@ import type {
   LogLine,
   LogsReadRequest,
   NamespaceRef,
+  Placement,
+  PlaceRequest,
   RollbackRequest,
   ScaleRequest,
   SecretPutRequest,
@@ -344,6 +347,14 @@ export class Scheduler {
 
   invoke(req: InvokeRequest): Promise<InvokeResponse> {
     return this.invoker.invoke(req);
+  }
+
+  place(req: PlaceRequest): Promise<Placement> {
+    return this.invoker.placement(req);
+  }
+
+  recordDirect(stats: DirectCallStats): void {
+    this.invoker.recordDirect(stats);
   }
 
   async enqueue(req: EnqueueRequest): Promise<EnqueueResponse> {

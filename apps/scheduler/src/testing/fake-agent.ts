@@ -147,7 +147,7 @@ export class FakeAgent {
     return {
       status: 200,
       headers: { 'content-type': 'text/plain' },
-      body: Buffer.from(`${this.id}:${Buffer.from(req.request.body, 'base64')}`).toString('base64'),
+      body: Buffer.from(`${this.id}:${Buffer.from(req.request.body)}`),
       start: 'warm',
       functionMs: delay,
       agentId: this.id,

@@ -4,7 +4,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { type ClusterTls, EnvReader, rpcClientOptions } from '@floe/contracts';
+import {
+  type ClusterTls,
+  EnvReader,
+  FrameRpcClient,
+  parseHostPort,
+  rpcClientOptions,
+  SchedulerPatterns,
+} from '@floe/contracts';
 import { NestFactory } from '@nestjs/core';
 import { ClientTCP } from '@nestjs/microservices';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
@@ -82,16 +89,26 @@ export function spawnScheduler(env: Record<string, string>): ChildProcess {
   return child;
 }
 
-export function rpcClient(port: number, tls?: ClusterTls) {
+/**
+ * The scheduler's RPC as its peers use it; `invoke` (host:port of FLOE_SCHEDULER_INVOKE) takes
+ * `invoke` (only the frame channel serves it: bodies are bytes there) and `async.enqueue`.
+ */
+export function rpcClient(port: number, tls?: ClusterTls, invoke?: string) {
   const client = new ClientTCP(rpcClientOptions({ host: '127.0.0.1', port }, tls));
+  const fast = invoke ? new FrameRpcClient(parseHostPort(invoke), { tls }) : undefined;
   return {
     client,
     call<T>(pattern: string, payload: unknown, ms = 5000): Promise<T> {
+      if (fast && (pattern === SchedulerPatterns.invoke || pattern === SchedulerPatterns.enqueue))
+        return fast.call<T>(pattern, payload, ms);
       return firstValueFrom(
         client.send<T>(pattern, payload).pipe(timeout(ms), defaultIfEmpty(undefined as T)),
       );
     },
-    close: () => client.close(),
+    close: () => {
+      fast?.close();
+      client.close();
+    },
   };
 }
 

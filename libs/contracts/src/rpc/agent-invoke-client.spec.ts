@@ -22,7 +22,7 @@ const request = {
   path: '/',
   query: '',
   headers: {},
-  body: '',
+  body: Buffer.alloc(0),
 };
 
 /** An agent's side as agent-core's VersionCache behaves: keeps what came whole, refuses unknown refs. */

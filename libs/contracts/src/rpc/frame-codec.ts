@@ -52,6 +52,38 @@ export function encodeFrame(header: object, body: Buffer = EMPTY, format: FrameF
   return out;
 }
 
+/** Bodies from this size on are written after their header, not copied into one buffer with it. */
+const SEPARATE_BODY_BYTES = 64 * 1024;
+
+/**
+ * A frame as the buffers to write, in order: one for a small body (one copy, one write), the
+ * prefix and header then the body itself for a large one, which is never copied (a megabyte
+ * copied costs ~0.1–0.3 ms per hop here). Write them corked, so they leave in one writev.
+ */
+export function frameParts(header: object, body: Buffer = EMPTY, format: FrameFormat = 'json'): Buffer[] {
+  if (body.length < SEPARATE_BODY_BYTES) return [encodeFrame(header, body, format)];
+  const head = format === 'kv' ? encodeKv(header) : Buffer.from(JSON.stringify(header));
+  const prefix = Buffer.allocUnsafe(8 + head.length);
+  prefix.writeUInt32BE(head.length, 0);
+  prefix.writeUInt32BE(body.length, 4);
+  head.copy(prefix, 8);
+  return [prefix, body];
+}
+
+/** Writes frameParts corked: one writev for a large body, no copy of it. */
+export function writeFrame(
+  socket: { cork(): void; uncork(): void; write(b: Buffer): boolean },
+  parts: Buffer[],
+): void {
+  if (parts.length === 1) {
+    socket.write(parts[0] as Buffer);
+    return;
+  }
+  socket.cork();
+  for (const p of parts) socket.write(p);
+  socket.uncork();
+}
+
 function assemble(head: Buffer, body: Buffer): Buffer {
   const out = Buffer.allocUnsafe(8 + head.length + body.length);
   out.writeUInt32BE(head.length, 0);

@@ -4,7 +4,8 @@ import { FloeError, type SerializedError } from '../errors.js';
 import type { ClusterTls } from '../pki/cluster-pki.js';
 import { isLoopback, serverHandshake } from '../pki/loopback-auth.js';
 import { countUnauthenticated, serverTlsOptions, unauthenticatedCounter } from '../pki/peer-auth.js';
-import { encodeFrame, FrameDecoder } from './frame-codec.js';
+import { liftBody, restoreBody } from './frame-body.js';
+import { encodeFrame, type Frame, FrameDecoder, frameParts, writeFrame } from './frame-codec.js';
 import type { RpcReply, RpcRequest } from './frame-rpc.types.js';
 
 export type RpcHandler = (data: never) => unknown;
@@ -84,7 +85,7 @@ export class FrameRpcServer {
     const decoder = new FrameDecoder('json');
     const frames = (chunk: Buffer) => {
       try {
-        decoder.push(chunk, (f) => this.dispatch(socket, f.header as unknown as RpcRequest));
+        decoder.push(chunk, (f) => this.dispatch(socket, f));
       } catch {
         socket.destroy(); // a malformed or oversized frame: the stream can't be resynchronized
       }
@@ -115,9 +116,16 @@ export class FrameRpcServer {
     socket.on('data', first);
   }
 
-  private dispatch(socket: net.Socket, req: RpcRequest): void {
+  private dispatch(socket: net.Socket, frame: Frame): void {
+    const req = frame.header as unknown as RpcRequest;
     const reply = (r: RpcReply) => {
-      if (!socket.destroyed) socket.write(encodeFrame(r));
+      if (socket.destroyed) return;
+      if (r.e !== undefined) {
+        socket.write(encodeFrame(r));
+        return;
+      }
+      const { d, body, b } = liftBody(r.r);
+      writeFrame(socket, frameParts(b ? { i: r.i, r: d, b } : { i: r.i, r: d }, body));
     };
     const handler = this.handlers[req.p];
     if (!handler) {
@@ -128,7 +136,7 @@ export class FrameRpcServer {
       return;
     }
     try {
-      Promise.resolve(handler(req.d as never)).then(
+      Promise.resolve(handler(restoreBody(req.d, frame.body, req.b) as never)).then(
         (r) => reply({ i: req.i, r }),
         (err) => reply({ i: req.i, e: this.serializeError(err) }),
       );

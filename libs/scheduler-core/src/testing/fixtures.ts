@@ -95,7 +95,7 @@ export function invokeRequest(fn: string, over: Partial<InvokeRequest> = {}): In
     path: '/',
     query: '',
     headers: {},
-    body: Buffer.from('hi').toString('base64'),
+    body: Buffer.from('hi'),
     ...over,
   };
 }

@@ -1,0 +1,48 @@
+/**
+ * The direct route: the gateway calls an agent's invoke fast path itself, with a placement
+ * the scheduler hands out (fn.place) and the gateway caches for `ttlMs`. The scheduler stays
+ * out of each call; it sees the route's load in the agents' heartbeats (`inflight` per
+ * function) and in the counts the gateway flushes (fn.direct), and it still takes every call
+ * the route can't: no warm instance, all slots busy while the function may grow, a dead agent.
+ */
+import type { FunctionVersion } from './function.js';
+
+/** fn.place: where calls of this function may go now. */
+export interface PlaceRequest {
+  namespace: string;
+  function: string;
+}
+
+/** An agent with warm instances of the function, and how many calls they take at once. */
+export interface PlacementAgent {
+  id: string;
+  /** host:port of its invoke fast path. */
+  invoke: string;
+  /** instances × maxConcurrency, as its last heartbeat reported them. */
+  slots: number;
+}
+
+export interface Placement {
+  version: FunctionVersion;
+  /** Empty: no warm instance anywhere; calls go through the scheduler, which starts one. */
+  agents: PlacementAgent[];
+  /** Fewer instances than maxScale: a call over the slots goes to the scheduler, which scales out. */
+  mayGrow: boolean;
+  /** How long the gateway may use this answer before asking again. */
+  ttlMs: number;
+  /** Added to the function's timeout for the agent call (a cold start and transport). */
+  agentTimeoutMs: number;
+  /** How long a call over the slots of a function at max scale waits before a 429. */
+  queueWaitMs: number;
+}
+
+/** fn.direct: calls the gateway made on the direct route since its last flush, per `ns/name`. */
+export interface DirectCallStats {
+  calls: Record<string, { count: number; last: number }>;
+}
+
+/** `host:port` (an AgentInfo's `invoke`) as a dial address; IPv6 hosts keep their colons. */
+export function parseHostPort(hostPort: string): { host: string; port: number } {
+  const m = /^\[?(.*?)\]?:(\d+)$/.exec(hostPort);
+  return { host: m?.[1] || '127.0.0.1', port: Number(m?.[2] ?? 0) };
+}
