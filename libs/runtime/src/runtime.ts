@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { AlreadyExistsError, InvalidArgumentError, StartupError } from '@floe/contracts';
+import { CgroupAttachPrimer } from './cgroups/attach-primer.js';
 import { type CgroupDriver, ContainerCgroup, type FreezerChoice } from './cgroups/container-cgroup.js';
 import { detectCgroups } from './cgroups/detect.js';
 import type { CgroupInfo, CgroupResources } from './cgroups/types.js';
@@ -53,6 +54,7 @@ export class Runtime {
   private initFd = -1;
   private bridgeNet?: BridgeNetwork;
   private readonly bridgeOpts?: BridgeOptions;
+  private readonly primer: CgroupAttachPrimer;
 
   /** Created on first use of `network: 'bridge'`. */
   get bridge(): BridgeNetwork {
@@ -72,6 +74,20 @@ export class Runtime {
     this.driver = opts.cgroupDriver ?? 'auto';
     this.freezer = opts.freezer ?? 'auto';
     this.cgroups = detectCgroups();
+    const v1Attach =
+      this.driver === 'v1' ||
+      this.driver === 'hybrid' ||
+      (this.driver === 'auto' && this.cgroups.mode !== 'v2');
+    this.primer = CgroupAttachPrimer.forProcess(v1Attach ? this.cgroups : { ...this.cgroups, mode: 'v2' });
+  }
+
+  /**
+   * Call when a spawn is coming (before preparing its rootfs, say): starts, off the main
+   * thread, the RCU grace period the spawn's v1 cgroup attach would otherwise wait for
+   * (see cgroups/attach-primer.ts). A no-op where containers join only cgroup2. Never rejects.
+   */
+  primeCgroupAttach(): Promise<void> {
+    return this.primer.prime();
   }
 
   /** Creates a container whose init waits before exec until `start()`. */
@@ -154,11 +170,13 @@ export class Runtime {
       const cloneFd = cg.openCloneFd();
       let child: ReturnType<Syscalls['spawn']>;
       try {
-        // vfork+exec unless a user namespace needs its id maps before any exec.
-        const exec = plan.namespaces.has('user')
-          ? undefined
-          : { initFd: this.getInitFd(), keepFds: plan.keepFds };
-        child = this.sys.spawn(program, plan.cloneFlags, cloneFd, exec);
+        // vfork+exec; with a user namespace the shim writes its id maps during the spawn.
+        const exec = { initFd: this.getInitFd(), keepFds: plan.keepFds };
+        const l = config.linux;
+        const idMaps = plan.namespaces.has('user')
+          ? { uidMap: mapText(l!.uidMappings!), gidMap: mapText(l!.gidMappings!) }
+          : undefined;
+        child = this.sys.spawn(program, plan.cloneFlags, cloneFd, exec, idMaps);
       } finally {
         if (cloneFd >= 0) fs.closeSync(cloneFd);
       }
@@ -176,7 +194,7 @@ export class Runtime {
       });
       this.reaper.watch(child.pidfd, (e) => c.onExit(e));
 
-      // Two-phase spawn: in a user namespace the child first waits for its id maps. It then
+      // Two-phase spawn: in a user namespace the child first waits for a byte (after its id maps). It then
       // sets up its mounts while we attach it to the v1 hierarchies and persist the state
       // (overlapping both costs), and execs only after the start byte, sent after attaching.
       try {
@@ -233,11 +251,8 @@ export class Runtime {
     userns: boolean,
     bridge?: { ip: string; net: ContainerNet },
   ): void {
-    if (userns) {
-      writeFile(`/proc/${c.pid}/uid_map`, mapText(config.linux!.uidMappings!), 'write uid_map');
-      writeFile(`/proc/${c.pid}/gid_map`, mapText(config.linux!.gidMappings!), 'write gid_map');
-      c.release(1);
-    }
+    // The shim wrote the id maps during the spawn; the program's first wait was for them.
+    if (userns) c.release(1);
     // From the parent only for a user namespace: such a child turns non-dumpable and can no
     // longer open its /proc files (otherwise a WRITE_FILE op in the program sets it).
     if (userns && config.process.oomScoreAdj !== undefined)
