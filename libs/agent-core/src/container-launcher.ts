@@ -81,9 +81,6 @@ export class ContainerLauncher implements Launcher {
   async launch(opts: LaunchOptions): Promise<{ backend: InstanceBackend; channel: InstanceChannel }> {
     const d = this.dirOf(opts.id);
     const cleanup: Array<() => unknown> = [];
-    // The v1 cgroup attach of the spawn below waits for an RCU grace period unless one just
-    // passed: start it now, so it runs while the rootfs is prepared.
-    this.o.runtime.primeCgroupAttach();
     try {
       for (const p of [d.rootfs, d.code, d.secrets]) mkdirSync(p, { recursive: true });
       cleanup.push(() => rmSync(d.base, { recursive: true, force: true }));

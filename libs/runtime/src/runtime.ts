@@ -1,7 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { AlreadyExistsError, InvalidArgumentError, StartupError } from '@floe/contracts';
-import { CgroupAttachPrimer } from './cgroups/attach-primer.js';
 import { type CgroupDriver, ContainerCgroup, type FreezerChoice } from './cgroups/container-cgroup.js';
 import { detectCgroups } from './cgroups/detect.js';
 import type { CgroupInfo, CgroupResources } from './cgroups/types.js';
@@ -54,7 +53,6 @@ export class Runtime {
   private initFd = -1;
   private bridgeNet?: BridgeNetwork;
   private readonly bridgeOpts?: BridgeOptions;
-  private readonly primer: CgroupAttachPrimer;
 
   /** Created on first use of `network: 'bridge'`. */
   get bridge(): BridgeNetwork {
@@ -74,20 +72,6 @@ export class Runtime {
     this.driver = opts.cgroupDriver ?? 'auto';
     this.freezer = opts.freezer ?? 'auto';
     this.cgroups = detectCgroups();
-    const v1Attach =
-      this.driver === 'v1' ||
-      this.driver === 'hybrid' ||
-      (this.driver === 'auto' && this.cgroups.mode !== 'v2');
-    this.primer = CgroupAttachPrimer.forProcess(v1Attach ? this.cgroups : { ...this.cgroups, mode: 'v2' });
-  }
-
-  /**
-   * Call when a spawn is coming (before preparing its rootfs, say): starts, off the main
-   * thread, the RCU grace period the spawn's v1 cgroup attach would otherwise wait for
-   * (see cgroups/attach-primer.ts). A no-op where containers join only cgroup2. Never rejects.
-   */
-  primeCgroupAttach(): Promise<void> {
-    return this.primer.prime();
   }
 
   /** Creates a container whose init waits before exec until `start()`. */

@@ -119,20 +119,6 @@ describe('cgroups (host mode)', () => {
     expect(leftovers(env.parent, id)).toEqual([]);
   });
 
-  it('primeCgroupAttach leaves this process in its own cgroups; a container spawned after it joins its own v1 cgroups and leaves none behind', async () => {
-    const before = fs.readFileSync('/proc/self/cgroup', 'utf8');
-    const priming = env.rt.primeCgroupAttach();
-    const id = env.id();
-    const c = await env.rt.run(id, spec('sleep 100', { memory: { limit: 64 << 20 }, pids: { limit: 50 } }));
-    await priming;
-    await env.rt.primeCgroupAttach();
-    expect(fs.readFileSync('/proc/self/cgroup', 'utf8')).toBe(before);
-    for (const ctl of ['memory', 'pids'].filter((x) => info.v1Mounts[x]))
-      expect(v1(ctl, id, 'cgroup.procs').split('\n'), ctl).toContain(String(c.pid));
-    await env.rt.delete(id);
-    expect(leftovers(env.parent, id)).toEqual([]);
-  });
-
   it('reports OOMKilled when the kernel kills a process over its memory limit', async () => {
     const c = await env.rt.run(
       env.id(),
