@@ -10,6 +10,9 @@ import { APT_TEST, log, root, setup } from './lib/setup.mjs';
 
 const totals = { passed: 0, failed: 0, skipped: 0 };
 const failures = [];
+// CI shows only the tail of the output, so the failed tests are named again just above the summary.
+const failedTests = [];
+const firstLines = (text = '') => text.split('\n').slice(0, 4).join(' | ').slice(0, 600);
 
 function step(name, cmd, args, env = {}) {
   log(`${name}: ${cmd} ${args.join(' ')}`);
@@ -28,7 +31,14 @@ function countReports(dir) {
     totals.skipped += (r.numPendingTests ?? 0) + (r.numTodoTests ?? 0);
     // A file that failed to load counts as a failure even when it ran no test.
     for (const suite of r.testResults ?? []) {
-      if (suite.status === 'failed' && (suite.assertionResults ?? []).length === 0) totals.failed += 1;
+      const file = path.relative(root, suite.name ?? '');
+      if (suite.status === 'failed' && (suite.assertionResults ?? []).length === 0) {
+        totals.failed += 1;
+        failedTests.push(`${file}: ${firstLines(suite.message)}`);
+      }
+      for (const a of suite.assertionResults ?? []) {
+        if (a.status === 'failed') failedTests.push(`${file} > ${a.fullName}: ${firstLines(a.failureMessages?.[0])}`);
+      }
     }
   }
 }
@@ -62,6 +72,7 @@ try {
   rmSync(tmp, { recursive: true, force: true });
 }
 
+for (const t of failedTests) log(`FAILED ${t}`);
 if (failures.length) log(`failed steps: ${failures.join(', ')}`);
 if (failures.length && totals.failed === 0) totals.failed = failures.length;
 console.log(`${totals.passed} passed, ${totals.failed} failed, ${totals.skipped} skipped`);

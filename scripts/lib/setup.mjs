@@ -39,7 +39,7 @@ export const APT_RUNTIME = [
 ];
 /** docker-registry, skopeo and apache2-utils (htpasswd): the real registry the pull tests and bench use. */
 const APT_REGISTRY = ['docker-registry', 'skopeo', 'apache2-utils'];
-export const APT_TEST = [...APT_RUNTIME, 'prometheus', ...APT_REGISTRY];
+export const APT_TEST = [...APT_RUNTIME, 'prometheus', 'nftables', ...APT_REGISTRY];
 export const APT_BENCH = [...APT_RUNTIME, 'crun', 'runc', 'wrk', ...APT_REGISTRY];
 
 export function ensureApt(pkgs) {
