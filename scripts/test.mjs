@@ -37,7 +37,8 @@ function countReports(dir) {
         failedTests.push(`${file}: ${firstLines(suite.message)}`);
       }
       for (const a of suite.assertionResults ?? []) {
-        if (a.status === 'failed') failedTests.push(`${file} > ${a.fullName}: ${firstLines(a.failureMessages?.[0])}`);
+        if (a.status === 'failed')
+          failedTests.push(`${file} > ${a.fullName}: ${firstLines(a.failureMessages?.[0])}`);
       }
     }
   }
