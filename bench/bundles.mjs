@@ -34,13 +34,13 @@ export async function trueBundle(dir) {
   return { dir, rootfs, spec };
 }
 
-/** The node base layer the platform built (a `layers/<diffID>/fs` under the state dir holding usr/bin/node). */
-export function findNodeLayer(stateDir) {
+/** A base layer the platform built: a `layers/<diffID>/fs` under the state dir holding `bin` (say usr/bin/node). */
+export function findLayer(stateDir, bin) {
   const walk = (d, depth) => {
     if (depth > 4 || !existsSync(d)) return undefined;
     if (path.basename(d) === 'layers')
       for (const l of readdirSync(d))
-        if (existsSync(path.join(d, l, 'fs/usr/bin/node'))) return path.join(d, l, 'fs');
+        if (existsSync(path.join(d, l, 'fs', bin))) return path.join(d, l, 'fs');
     for (const e of readdirSync(d, { withFileTypes: true }))
       if (e.isDirectory()) {
         const hit = walk(path.join(d, e.name), depth + 1);
@@ -51,16 +51,23 @@ export function findNodeLayer(stateDir) {
   return walk(stateDir, 0);
 }
 
+export const findNodeLayer = (stateDir) => findLayer(stateDir, 'usr/bin/node');
+
 /**
- * bundle/{config.json, rootfs}: a copy of the platform's node base layer (plus the mount
- * points an OCI runtime needs), read-only, running node printing one byte.
+ * bundle/{config.json, rootfs}: a copy of `layers` (base first, as unpacked by Floe's layer
+ * store) plus the mount points an OCI runtime needs, running `args`; `tune(spec)` adjusts the rest.
  */
-export async function nodeBundle(dir, layerFs) {
+export async function layersBundle(dir, layers, args, { readonly = true, tune = () => {} } = {}) {
   const rootfs = path.join(dir, 'rootfs');
   mkdirSync(rootfs, { recursive: true });
-  execFileSync('cp', ['-a', `${layerFs}/.`, rootfs]);
+  for (const fs of layers) execFileSync('cp', ['-a', `${fs}/.`, rootfs]);
   for (const d of ['proc', 'dev', 'sys', 'tmp']) mkdirSync(path.join(rootfs, d), { recursive: true });
-  const spec = await config(rootfs, ['/usr/bin/node', '-e', "process.stdout.write('x')"], { readonly: true });
+  const spec = await config(rootfs, args, { readonly });
+  tune(spec);
   writeFileSync(path.join(dir, 'config.json'), JSON.stringify(spec, null, 2));
   return { dir, rootfs, spec };
 }
+
+/** A read-only copy of the platform's node base layer, running node printing one byte. */
+export const nodeBundle = (dir, layerFs) =>
+  layersBundle(dir, [layerFs], ['/usr/bin/node', '-e', "process.stdout.write('x')"]);

@@ -41,9 +41,9 @@ export function deployment(runtime, service, extra = {}) {
 
 const httpsAgent = new https.Agent({ keepAlive: true, rejectUnauthorized: false, maxSockets: 64 });
 
-function request(url, { method = 'GET', body, auth = false, agent = httpsAgent } = {}) {
-  const headers = {};
-  if (body !== undefined && typeof body !== 'string') {
+function request(url, { method = 'GET', body, auth = false, agent = httpsAgent, contentType } = {}) {
+  const headers = contentType ? { 'content-type': contentType } : {};
+  if (body !== undefined && typeof body !== 'string' && !Buffer.isBuffer(body)) {
     body = JSON.stringify(body);
     headers['content-type'] = 'application/json';
   }
@@ -139,6 +139,16 @@ export async function withPlatform({ work, label, env = {}, log }, fn) {
           auth: true,
         });
         if (r.status >= 300) throw new Error(`deploy ${dep.service}: ${r.status} ${r.text}`);
+      },
+      /** Uploads an image archive under `ref`, as a user does with POST /floe/images. */
+      async importImage(archive, ref) {
+        const r = await request(`${platform.url}/floe/images?ref=${encodeURIComponent(ref)}`, {
+          method: 'POST',
+          body: readFileSync(archive),
+          contentType: 'application/x-tar',
+          auth: true,
+        });
+        if (r.status >= 300) throw new Error(`import ${ref}: ${r.status} ${r.text}`);
       },
       async invoke(name, body = '') {
         const r = await request(`${platform.url}/function/${name}`, { method: 'POST', body });

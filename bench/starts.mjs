@@ -1,20 +1,31 @@
-// Cases 3 and 4: the first call of a freshly deployed node function — cold (pools off) next to
-// `crun run` of node to its first byte, and pre-warm (served by a stemcell, refilled between calls).
-import { rmSync } from 'node:fs';
+// Cases 3 and 4: the first call of a freshly deployed function — cold (pools off) next to
+// `crun run` of the same program to its first byte, and pre-warm (served by a stemcell,
+// refilled between calls). Cold starts are timed for node, python and the classic-watchdog
+// OpenFaaS image (functions/alpine from ../shared), each against crun in the same run.
+import { existsSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { findNodeLayer, nodeBundle } from './bundles.mjs';
+import { ImageStore } from '@floe/overlay-snapshots';
+import { freePort } from '../scripts/lib/redis.mjs';
+import { root } from '../scripts/lib/setup.mjs';
+import { findLayer, layersBundle, nodeBundle } from './bundles.mjs';
 import { deployment } from './platform.mjs';
 import { cleanupOci } from './runtimes.mjs';
 import { onInterrupt, summary, timeit } from './stats.mjs';
 
+const CLASSIC_ARCHIVE = path.resolve(root, '../shared/fixtures/openfaas-images/functions-alpine.docker.tar');
+const CLASSIC = 'functions/alpine:latest';
+/** Runs crun needs before its figures settle (page cache, first cgroup of a kind). */
+const WARMUP = 3;
+
 /** First calls of `n` deployed-but-never-called functions; `between` runs after each. */
-async function firstCalls(client, { prefix, n, expect, between = async () => {} }) {
+async function firstCalls(client, { prefix, n, expect, runtime = 'node', dep, between = async () => {} }) {
   const times = [];
   const kinds = {};
   for (let i = 0; i < n; i++) {
     const name = `${prefix}-${i}`;
     // Min scale 0: nothing is started on deploy, so the first call is the start measured.
-    await client.deploy(deployment('node', name, { labels: { 'com.openfaas.scale.min': '0' } }));
+    const labels = { 'com.openfaas.scale.min': '0' };
+    await client.deploy(dep ? dep(name, labels) : deployment(runtime, name, { labels }));
     const r = await client.invoke(name);
     kinds[r.start] = (kinds[r.start] ?? 0) + 1;
     if (r.start === expect) times.push(r.ms);
@@ -23,32 +34,136 @@ async function firstCalls(client, { prefix, n, expect, between = async () => {} 
   return { times, kinds };
 }
 
-/** Pools off (FLOE_STEMCELLS=0): every first call is a cold start. */
-export async function coldStarts(client, { n, log, work }) {
-  log(`cold: first call of ${n} node functions, pools off`);
-  const { times, kinds } = await firstCalls(client, { prefix: 'cold', n, expect: 'cold' });
-  const out = { cold_node_ms: summary(times), cold_start_kinds: kinds };
-
-  const layer = findNodeLayer(client.stateDir);
-  if (!layer) throw new Error(`no node base layer (usr/bin/node) under ${client.stateDir}`);
-  const bundle = await nodeBundle(path.join(work, 'node-bundle'), layer);
-  const stateRoot = path.join(work, 'crun-node-state');
-  log(
-    `cold: crun run node -e "process.stdout.write('x')" to first byte, ${n} runs (unshare -m, unified unmounted)`,
-  );
+/** `crun run` of a bundle, fork to first stdout byte (or HTTP answer on `port`), in `unshare -m`. */
+async function crunRuns(bundle, { n, work, label, port }) {
+  const stateRoot = path.join(work, `crun-${label}-state`);
   const unregister = onInterrupt(() => cleanupOci('crun', stateRoot));
   try {
-    const warm = 3;
-    const t = await timeit(['crun', '--root', stateRoot, 'run', '-b', bundle.dir, `n${process.pid}-{i}`], {
-      n: n + warm,
-      first: true,
-      hybridFree: true,
-    });
-    out.crun_node_ms = summary(t.slice(warm));
+    const argv = (id) => ['crun', '--root', stateRoot, 'run', '-b', bundle.dir, id];
+    if (!port) {
+      const t = await timeit(argv(`${label}${process.pid}-{i}`), {
+        n: n + WARMUP,
+        first: true,
+        hybridFree: true,
+      });
+      return t.slice(WARMUP);
+    }
+    // A server is killed once it answered; its container is deleted before the next run takes the port.
+    const t = [];
+    for (let i = 0; i < n + WARMUP; i++) {
+      t.push(...(await timeit(argv(`${label}${process.pid}-${i}`), { n: 1, port, hybridFree: true })));
+      cleanupOci('crun', stateRoot);
+    }
+    return t.slice(WARMUP);
   } finally {
     unregister();
     cleanupOci('crun', stateRoot);
     rmSync(bundle.dir, { recursive: true, force: true });
+  }
+}
+
+async function coldNode(client, { n, log, work }) {
+  log(`cold: first call of ${n} node functions, pools off`);
+  const { times, kinds } = await firstCalls(client, { prefix: 'cold', n, expect: 'cold' });
+  const out = { cold_node_ms: summary(times), cold_start_kinds: kinds };
+  const layer = findLayer(client.stateDir, 'usr/bin/node');
+  if (!layer) throw new Error(`no node base layer (usr/bin/node) under ${client.stateDir}`);
+  log(
+    `cold: crun run node -e "process.stdout.write('x')" to first byte, ${n} runs (unshare -m, unified unmounted)`,
+  );
+  const bundle = await nodeBundle(path.join(work, 'node-bundle'), layer);
+  out.crun_node_ms = summary(await crunRuns(bundle, { n, work, label: 'n' }));
+  return out;
+}
+
+async function coldPython(client, { n, log, work }) {
+  log(`cold: first call of ${n} python functions, pools off`);
+  const { times, kinds } = await firstCalls(client, {
+    prefix: 'cold-py',
+    n,
+    expect: 'cold',
+    runtime: 'python',
+  });
+  const out = { cold_python_ms: summary(times), cold_python_start_kinds: kinds };
+  // Debian's interpreter as the platform's python base layer holds it (never pyenv's shim).
+  const layer = findLayer(client.stateDir, 'usr/bin/python3.11');
+  if (!layer) throw new Error(`no python base layer (usr/bin/python3.11) under ${client.stateDir}`);
+  log(`cold: crun run python3 -c "sys.stdout.write('x')" to first byte, ${n} runs`);
+  const bundle = await layersBundle(
+    path.join(work, 'python-bundle'),
+    [layer],
+    ['/usr/bin/python3', '-u', '-c', "import sys; sys.stdout.write('x')"],
+  );
+  out.crun_python_ms = summary(await crunRuns(bundle, { n, work, label: 'p' }));
+  return out;
+}
+
+/**
+ * functions/alpine (classic watchdog, `fprocess=cat`): Floe's first call over HTTPS, against crun
+ * running the image's own Cmd from the same layers (unpacked by Floe's layer store) to the
+ * watchdog's first HTTP answer on loopback.
+ */
+async function coldImage(client, { n, log, work }) {
+  log(
+    `cold: first call of ${n} functions/alpine image functions (classic watchdog, fprocess=cat), pools off`,
+  );
+  await client.importImage(CLASSIC_ARCHIVE, CLASSIC);
+  const { times, kinds } = await firstCalls(client, {
+    prefix: 'cold-img',
+    n,
+    expect: 'cold',
+    dep: (service, labels) => ({ service, image: CLASSIC, envProcess: 'cat', labels }),
+  });
+  const out = { cold_image_ms: summary(times), cold_image_start_kinds: kinds };
+
+  const storeDir = path.join(work, 'crun-image-store');
+  try {
+    const store = await ImageStore.open(storeDir);
+    const img = await store.importArchive(CLASSIC_ARCHIVE, CLASSIC);
+    const port = await freePort();
+    const cfg = img.config;
+    const bundle = await layersBundle(
+      path.join(work, 'image-bundle'),
+      img.layers.map((l) => store.layers.path(l)),
+      [...(cfg.Entrypoint ?? []), ...(cfg.Cmd ?? [])],
+      {
+        readonly: false,
+        tune(spec) {
+          spec.process.env = [...(cfg.Env ?? []), 'fprocess=cat', `port=${port}`];
+          spec.process.cwd = cfg.WorkingDir || '/';
+          const uid = Number(cfg.User ?? 0);
+          spec.process.user = Number.isInteger(uid) ? { uid, gid: uid } : { uid: 0, gid: 0 };
+        },
+      },
+    );
+    log(
+      `cold: crun run of the image's Cmd (${bundle.spec.process.args.join(' ')}) to its first HTTP answer, ${n} runs`,
+    );
+    out.crun_image_ms = summary(await crunRuns(bundle, { n, work, label: 'i', port }));
+  } finally {
+    rmSync(storeDir, { recursive: true, force: true });
+  }
+  return out;
+}
+
+/**
+ * Pools off (FLOE_STEMCELLS=0): every first call is a cold start. `runtimes` picks the cases
+ * (node, python, image); image is skipped, with the reason noted, without ../shared.
+ */
+export async function coldStarts(
+  client,
+  { n, log, work, runtimes = ['node', 'python', 'image'], notes = [] },
+) {
+  const out = {};
+  if (runtimes.includes('node')) Object.assign(out, await coldNode(client, { n, log, work }));
+  if (runtimes.includes('python')) Object.assign(out, await coldPython(client, { n, log, work }));
+  if (runtimes.includes('image')) {
+    if (existsSync(CLASSIC_ARCHIVE)) Object.assign(out, await coldImage(client, { n, log, work }));
+    else {
+      const why = `cold_image_ms skipped: no OpenFaaS fixture image at ${CLASSIC_ARCHIVE}`;
+      log(why);
+      notes.push(why);
+    }
   }
   return out;
 }

@@ -37,13 +37,15 @@ export function compile(name, { static: isStatic = false } = {}) {
 }
 
 /**
- * Runs `argv` through bench/build/timeit (fork → exit, or → first stdout byte with `first`),
+ * Runs `argv` through bench/build/timeit (fork → exit, or → first stdout byte with `first`, or
+ * → first byte of an HTTP answer on 127.0.0.1:`port`, after which the command is SIGKILLed),
  * optionally inside `unshare -m` with /sys/fs/cgroup/unified unmounted. Resolves ms per run;
  * throws on the first run that failed, with the command's stderr.
  */
-export function timeit(argv, { n, first = false, hybridFree = false, env = CLEAN_ENV } = {}) {
+export function timeit(argv, { n, first = false, port, hybridFree = false, env = CLEAN_ENV } = {}) {
   const timeitBin = path.join(buildDir, 'timeit');
-  const inner = [timeitBin, '-n', String(n), ...(first ? ['-f'] : []), '--', ...argv];
+  const mode = port ? ['-w', String(port)] : first ? ['-f'] : [];
+  const inner = [timeitBin, '-n', String(n), ...mode, '--', ...argv];
   // One long-lived private mount namespace for all runs, so the unshare cost is not timed.
   const cmd = hybridFree
     ? [

@@ -120,7 +120,7 @@ try {
   await kase('image pull', () => imagePull({ work, n: N.pull, log: bench }));
   await kase('platform (pools off)', () =>
     withPlatform({ work, label: 'cold', env: { FLOE_STEMCELLS: '0' }, log: bench }, async (client) => {
-      await kase('cold', () => coldStarts(client, { n: N.cold, log: bench, work }));
+      await kase('cold', () => coldStarts(client, { n: N.cold, log: bench, work, notes: result.meta.notes }));
       await kase('density', () => density(client, { n: N.density, log: bench }));
       return {};
     }),
@@ -143,7 +143,7 @@ try {
       async (client) => {
         await kase(
           'cold',
-          async () => hostRoot(await coldStarts(client, { n: N.cold, log: bench, work })),
+          async () => hostRoot(await coldStarts(client, { n: N.cold, log: bench, work, runtimes: ['node'] })),
           'userns',
         );
         return {};
@@ -283,7 +283,9 @@ console.log(
 console.log(
   `platform overhead, one request in flight: p50 ${result.platform_overhead_ms.p50} ms, p99 ${result.platform_overhead_ms.p99} ms`,
 );
-console.log(`cold vs crun-node: ${r.cold_vs_crun_node}× (pre-warm ${r.prewarm_vs_crun_node}×)`);
+console.log(
+  `cold vs crun, same program (p50; target ≤ 0.8×): node ${r.cold_vs_crun_node}× (${result.cold_node_ms.p50} vs ${result.crun_node_ms.p50} ms; pre-warm ${r.prewarm_vs_crun_node}×), python ${r.cold_python_vs_crun_python}× (${result.cold_python_ms.p50} vs ${result.crun_python_ms.p50} ms), functions/alpine image ${r.cold_image_vs_crun_image}× (${result.cold_image_ms.p50} vs ${result.crun_image_ms.p50} ms)`,
+);
 if (result.image_pull) {
   const p = result.image_pull;
   console.log(
@@ -292,6 +294,12 @@ if (result.image_pull) {
 }
 console.log(
   `user namespaces on vs host root (same run, p50): cold ${r.userns_cold_vs_hostroot}×, pre-warm ${r.userns_prewarm_vs_hostroot}×, warm after idle ${r.userns_warm_vs_hostroot}×, hot ${r.userns_hot_vs_hostroot}×, warm HTTPS ${r.userns_https_vs_hostroot}×`,
+);
+// Every ratio of the report, including those no line above explains.
+console.log(
+  `\nratios (p50 / p50): ${Object.entries(r)
+    .map(([k, v]) => `${k} ${v ?? '–'}×`)
+    .join(', ')}`,
 );
 console.log(`\nwrote ${path.relative(root, dir)}/${report}.{json,md,svg}`);
 if (result.meta.errors.length) {

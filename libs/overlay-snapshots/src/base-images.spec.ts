@@ -1,9 +1,9 @@
-import { execFileSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { defaultBaseImages, ensureBaseImages } from './base-images.js';
+import { defaultBaseImages, ensureBaseImages, pycForMtimeZero } from './base-images.js';
 import { ImageStore } from './image-store.js';
 import { OverlaySnapshotter } from './overlay-snapshotter.js';
 import { mountsUnder, performMounts } from './testing/mount-cli.js';
@@ -38,16 +38,23 @@ describe('ensureBaseImages', () => {
   });
 
   /** Mount a capped rootfs for `ref` and run `argv` chrooted into it. */
-  const run = async (ref: string, key: string, argv: string[]) => {
+  const run = async (
+    ref: string,
+    key: string,
+    argv: string[],
+    { env = {}, stderrToStdout = false }: { env?: Record<string, string>; stderrToStdout?: boolean } = {},
+  ) => {
     const img = (await store.resolve(ref))!;
     const parent = await snaps.ensureChain(img.layers);
     const rootfs = path.join(root, 'mnt', key);
     fs.mkdirSync(rootfs, { recursive: true });
     undo.push(performMounts(await snaps.prepare(key, parent, { sizeLimitBytes: 16 << 20 }), rootfs));
-    return execFileSync('/usr/sbin/chroot', [rootfs, ...argv], {
+    const r = spawnSync('/usr/sbin/chroot', [rootfs, ...argv], {
       encoding: 'utf8',
-      env: { PATH: '/usr/bin:/bin' },
+      env: { PATH: '/usr/bin:/bin', ...env },
     });
+    if (r.status !== 0) throw new Error(`chroot ${argv.join(' ')}: ${r.status ?? r.signal} ${r.stderr}`);
+    return stderrToStdout ? r.stdout + r.stderr : r.stdout;
   };
 
   it('builds busybox, node and python once, and the second call only checks refs', async () => {
@@ -88,5 +95,39 @@ describe('ensureBaseImages', () => {
       'import json, hashlib, zlib, ssl, asyncio, decimal, sqlite3; print(json.dumps([1]))',
     ]);
     expect(out).toBe('[1]\n');
+  });
+
+  it("floe/python loads the stdlib from its shipped bytecode: no module is stale despite the layer's mtime 0", async () => {
+    // -v reports each module's source: "code object from <pyc>", or "bytecode is stale" first.
+    const out = await run(
+      'floe/python:latest',
+      'pyc',
+      ['/usr/bin/python3.11', '-v', '-c', 'import json, socket, threading, base64, traceback'],
+      { env: { PYTHONDONTWRITEBYTECODE: '1' }, stderrToStdout: true },
+    );
+    expect(out).toMatch(
+      /code object from '\/usr\/lib\/python3\.11\/json\/__pycache__\/__init__\.cpython-311\.pyc'/,
+    );
+    expect(out).not.toContain('bytecode is stale');
+  });
+});
+
+describe('pycForMtimeZero', () => {
+  const pyc = (flags: number) => {
+    const b = Buffer.alloc(20, 7);
+    b.writeUInt32LE(flags, 4);
+    return b;
+  };
+
+  it('zeroes the recorded source mtime of a timestamp-checked .pyc, and nothing else', () => {
+    const out = pycForMtimeZero(pyc(0));
+    expect(out.readUInt32LE(8)).toBe(0);
+    expect(out.subarray(12)).toEqual(pyc(0).subarray(12));
+    expect(out.subarray(0, 8)).toEqual(pyc(0).subarray(0, 8));
+  });
+
+  it('leaves hash-based and truncated files alone', () => {
+    expect(pycForMtimeZero(pyc(1))).toEqual(pyc(1));
+    expect(pycForMtimeZero(Buffer.alloc(10))).toEqual(Buffer.alloc(10));
   });
 });

@@ -28,6 +28,22 @@ const PATH_ENV = 'PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin';
 const PASSWD = 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n';
 const GROUP = 'root:x:0:\nnogroup:x:65534:\n';
 
+const PYC = /(^|\/)__pycache__\/[^/]+\.pyc$/;
+
+/**
+ * Every file of a base layer has mtime 0, so a timestamp-checked .pyc (PEP 552 flags 0, which
+ * records its source's mtime and size) would never match its source again: Python would
+ * compile each imported stdlib module from source on every start (~200 ms of the python
+ * runtime's cold start here), and never cache it (read-only, PYTHONDONTWRITEBYTECODE). The
+ * recorded mtime becomes 0 as well; hash-based .pyc files are left alone.
+ */
+export function pycForMtimeZero(b: Buffer): Buffer {
+  if (b.length < 16 || b.readUInt32LE(4) !== 0) return b;
+  const out = Buffer.from(b);
+  out.writeUInt32LE(0, 8);
+  return out;
+}
+
 /**
  * Collects entries for one layer: host files mirrored at their own paths (symlinked path
  * components, like Debian's merged-usr `/lib -> usr/lib`, become symlinks in the layer too),
@@ -58,6 +74,15 @@ export class LayerBuilder {
   /** Copy host file `host` to `rel` (following symlinks: the content lands at `rel`). */
   file(rel: string, host: string): void {
     const st = fs.statSync(host);
+    if (PYC.test(rel)) {
+      this.add({
+        name: rel,
+        type: 'file',
+        body: pycForMtimeZero(fs.readFileSync(host)),
+        mode: st.mode & 0o7777,
+      });
+      return;
+    }
     this.add({ name: rel, type: 'file', bodyPath: host, size: st.size, mode: st.mode & 0o7777 });
   }
 

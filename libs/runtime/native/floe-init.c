@@ -10,8 +10,8 @@
  * fresh namespaces. The program ends with an execveat() of this binary as floe-init; the
  * setup stage does not exec but closes every fd from 3 up (what that exec would have closed:
  * the program marks them all CLOEXEC, so the status pipe reports EOF just the same) and
- * continues as PID 1 with the program's argv and envp, saving an exec per container. The
- * user-namespace spawn (fork-style, from the shim) still execs floe-init.
+ * continues as PID 1 with the program's argv and envp, saving an exec per container. A
+ * fork-style spawn (off x86-64, from the shim) still execs floe-init.
  *
  * On x86-64 it is built without libc (nolibc.c): a static glibc start costs ~0.25 ms.
  */

@@ -46,6 +46,11 @@
 #define P_PIDFD 3
 #endif
 
+/* A failed spawn returns -(errno + step): which of its parent-side steps failed. */
+#define SPAWN_STEP_UID_MAP 4096
+#define SPAWN_STEP_GID_MAP 8192
+#define SPAWN_STEP_EXEC 12288
+
 #include "ops.c"
 
 /* Every handler back to SIG_DFL (Node ignores SIGPIPE; SIG_IGN would survive execve). */
@@ -89,12 +94,45 @@ struct exec_child {
   const int32_t *keep;
   uint32_t nkeep;
   char **argv, **envp;
-  int err; /* written by the child (shared memory), read by the parent after it resumes */
+  int gate, gate_w; /* user namespace: the pipe that says the id maps are written, else -1 */
+  int err;  /* written by the child (shared memory), read by the parent after it resumes */
 };
+
+/* Raw syscalls for a CLONE_VM child that runs beside its parent: libc's wrappers would write
+ * errno into the parent thread's TLS (the child has no TLS of its own). */
+static inline long raw_syscall(long n, long a, long b, long c, long d, long e) {
+  long r;
+  register long r10 __asm__("r10") = d;
+  register long r8 __asm__("r8") = e;
+  __asm__ volatile("syscall" : "=a"(r) : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8) : "rcx", "r11", "memory");
+  return r;
+}
+
+/*
+ * The user-namespace variant of the child below (CLONE_VM without CLONE_VFORK: the parent
+ * writes the id maps meanwhile). Once they are written it becomes root of the namespace, so
+ * that the exec keeps every capability there, and execs floe-init's setup stage.
+ */
+static int exec_setup_child_userns(struct exec_child *a) {
+  struct { void *handler; unsigned long flags; void *restorer; uint64_t mask; } dfl = {SIG_DFL, 0, NULL, 0};
+  for (long s = 1; s < 65; s++)
+    if (s != SIGKILL && s != SIGSTOP) raw_syscall(SYS_rt_sigaction, s, (long)&dfl, 0, 8, 0);
+  char b;
+  raw_syscall(SYS_close, a->gate_w, 0, 0, 0, 0); /* our copy: the parent's close must mean EOF */
+  if (raw_syscall(SYS_read, a->gate, (long)&b, 1, 0, 0) != 1) { a->err = ECHILD; return 127; }
+  long r = raw_syscall(SYS_setresgid, 0, 0, 0, 0, 0);
+  if (r == 0) r = raw_syscall(SYS_setresuid, 0, 0, 0, 0, 0);
+  for (uint32_t i = 0; r == 0 && i < a->nkeep; i++) r = raw_syscall(SYS_fcntl, a->keep[i], F_SETFD, 0, 0, 0);
+  if (r == 0)
+    r = raw_syscall(SYS_execveat, a->init_fd, (long)"", (long)a->argv, (long)a->envp, AT_EMPTY_PATH);
+  a->err = (int)-r;
+  return 127;
+}
 
 /* Runs in the CLONE_VM|CLONE_VFORK child on its own stack while the parent thread sleeps. */
 static int exec_setup_child(void *p) {
   struct exec_child *a = p;
+  if (a->gate >= 0) return exec_setup_child_userns(a);
   reset_signal_handlers();
   for (uint32_t i = 0; i < a->nkeep; i++)
     if (fcntl(a->keep[i], F_SETFD, 0) < 0) { a->err = errno; return 127; }
@@ -109,8 +147,11 @@ static int exec_setup_child(void *p) {
  * of Node's address space is copied (page tables, later COW faults, teardown at exec), which
  * is most of a fork-style spawn's cost for a large process.
  */
+static int write_id_maps(long pid, const char *uid_map, const char *gid_map);
+
 static long spawn_exec(void *prog, uint32_t len, struct clone_args *args, int init_fd,
-                       const int32_t *keep, uint32_t nkeep, int sync_r, int status_w) {
+                       const int32_t *keep, uint32_t nkeep, int sync_r, int status_w,
+                       const char *uid_map, const char *gid_map) {
   int mfd = (int)syscall(SYS_memfd_create, "floe-op-program", MFD_CLOEXEC);
   if (mfd < 0) return -errno;
   for (uint32_t off = 0; off < len;) {
@@ -154,10 +195,22 @@ static long spawn_exec(void *prog, uint32_t len, struct clone_args *args, int in
   envp[0] = setup_env;
   for (size_t i = 0; i < ne; i++) envp[i + 1] = (char *)prog + penvp[i];
   envp[ne + 1] = NULL;
-  struct exec_child c = {init_fd, fds, nkeep, argv, envp, 0};
-  /* The parent thread sleeps until the child execs, so its stack can lend the child one. */
+  /*
+   * With a user namespace the child must wait for its id maps before the exec, so the parent
+   * cannot sleep in CLONE_VFORK: it writes the maps, opens the gate, and waits for EOF on
+   * `done` (CLOEXEC, its write end held by the child alone) instead. The child's stack is
+   * still this frame's, which outlives the child's use of it either way.
+   */
+  int userns = uid_map != NULL, gate[2] = {-1, -1}, done[2] = {-1, -1};
+  if (userns && (pipe2(gate, O_CLOEXEC) < 0 || pipe2(done, O_CLOEXEC) < 0)) {
+    int e = errno;
+    for (int i = 0; i < 2; i++) { if (gate[i] >= 0) close(gate[i]); if (done[i] >= 0) close(done[i]); }
+    free(argv); free(envp); close(mfd);
+    return -e;
+  }
+  struct exec_child c = {init_fd, fds, nkeep, argv, envp, gate[0], gate[1], 0};
   char cstack[32 * 1024] __attribute__((aligned(16)));
-  args->flags |= CLONE_VM | CLONE_VFORK;
+  args->flags |= userns ? CLONE_VM : CLONE_VM | CLONE_VFORK;
   args->stack = (uint64_t)(uintptr_t)cstack;
   args->stack_size = sizeof cstack;
   /* The child must run no Node handler on shared memory: block everything across clone. */
@@ -167,33 +220,72 @@ static long spawn_exec(void *prog, uint32_t len, struct clone_args *args, int in
   long pid = floe_clone3_fn(args, sizeof *args, exec_setup_child, &c);
   int e = pid < 0 ? (int)-pid : 0;
   pthread_sigmask(SIG_SETMASK, &old, NULL);
+  int map_err = 0;
+  if (userns) {
+    close(gate[0]);
+    close(done[1]);
+    if (pid > 0) {
+      map_err = write_id_maps(pid, uid_map, gid_map);
+      if (!map_err && write(gate[1], "m", 1) != 1) map_err = errno;
+    }
+    close(gate[1]); /* EOF: a child still waiting gives up */
+    char b;
+    while (pid > 0 && (read(done[0], &b, 1) < 0 && errno == EINTR)) {}
+    close(done[0]);
+  }
   free(argv);
   free(envp);
   close(mfd);
   if (pid < 0) return -e;
-  if (c.err) {
+  if (map_err || c.err) {
     /* The child exited without exec'ing: reap it and report why. */
     siginfo_t si;
     int pidfd = *(int *)(uintptr_t)args->pidfd;
     syscall(SYS_waitid, P_PIDFD, pidfd, &si, WEXITED | __WALL, NULL);
     close(pidfd);
-    return -c.err;
+    return map_err ? -map_err : -(c.err + SPAWN_STEP_EXEC);
   }
   return pid;
 }
 #endif
 
 /*
+ * Writes /proc/<pid>/uid_map then gid_map; 0, or errno + SPAWN_STEP_UID_MAP/GID_MAP (the
+ * spawn's negative result names the step: see NativeSyscalls.spawn).
+ */
+static int write_id_maps(long pid, const char *uid_map, const char *gid_map) {
+  const char *files[2] = {"uid_map", "gid_map"};
+  const char *maps[2] = {uid_map, gid_map};
+  const int steps[2] = {SPAWN_STEP_UID_MAP, SPAWN_STEP_GID_MAP};
+  char path[64];
+  for (int i = 0; i < 2; i++) {
+    snprintf(path, sizeof path, "/proc/%ld/%s", pid, files[i]);
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0) return errno + steps[i];
+    size_t n = strlen(maps[i]);
+    int err = write(fd, maps[i], n) == (ssize_t)n ? 0 : errno ? errno : EIO;
+    close(fd);
+    if (err) return err + steps[i];
+  }
+  return 0;
+}
+
+/*
  * Clones a child that runs `prog`. With init_fd >= 0 (x86-64), vfork-style: the child execs
  * floe-init's setup stage right away, keeping the fds in keep[] (the program's stdio and
- * init_fd) open across that exec; otherwise (user namespaces: an exec before the id maps
- * exist would drop every capability) fork-style, running the program in the copy of Node.
+ * init_fd) open across that exec; otherwise fork-style, running the program in the copy of
+ * Node. With uid_map/gid_map (CLONE_NEWUSER in flags) the shim writes the id maps itself
+ * before returning; vfork-style, the child waits for them and becomes root of its namespace
+ * before that exec (an exec before would drop every capability), sharing Node's memory
+ * meanwhile on a stack of its own, so a large agent's page tables are not copied.
  * out[0]=pidfd, out[1]=sync pipe write end (one byte per OP_WAIT releases the child),
  * out[2]=status pipe read end (EOF = exec'd floe-init or died; an 8-byte {index, errno}
  * record = op failed; {-1,0} = OP_READY reached). Returns the pid or -errno.
  */
 int floe_spawn(void *prog, uint32_t len, uint64_t flags, int cgroup_fd, int init_fd,
-               const int32_t *keep, uint32_t nkeep, int32_t *out) {
+               const int32_t *keep, uint32_t nkeep, const char *uid_map, const char *gid_map,
+               int32_t *out) {
+  if ((uid_map == NULL) != (gid_map == NULL) || (uid_map && !(flags & CLONE_NEWUSER))) return -EINVAL;
   if (len < 16 || ((uint32_t *)prog)[0] != MAGIC) return -EINVAL;
   int sync[2], status[2];
   if (pipe2(sync, O_CLOEXEC) < 0) return -errno;
@@ -209,7 +301,7 @@ int floe_spawn(void *prog, uint32_t len, uint64_t flags, int cgroup_fd, int init
   int e = 0;
 #if defined(__x86_64__)
   if (init_fd >= 0) {
-    pid = spawn_exec(prog, len, &args, init_fd, keep, nkeep, sync[0], status[1]);
+    pid = spawn_exec(prog, len, &args, init_fd, keep, nkeep, sync[0], status[1], uid_map, gid_map);
     if (pid < 0) { e = (int)-pid; pid = -1; }
   } else
 #endif
@@ -233,6 +325,18 @@ int floe_spawn(void *prog, uint32_t len, uint64_t flags, int cgroup_fd, int init
       _exit(127);
     }
     if (pid < 0) e = errno;
+    /* Fork-style, the program's first OP_WAIT holds the child until the caller releases it. */
+    if (pid > 0 && uid_map) {
+      int map_err = write_id_maps(pid, uid_map, gid_map);
+      if (map_err) {
+        siginfo_t si;
+        syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
+        syscall(SYS_waitid, P_PIDFD, pidfd, &si, WEXITED | __WALL, NULL);
+        close(pidfd);
+        pid = -1;
+        e = map_err;
+      }
+    }
   }
   close(sync[0]);
   close(status[1]);

@@ -154,11 +154,13 @@ export class Runtime {
       const cloneFd = cg.openCloneFd();
       let child: ReturnType<Syscalls['spawn']>;
       try {
-        // vfork+exec unless a user namespace needs its id maps before any exec.
-        const exec = plan.namespaces.has('user')
-          ? undefined
-          : { initFd: this.getInitFd(), keepFds: plan.keepFds };
-        child = this.sys.spawn(program, plan.cloneFlags, cloneFd, exec);
+        // vfork+exec; with a user namespace the shim writes its id maps during the spawn.
+        const exec = { initFd: this.getInitFd(), keepFds: plan.keepFds };
+        const l = config.linux;
+        const idMaps = plan.namespaces.has('user')
+          ? { uidMap: mapText(l!.uidMappings!), gidMap: mapText(l!.gidMappings!) }
+          : undefined;
+        child = this.sys.spawn(program, plan.cloneFlags, cloneFd, exec, idMaps);
       } finally {
         if (cloneFd >= 0) fs.closeSync(cloneFd);
       }
@@ -176,7 +178,7 @@ export class Runtime {
       });
       this.reaper.watch(child.pidfd, (e) => c.onExit(e));
 
-      // Two-phase spawn: in a user namespace the child first waits for its id maps. It then
+      // Two-phase spawn: in a user namespace the child first waits for a byte (after its id maps). It then
       // sets up its mounts while we attach it to the v1 hierarchies and persist the state
       // (overlapping both costs), and execs only after the start byte, sent after attaching.
       try {
@@ -233,11 +235,8 @@ export class Runtime {
     userns: boolean,
     bridge?: { ip: string; net: ContainerNet },
   ): void {
-    if (userns) {
-      writeFile(`/proc/${c.pid}/uid_map`, mapText(config.linux!.uidMappings!), 'write uid_map');
-      writeFile(`/proc/${c.pid}/gid_map`, mapText(config.linux!.gidMappings!), 'write gid_map');
-      c.release(1);
-    }
+    // The shim wrote the id maps during the spawn; the program's first wait was for them.
+    if (userns) c.release(1);
     // From the parent only for a user namespace: such a child turns non-dumpable and can no
     // longer open its /proc files (otherwise a WRITE_FILE op in the program sets it).
     if (userns && config.process.oomScoreAdj !== undefined)

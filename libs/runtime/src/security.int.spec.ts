@@ -99,6 +99,55 @@ describe('security defaults', () => {
   });
 });
 
+describe('user namespace spawn (id maps written by the shim, vfork-style exec)', () => {
+  const userns =
+    (uid: OciConfig['linux'] extends infer L ? NonNullable<L>['uidMappings'] : never) => (cfg: OciConfig) => {
+      cfg.linux!.namespaces!.push({ type: 'user' });
+      cfg.linux!.uidMappings = uid;
+      cfg.linux!.gidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+    };
+
+  it('the payload is root of its own user namespace, under floe-init as PID 1, with the default capabilities there', async () => {
+    const plain = await sh('cat /proc/self/status');
+    const { text, exit } = await sh(
+      'id -u; readlink /proc/1/ns/user; head -c 9 /proc/1/cmdline; echo; cat /proc/1/uid_map /proc/1/gid_map; cat /proc/self/status',
+      userns([{ containerID: 0, hostID: 100000, size: 65536 }]),
+    );
+    expect(exit).toEqual({ reason: 'exited', code: 0 });
+    const [uid, ns, init, uidMap, gidMap] = text.split('\n');
+    expect(uid).toBe('0');
+    expect(ns).not.toBe(fs.readlinkSync('/proc/self/ns/user'));
+    expect(init).toBe('floe-init');
+    expect(uidMap!.trim().split(/\s+/)).toEqual(['0', '100000', '65536']);
+    expect(gidMap!.trim().split(/\s+/)).toEqual(['0', '100000', '65536']);
+    expect(status(text, 'CapEff')).toBe(status(plain.text, 'CapEff'));
+    expect(BigInt(`0x${status(text, 'CapEff')}`)).not.toBe(0n);
+  });
+
+  it('a uid map the kernel refuses fails the spawn with a SyscallError naming the uid_map write, leaving no state, cgroup or process', async () => {
+    const id = env.id('badmap');
+    const spec = defaultSpec({ rootfs: env.rootfs, args: ['/bin/true'] });
+    // Passes validation (it ends at 2^32) but wraps in the kernel's u32 arithmetic: EINVAL.
+    userns([{ containerID: 0, hostID: 4294967295, size: 1 }])(spec);
+    const children = () =>
+      fs
+        .readdirSync('/proc/self/task')
+        .flatMap((t) => fs.readFileSync(`/proc/self/task/${t}/children`, 'utf8').split(' ').filter(Boolean));
+    const before = children();
+    await expect(env.rt.run(id, spec)).rejects.toMatchObject({
+      code: 'SYSCALL',
+      syscall: 'write',
+      errno: 22,
+      message: expect.stringContaining('uid_map'),
+    });
+    expect(await env.rt.load(id)).toBeUndefined();
+    const cgroups = Object.values(env.rt.cgroups.v1Mounts).concat(env.rt.cgroups.unifiedPath ?? []);
+    for (const root of new Set(cgroups)) expect(fs.existsSync(path.join(root, env.parent, id))).toBe(false);
+    // The shim reaped the child it cloned: no new child of this process, live or zombie.
+    expect(children()).toEqual(before);
+  });
+});
+
 describe('mount propagation', () => {
   it('a host mount made later under a shared dir appears inside through an rslave bind', async () => {
     const sys = new NativeSyscalls();

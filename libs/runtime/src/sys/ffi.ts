@@ -1,7 +1,7 @@
 import { SyscallError } from '@floe/contracts';
 import koffi from 'koffi';
 import { ensureNative, SHIM_LIB } from './native.js';
-import type { SpawnExec, SpawnedChild, Syscalls } from './syscalls.js';
+import type { SpawnExec, SpawnedChild, SpawnIdMaps, Syscalls } from './syscalls.js';
 
 interface Shim {
   spawn: (
@@ -12,6 +12,8 @@ interface Shim {
     initFd: number,
     keep: Int32Array,
     nkeep: number,
+    uidMap: string | null,
+    gidMap: string | null,
     out: Int32Array,
   ) => number;
   reaperStart: () => number;
@@ -37,7 +39,7 @@ function load(): Shim {
   const lib = koffi.load(SHIM_LIB);
   shim = {
     spawn: lib.func(
-      'int floe_spawn(void *prog, uint32_t len, uint64_t flags, int cgroup_fd, int init_fd, const int32_t *keep, uint32_t nkeep, _Out_ int32_t *out)',
+      'int floe_spawn(void *prog, uint32_t len, uint64_t flags, int cgroup_fd, int init_fd, const int32_t *keep, uint32_t nkeep, const char *uid_map, const char *gid_map, _Out_ int32_t *out)',
     ),
     reaperStart: lib.func('int floe_reaper_start(void)'),
     reaperWatch: lib.func('int floe_reaper_watch(int pidfd, uint32_t token)'),
@@ -60,6 +62,13 @@ function load(): Shim {
   return shim;
 }
 
+const SPAWN_STEPS: [string, string][] = [
+  ['clone3', 'clone'],
+  ['write', 'write uid_map'],
+  ['write', 'write gid_map'],
+  ['execveat', 'exec floe-init setup stage'],
+];
+
 function check(r: number, syscall: string, what?: string): number {
   if (r < 0) throw new SyscallError(syscall, -r, undefined, what);
   return r;
@@ -67,15 +76,33 @@ function check(r: number, syscall: string, what?: string): number {
 
 /** The real, koffi-backed `Syscalls`. The shim loads (and compiles if needed) on first use. */
 export class NativeSyscalls implements Syscalls {
-  spawn(program: Buffer, cloneFlags: bigint, cgroupFd: number, exec?: SpawnExec): SpawnedChild {
+  spawn(
+    program: Buffer,
+    cloneFlags: bigint,
+    cgroupFd: number,
+    exec?: SpawnExec,
+    idMaps?: SpawnIdMaps,
+  ): SpawnedChild {
     const out = new Int32Array(3);
     const keep = Int32Array.from(exec?.keepFds ?? []);
-    const pid = check(
-      load().spawn(program, program.length, cloneFlags, cgroupFd, exec?.initFd ?? -1, keep, keep.length, out),
-      'clone3',
-      'spawn container',
+    const r = load().spawn(
+      program,
+      program.length,
+      cloneFlags,
+      cgroupFd,
+      exec?.initFd ?? -1,
+      keep,
+      keep.length,
+      idMaps?.uidMap ?? null,
+      idMaps?.gidMap ?? null,
+      out,
     );
-    return { pid, pidfd: out[0]!, syncFd: out[1]!, statusFd: out[2]! };
+    if (r < 0) {
+      // -(errno + 4096 * step): which step of the spawn failed (floe-shim.c SPAWN_STEP_*).
+      const [syscall, what] = SPAWN_STEPS[Math.min(-r >> 12, 3)]!;
+      throw new SyscallError(syscall, -r & 4095, undefined, `spawn container: ${what}`);
+    }
+    return { pid: r, pidfd: out[0]!, syncFd: out[1]!, statusFd: out[2]! };
   }
   reaperStart(): number {
     return check(load().reaperStart(), 'pthread_create', 'start reaper');

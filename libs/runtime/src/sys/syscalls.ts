@@ -11,12 +11,21 @@ export interface SpawnedChild {
 /**
  * vfork+exec spawn: the child execs floe-init's setup stage from `initFd` at once and runs
  * the program there, so nothing of the caller's address space is copied. `keepFds` (the
- * program's stdio sources and `initFd`) stay open across that first exec. Not for user
- * namespaces: an exec before the id maps are written drops every capability.
+ * program's stdio sources and `initFd`) stay open across that first exec.
  */
 export interface SpawnExec {
   initFd: number;
   keepFds: number[];
+}
+
+/**
+ * uid_map/gid_map text of a child in a new user namespace, written by the shim during the
+ * spawn: an exec before they exist would drop every capability, so a vfork+exec child waits
+ * for them (sharing the caller's memory meanwhile) and becomes root of its namespace first.
+ */
+export interface SpawnIdMaps {
+  uidMap: string;
+  gidMap: string;
 }
 
 /**
@@ -28,7 +37,13 @@ export interface Syscalls {
    * clone3(flags | CLONE_PIDFD [| CLONE_INTO_CGROUP when cgroupFd >= 0]) running `program`:
    * fork-style in the child, or in floe-init's setup stage with `exec`.
    */
-  spawn(program: Buffer, cloneFlags: bigint, cgroupFd: number, exec?: SpawnExec): SpawnedChild;
+  spawn(
+    program: Buffer,
+    cloneFlags: bigint,
+    cgroupFd: number,
+    exec?: SpawnExec,
+    idMaps?: SpawnIdMaps,
+  ): SpawnedChild;
   /** Starts the reaper thread (once); returns the fd of its 16-byte exit-record pipe. */
   reaperStart(): number;
   /** Watches `pidfd`; the exit record carries `token`. The caller keeps owning the fd. */
