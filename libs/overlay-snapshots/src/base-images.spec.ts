@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { defaultBaseImages, ensureBaseImages, pycForMtimeZero } from './base-images.js';
+import { BASE_RECIPE_LABEL, defaultBaseImages, ensureBaseImages, pycForMtimeZero } from './base-images.js';
 import { ImageStore } from './image-store.js';
 import { OverlaySnapshotter } from './overlay-snapshotter.js';
 import { mountsUnder, performMounts } from './testing/mount-cli.js';
@@ -72,6 +72,20 @@ describe('ensureBaseImages', () => {
     const other = await ImageStore.open(path.join(root, 'second'), { durable: false });
     const [bb] = await ensureBaseImages(other, defaultBaseImages().slice(0, 1));
     expect(bb!.diffID).toBe(firstBuild[0]!.diffID);
+  }, 120_000);
+
+  it('rebuilds an image an older recipe made, and moves its ref', async () => {
+    const other = await ImageStore.open(path.join(root, 'third'), { durable: false });
+    const busybox = defaultBaseImages().slice(0, 1);
+    const [old] = await ensureBaseImages(other, busybox, '1');
+    const before = (await other.resolve('floe/busybox:latest'))!;
+    const [now] = await ensureBaseImages(other, busybox);
+    const after = (await other.resolve('floe/busybox:latest'))!;
+    expect([old!.built, now!.built]).toEqual([true, true]);
+    expect(after.manifestDigest).not.toBe(before.manifestDigest);
+    expect(after.config.Labels?.[BASE_RECIPE_LABEL]).not.toBe('1');
+    const [again] = await ensureBaseImages(other, busybox);
+    expect(again!.built).toBe(false);
   }, 120_000);
 
   it('floe/busybox runs /bin/sh with applets', async () => {

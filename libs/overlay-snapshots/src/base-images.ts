@@ -25,6 +25,13 @@ export interface BaseImageResult {
 
 const PATH_ENV = 'PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin';
 
+/**
+ * Raised when a recipe changes what its layer holds (2: .pyc headers record mtime 0), so that
+ * an existing state dir rebuilds the image instead of keeping the old one under the same ref.
+ */
+export const BASE_RECIPE_LABEL = 'dev.floe.base-recipe';
+const RECIPE = '2';
+
 const PASSWD = 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n';
 const GROUP = 'root:x:0:\nnogroup:x:65534:\n';
 
@@ -222,16 +229,19 @@ export function defaultBaseImages(): BaseImageSpec[] {
 
 /**
  * Build each base image once, through the same verified import path as archives, and
- * point its ref at it. Cheap when they exist (one ref lookup each).
+ * point its ref at it. Cheap when they exist (one ref lookup each). An image built by an older
+ * recipe is rebuilt and the ref moved; the old one goes at the next GC once nothing uses it.
  */
 export async function ensureBaseImages(
   store: ImageStore,
   specs: BaseImageSpec[] = defaultBaseImages(),
+  recipe = RECIPE,
 ): Promise<BaseImageResult[]> {
   const out: BaseImageResult[] = [];
   for (const spec of specs) {
     const t0 = performance.now();
-    if (await store.has(spec.ref)) {
+    const current = await store.resolve(spec.ref);
+    if (current && current.config.Labels?.[BASE_RECIPE_LABEL] === recipe) {
       out.push({ ref: spec.ref, built: false, ms: performance.now() - t0 });
       continue;
     }
@@ -252,7 +262,7 @@ export async function ensureBaseImages(
         JSON.stringify({
           architecture: process.arch === 'x64' ? 'amd64' : process.arch,
           os: 'linux',
-          config: spec.config,
+          config: { ...spec.config, Labels: { ...spec.config.Labels, [BASE_RECIPE_LABEL]: recipe } },
           rootfs: { type: 'layers', diff_ids: [diffID] },
         }),
       );
