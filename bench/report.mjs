@@ -110,7 +110,7 @@ function markdown(r) {
   );
   for (const t of r.throughput ?? [])
     lines.push(
-      `| ${t.concurrency} | ${Math.round(t.rps)} | ${t.errors} | ${f(t.latency_ms?.p50)} | ${f(t.latency_ms?.p99)} | ${t.scale_outs ?? '–'} |`,
+      `| ${t.concurrency}${t.steady ? ' (steady)' : ''} | ${Math.round(t.rps)} | ${t.errors} | ${f(t.latency_ms?.p50)} | ${f(t.latency_ms?.p99)} | ${t.scale_outs ?? '–'} |`,
     );
   lines.push(
     '',

@@ -41,16 +41,24 @@ export async function throughput(client, { seconds, log }) {
     (await client.metrics())
       .filter((m) => m.name === 'floe_agent_starts_total' && m.labels.kind !== 'warm')
       .reduce((a, m) => a + m.value, 0);
-  for (const c of [1, 16, 64]) {
+  // c=16 runs twice: first from the instances one connection needed (so it includes scaling
+  // out), then again right after, on the instances the first run left warm (steady state).
+  const levels = [{ c: 1 }, { c: 16 }, { c: 16, steady: true }, { c: 64 }];
+  for (const { c, steady } of levels) {
     const before = await started();
-    log(`throughput: wrk -c${c} for ${seconds} s`);
+    log(`throughput: wrk -c${c}${steady ? ' (steady: instances already out)' : ''} for ${seconds} s`);
     const threads = Math.min(c, 2);
     const { stdout } = await run('wrk', [`-t${threads}`, `-c${c}`, `-d${seconds}s`, '--latency', url], {
       env: CLEAN_ENV,
       timeout: (seconds + 30) * 1000,
     });
     const scaleOuts = (await started()) - before;
-    out.push({ concurrency: c, ...parseWrk(stdout), scale_outs: scaleOuts });
+    out.push({
+      concurrency: c,
+      ...(steady ? { steady: true } : {}),
+      ...parseWrk(stdout),
+      scale_outs: scaleOuts,
+    });
   }
   return { throughput: out };
 }

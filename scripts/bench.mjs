@@ -231,7 +231,7 @@ for (const [k] of LATENCY_KEYS) {
 }
 for (const t of result.throughput)
   console.log(
-    `throughput c=${pad(t.concurrency, 3)} ${pad(Math.round(t.rps), 6)} req/s  errors ${t.errors}  p50 ${t.latency_ms?.p50} ms  p99 ${t.latency_ms?.p99} ms  instances started during it ${t.scale_outs ?? '?'}${t.scale_outs ? ' (scale-out)' : ''}`,
+    `throughput c=${pad(`${t.concurrency}${t.steady ? ' steady' : ''}`, 10)} ${pad(Math.round(t.rps), 6)} req/s  errors ${t.errors}  p50 ${t.latency_ms?.p50} ms  p99 ${t.latency_ms?.p99} ms  instances started during it ${t.scale_outs ?? '?'}${t.scale_outs ? ' (scale-out)' : ''}`,
   );
 for (const d of result.density)
   console.log(
