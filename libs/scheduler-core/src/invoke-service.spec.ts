@@ -6,6 +6,7 @@ import { FunctionCache } from './function-cache.js';
 import { FunctionRegistry } from './function-registry.js';
 import { InvokeService } from './invoke-service.js';
 import { LoadTracker } from './load-tracker.js';
+import { metrics } from './metrics.js';
 import { loadSecretKey, SecretStore } from './secret-store.js';
 import {
   agentInfo,
@@ -247,7 +248,11 @@ describe(InvokeService.name, () => {
       }),
     );
     await directory.poll();
+    const direct = async () =>
+      (await metrics.placements.get()).values.find((v) => v.labels.result === 'direct')?.value ?? 0;
+    const before = await direct();
     const p = await service.placement({ namespace: 'openfaas-fn', function: 'echo' });
+    expect(await direct()).toBe(before + 1);
     expect(p.agents).toEqual([{ id: 'warm', invoke: '127.0.0.1:2', slots: 8 }]);
     expect(p.mayGrow).toBe(true);
     expect(p.version.name).toBe('echo');

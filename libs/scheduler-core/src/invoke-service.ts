@@ -85,6 +85,9 @@ export class InvokeService {
       if (f && f.instances > 0 && a.invoke)
         agents.push({ id: a.id, invoke: a.invoke, slots: f.instances * Math.max(1, version.maxConcurrency) });
     }
+    // A placement handed to a gateway's direct route serves its calls for ttlMs: counted, so
+    // the placements panel keeps moving while calls bypass the scheduler.
+    metrics.placements.inc({ result: agents.length ? 'direct' : 'direct_none' });
     return {
       version,
       agents,

@@ -8,7 +8,7 @@ import { Counter, Gauge } from 'prom-client';
 export const metrics = {
   placements: new Counter({
     name: 'scheduler_placements_total',
-    help: 'Invocation placements by result: warm, stemcell, cold, evict, queued, retried, exhausted, not_found',
+    help: 'Invocation placements by result: warm, stemcell, cold, evict, queued, retried, exhausted, not_found; direct (handed to a gateway for its direct route), direct_none (no warm agent: the gateway hands its calls back)',
     labelNames: ['result'] as const,
   }),
   queueDepth: new Gauge({ name: 'scheduler_queue_depth', help: 'Invocations waiting for capacity' }),
