@@ -278,9 +278,27 @@ async function invoke(h, body, sock) {
     res = failure(err);
   }
   const functionUs = Math.round((performance.now() - started) * 1000);
-  sock.write(
-    frame({ t: 'res', id: h.id, status: res.status, headers: res.headers, us: functionUs }, res.body),
-  );
+  send(sock, { t: 'res', id: h.id, status: res.status, headers: res.headers, us: functionUs }, res.body);
+}
+
+// A large answer leaves as its header then the body itself, corked into one writev: the body
+// is never copied into a frame (a megabyte copied costs ~0.1–0.3 ms here).
+const SEPARATE_BODY_BYTES = 64 * 1024;
+
+function send(sock, header, body) {
+  if (!body || body.length < SEPARATE_BODY_BYTES) {
+    sock.write(frame(header, body));
+    return;
+  }
+  const json = Buffer.from(JSON.stringify(header));
+  const prefix = Buffer.allocUnsafe(8 + json.length);
+  prefix.writeUInt32BE(json.length, 0);
+  prefix.writeUInt32BE(body.length, 4);
+  json.copy(prefix, 8);
+  sock.cork();
+  sock.write(prefix);
+  sock.write(body);
+  sock.uncork();
 }
 
 // A frame split across reads is assembled in one buffer of its full size, allocated once its
@@ -340,7 +358,8 @@ const sock = net.connect(
   {
     path: SOCK,
     onread: {
-      buffer: Buffer.allocUnsafe(64 * 1024),
+      // Past the socket's send buffer (~208 KiB) a read can't grow: fewer wake-ups per megabyte.
+      buffer: Buffer.allocUnsafe(256 * 1024),
       callback(n, buf) {
         onChunk(buf.subarray(0, n));
         return true;

@@ -9,7 +9,8 @@ import { liftBody, restoreBody } from './frame-body.js';
 import { type Frame, FrameDecoder, frameParts, writeFrame } from './frame-codec.js';
 import type { RpcReply } from './frame-rpc.types.js';
 
-const READ_BUFFER_BYTES = 64 * 1024;
+// Large answers arrive in fewer reads (each one a callback and a copy out of this buffer).
+const READ_BUFFER_BYTES = 256 * 1024;
 
 /** The peer could not be reached, or the connection dropped under a pending call. */
 export class RpcConnectionError extends FloeError {
