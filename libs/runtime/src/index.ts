@@ -1,6 +1,7 @@
 export { type BenchResult, benchRuntime, makeBusyboxRootfs } from './bench/runtime-bench.js';
 export type { CgroupDriver, FreezerChoice } from './cgroups/container-cgroup.js';
 export { detectCgroups } from './cgroups/detect.js';
+export type { DynmodsOutcome } from './cgroups/dynmods.js';
 export type { CgroupInfo, CgroupResources, CgroupStats } from './cgroups/types.js';
 export type { Container, ExitStatus } from './container.js';
 export { type ContainerStatus, canTransition, TRANSITIONS } from './container-state.js';

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { AlreadyExistsError, InvalidArgumentError, StartupError } from '@floe/contracts';
 import { type CgroupDriver, ContainerCgroup, type FreezerChoice } from './cgroups/container-cgroup.js';
 import { detectCgroups } from './cgroups/detect.js';
+import { type DynmodsOutcome, favorDynmods } from './cgroups/dynmods.js';
 import type { CgroupInfo, CgroupResources } from './cgroups/types.js';
 import { type Container, ContainerImpl } from './container.js';
 import { DetachedContainer } from './detached-container.js';
@@ -27,6 +28,11 @@ export interface RuntimeOptions {
   cgroupDriver?: CgroupDriver;
   /** Which freezer on hybrid hosts; `auto` = v2 cgroup.freeze when a unified hierarchy exists. */
   freezer?: FreezerChoice;
+  /**
+   * Take the RCU grace period off v1 cgroup attaches (see `cgroups/dynmods.ts`). Host-wide and
+   * lasting until reboot on Linux ≥ 6.18, so off unless asked (the node-agent asks).
+   */
+  favorDynmods?: boolean;
   /** Host bridge for `network: 'bridge'` (default floe0, 10.88.0.0/16). */
   bridge?: BridgeOptions;
   /** The FFI surface; defaults to the koffi-backed shim. */
@@ -50,6 +56,8 @@ export class Runtime {
   private readonly driver: CgroupDriver;
   private readonly freezer: FreezerChoice;
   readonly cgroups: CgroupInfo;
+  /** What `favorDynmods` did, when asked for. */
+  readonly dynmods?: DynmodsOutcome;
   private initFd = -1;
   private bridgeNet?: BridgeNetwork;
   private readonly bridgeOpts?: BridgeOptions;
@@ -72,6 +80,10 @@ export class Runtime {
     this.driver = opts.cgroupDriver ?? 'auto';
     this.freezer = opts.freezer ?? 'auto';
     this.cgroups = detectCgroups();
+    if (opts.favorDynmods) {
+      fs.mkdirSync(this.stateDir, { recursive: true });
+      this.dynmods = favorDynmods(this.sys, this.cgroups, this.stateDir);
+    }
   }
 
   /** Creates a container whose init waits before exec until `start()`. */
