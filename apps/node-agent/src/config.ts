@@ -38,6 +38,8 @@ export interface AgentConfig {
   registry: RegistryConfig;
   /** Functions' user namespaces: the host id ranges, or false (FLOE_USERNS=off) for host root. */
   userns: UsernsSettings | false;
+  /** FLOE_FAVOR_DYNMODS: switch the host's v1 cgroup attaches off their RCU wait (host-wide, until reboot). */
+  favorDynmods: boolean;
   /** The dependencies build sandbox (FLOE_BUILD_*, FLOE_NPM_REGISTRY, FLOE_PIP_INDEX_URL). */
   build: {
     memoryBytes: number;
@@ -101,6 +103,7 @@ export function loadConfig(env = new EnvReader()): AgentConfig {
     logMaxBytes: env.bytes('FLOE_LOG_MAX_BYTES', 8 * 1024 * 1024),
     scheduler: env.address('FLOE_SCHEDULER_RPC', '127.0.0.1:7001'),
     registry: registryConfigFromEnv(registryEnv(env)),
+    favorDynmods: env.bool('FLOE_FAVOR_DYNMODS', false),
     userns: env.bool('FLOE_USERNS', true) && {
       base: env.int('FLOE_USERNS_BASE', DEFAULT_USERNS.base, { min: 65536 }),
       size: env.int('FLOE_USERNS_SIZE', DEFAULT_USERNS.size, { min: 1, max: 1 << 20 }),

@@ -57,8 +57,9 @@ async function bootstrap() {
   const runtime = new Runtime({
     stateDir: agentDir,
     cgroupParent: config.cgroupParent,
-    // A cold start's v1 cgroup attach otherwise waits out an RCU grace period.
-    favorDynmods: true,
+    // A cold start's v1 cgroup attach otherwise waits out an RCU grace period. Opt-in: the
+    // kernel switches every cgroup of the host to the per-threadgroup lock until reboot.
+    favorDynmods: config.favorDynmods,
     // Only the dependencies build sandbox is bridged; functions have no network device.
     // Every agent on this host shares the bridge, so they share its address leases too.
     bridge: {
@@ -67,7 +68,7 @@ async function bootstrap() {
       ipamDir: path.join('/run/floe/ipam', config.build.bridge),
     },
   });
-  if (runtime.dynmods?.state === 'unsupported')
+  if (config.favorDynmods && runtime.dynmods?.state === 'unsupported')
     console.warn(`agent ${config.id}: v1 cgroup attaches keep their RCU wait: ${runtime.dynmods.reason}`);
   const mounts = new HostMountsFfi();
   // Whatever a previous run of this agent left (kill -9) goes before we serve.
