@@ -6,7 +6,7 @@ import type { FunctionVersion } from '../function.js';
 import type { InvokeRequest, InvokeResponse } from '../invoke.js';
 import type { AgentInvokeClient } from './agent-invoke-client.js';
 import { DirectInvoker, type InvokeRoute } from './direct-invoker.js';
-import { RpcConnectionError } from './frame-rpc-client.js';
+import { RpcConnectionError, RpcTimeoutError } from './frame-rpc-client.js';
 
 // Pure logic of the gateway's end of the direct route: the scheduler and the agents are
 // stand-ins that record what they are asked (the e2e suite drives the real ones).
@@ -194,6 +194,21 @@ describe(DirectInvoker.name, () => {
     expect(res.body.toString()).toBe('retried');
     expect(t.routes).toEqual(['agent-unreachable']);
     // Asked again, and `a` stays out for a while even with more free slots: the next call goes to `b`.
+    await t.d.invoke(request('next'), 5000);
+    expect(round).toBe(2);
+    expect(t.direct.map((c) => c.agent)).toEqual(['a:1', 'b:1']);
+  });
+
+  it('answers a timeout without running the call again elsewhere, and leaves the hung agent out', async () => {
+    let round = 0;
+    const b = { id: 'b', invoke: 'b:1', slots: 1 };
+    const t = setup(() => {
+      round++;
+      return placed({ agents: [{ id: 'a', invoke: 'a:1', slots: 1 }, b] });
+    });
+    t.behaviour.set('a:1', () => Promise.reject(new RpcTimeoutError('rpc to a:1: no answer', 1000)));
+    await expect(t.d.invoke(request('once'), 5000)).rejects.toMatchObject({ code: 'DEADLINE_EXCEEDED' });
+    expect(t.viaScheduler).toEqual([]);
     await t.d.invoke(request('next'), 5000);
     expect(round).toBe(2);
     expect(t.direct.map((c) => c.agent)).toEqual(['a:1', 'b:1']);

@@ -125,6 +125,12 @@ export class DirectInvoker {
         // Dead or hung: out of this gateway's placements until the scheduler sees it beat again.
         this.dead.set(agent.id, Date.now() + (this.deps.deadAgentMs ?? 3000));
         this.placements.delete(key);
+        // A hung agent may have run the call: it is not run twice (the scheduler's route
+        // doesn't retry a timeout either); a refused connection never reached it.
+        if (err instanceof RpcTimeoutError) {
+          this.deps.onRoute?.('direct');
+          throw err;
+        }
         fallback = 'agent-unreachable';
       } else if (code === 'RESOURCE_EXHAUSTED' || code === 'UNAVAILABLE') {
         this.placements.delete(key);
