@@ -9,10 +9,10 @@ import {
   type InvokeRequest,
   type InvokeResponse,
   type InvokeRoute,
+  invokeDialAddress,
   isSerializedError,
   type Placement,
   type PlaceRequest,
-  parseHostPort,
   RpcConnectionError,
   RpcTimeoutError,
   reviveError,
@@ -74,7 +74,8 @@ export class SchedulerClient implements OnApplicationShutdown {
         viaScheduler: (req, ms) => this.viaScheduler(req, ms),
         report: (stats) => this.fastCall<void>(SchedulerPatterns.direct, stats, config.rpcTimeoutMs),
         // The agents' invoke ports take the cluster's certificates, the gateway's included.
-        agent: (address) => new AgentInvokeClient(new FrameRpcClient(parseHostPort(address), { tls })),
+        agent: (address, socket) =>
+          new AgentInvokeClient(new FrameRpcClient(invokeDialAddress(address, socket), { tls })),
         onRoute: (route) => this.routeObserver?.(route),
       });
   }

@@ -15,6 +15,7 @@ import {
   FloeError,
   FrameRpcClient,
   type InvokeResponse,
+  invokeDialAddress,
   isSerializedError,
   type PoolTarget,
   RpcConnectionError,
@@ -165,7 +166,9 @@ export class TcpAgentClientFactory implements AgentClientFactory {
       client,
       this.controlTimeoutMs,
       agent.invoke
-        ? new AgentInvokeClient(new FrameRpcClient(parseAddress(agent.invoke), { tls: this.tls }))
+        ? new AgentInvokeClient(
+            new FrameRpcClient(invokeDialAddress(agent.invoke, agent.invokeSocket), { tls: this.tls }),
+          )
         : undefined,
     );
     this.clients.set(agent.id, c);

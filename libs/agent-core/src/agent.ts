@@ -38,6 +38,8 @@ export interface AgentSettings {
   rpc: string;
   /** host:port of the invoke fast path, when the app serves one; the scheduler prefers it. */
   invoke?: string;
+  /** The invoke fast path's unix socket, for peers on this host (AgentInfo.invokeSocket). */
+  invokeSocket?: string;
   http: string;
   stateDir: string;
   labels: Record<string, string>;
@@ -295,6 +297,7 @@ export class Agent {
       id: this.settings.id,
       rpc: this.settings.rpc,
       ...(this.settings.invoke ? { invoke: this.settings.invoke } : {}),
+      ...(this.settings.invokeSocket ? { invokeSocket: this.settings.invokeSocket } : {}),
       http: this.settings.http,
       labels: this.settings.labels,
       capacity: { memoryBytes: this.settings.memoryBytes, cpus: this.settings.cpus },

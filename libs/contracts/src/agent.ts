@@ -7,6 +7,11 @@ export interface AgentInfo {
   rpc: string;
   /** host:port of its invoke fast path (FrameRpcServer); absent: invoke goes over `rpc`. */
   invoke?: string;
+  /**
+   * Its invoke fast path's unix socket (mode 0600, the loopback HMAC handshake), for peers on
+   * the same host: used when `invoke` is a loopback address, which only this host reaches.
+   */
+  invokeSocket?: string;
   /** host:port of its HTTP /metrics and /healthz listener. */
   http: string;
   labels: Record<string, string>;

@@ -5,7 +5,10 @@
  * function) and in the counts the gateway flushes (fn.direct), and it still takes every call
  * the route can't: no warm instance, all slots busy while the function may grow, a dead agent.
  */
+import { accessSync, constants } from 'node:fs';
 import type { FunctionVersion } from './function.js';
+import { isLoopback } from './pki/loopback-auth.js';
+import type { FrameRpcAddress } from './rpc/frame-rpc-client.js';
 
 /** fn.place: where calls of this function may go now. */
 export interface PlaceRequest {
@@ -18,6 +21,8 @@ export interface PlacementAgent {
   id: string;
   /** host:port of its invoke fast path. */
   invoke: string;
+  /** Its AgentInfo's `invokeSocket`: on this host, the cheaper door to the same listener. */
+  socket?: string;
   /** instances × maxConcurrency, as its last heartbeat reported them. */
   slots: number;
 }
@@ -45,4 +50,33 @@ export interface DirectCallStats {
 export function parseHostPort(hostPort: string): { host: string; port: number } {
   const m = /^\[?(.*?)\]?:(\d+)$/.exec(hostPort);
   return { host: m?.[1] || '127.0.0.1', port: Number(m?.[2] ?? 0) };
+}
+
+/**
+ * Where to dial an agent's invoke fast path: its unix socket when it advertises a loopback
+ * `invoke` (so it runs on this host) and this process may open the socket; else `invoke`.
+ * Called once per client, not per call.
+ */
+export function invokeDialAddress(invoke: string, socket?: string): FrameRpcAddress {
+  const hostPort = parseHostPort(invoke);
+  if (!socket || !isLoopback(hostPort.host)) return hostPort;
+  try {
+    accessSync(socket, constants.R_OK | constants.W_OK);
+    return { path: socket };
+  } catch {
+    return hostPort; // another mount namespace, or not ours to open
+  }
+}
+
+/** sun_path holds 108 bytes with the NUL. */
+const MAX_SOCKET_PATH = 107;
+
+/**
+ * The unix socket an agent serves its invoke fast path on besides its port: `invoke.sock`
+ * in `dir`, when it advertises a loopback address (only peers on this host dial it, see
+ * invokeDialAddress) and the path fits a socket address. Undefined: the port only.
+ */
+export function invokeSocketPath(dir: string, advertiseHost: string): string | undefined {
+  const file = `${dir.replace(/\/+$/, '')}/invoke.sock`;
+  return isLoopback(advertiseHost) && Buffer.byteLength(file) <= MAX_SOCKET_PATH ? file : undefined;
 }

@@ -244,6 +244,7 @@ describe(InvokeService.name, () => {
       env.keys,
       agentInfo('warm', {
         invoke: '127.0.0.1:2',
+        invokeSocket: '/run/floe-agent/invoke.sock',
         functions: { [key]: { instances: 2, idle: 1, inflight: 1 } },
       }),
     );
@@ -253,7 +254,9 @@ describe(InvokeService.name, () => {
     const before = await direct();
     const p = await service.placement({ namespace: 'openfaas-fn', function: 'echo' });
     expect(await direct()).toBe(before + 1);
-    expect(p.agents).toEqual([{ id: 'warm', invoke: '127.0.0.1:2', slots: 8 }]);
+    expect(p.agents).toEqual([
+      { id: 'warm', invoke: '127.0.0.1:2', socket: '/run/floe-agent/invoke.sock', slots: 8 },
+    ]);
     expect(p.mayGrow).toBe(true);
     expect(p.version.name).toBe('echo');
     expect(p.queueWaitMs).toBe(300);

@@ -83,7 +83,12 @@ export class InvokeService {
       const f = a.functions[key];
       instances += f?.instances ?? 0;
       if (f && f.instances > 0 && a.invoke)
-        agents.push({ id: a.id, invoke: a.invoke, slots: f.instances * Math.max(1, version.maxConcurrency) });
+        agents.push({
+          id: a.id,
+          invoke: a.invoke,
+          ...(a.invokeSocket ? { socket: a.invokeSocket } : {}),
+          slots: f.instances * Math.max(1, version.maxConcurrency),
+        });
     }
     // A placement handed to a gateway's direct route serves its calls for ttlMs: counted, so
     // the placements panel keeps moving while calls bypass the scheduler.

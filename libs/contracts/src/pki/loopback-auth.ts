@@ -67,8 +67,14 @@ export interface Handshake {
 /**
  * The server's side. `fail` is called once, with the reason, when the peer is not who it
  * must be (wrong magic, wrong proof, not on loopback, too slow); the caller closes and counts.
+ * `unix`: the socket is a unix socket's, whose peer is on this host by construction.
  */
-export function serverHandshake(socket: net.Socket, key: Buffer, fail: (reason: string) => void): Handshake {
+export function serverHandshake(
+  socket: net.Socket,
+  key: Buffer,
+  fail: (reason: string) => void,
+  unix = false,
+): Handshake {
   const r = new Reader();
   let cN: Buffer | undefined;
   let sN: Buffer | undefined;
@@ -76,7 +82,7 @@ export function serverHandshake(socket: net.Socket, key: Buffer, fail: (reason: 
   const timer = setTimeout(() => fail('handshake timeout'), HANDSHAKE_TIMEOUT_MS);
   timer.unref();
   socket.once('close', () => clearTimeout(timer));
-  if (!isLoopback(socket.remoteAddress ?? '')) {
+  if (!unix && !isLoopback(socket.remoteAddress ?? '')) {
     clearTimeout(timer);
     queueMicrotask(() => fail(`peer ${socket.remoteAddress} is not on loopback`));
   }

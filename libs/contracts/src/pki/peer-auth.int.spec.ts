@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -185,3 +185,59 @@ for (const forceTls of [false, true]) {
     });
   });
 }
+
+describe('FrameRpcServer/Client over a unix socket (the loopback HMAC handshake)', () => {
+  async function unixEcho(listener: string) {
+    const calls: unknown[] = [];
+    const srv = new FrameRpcServer(
+      {
+        echo: (d: unknown) => {
+          calls.push(d);
+          return d;
+        },
+      },
+      'test',
+      { tls: server, listener },
+    );
+    const file = path.join(dir, `${listener}.sock`);
+    await srv.listenPath(file);
+    cleanups.push(() => srv.close());
+    return { srv, file, calls };
+  }
+
+  it('serves a client holding the cluster PKI on a 0600 socket file, which close() removes', async () => {
+    const { srv, file } = await unixEcho('unix-ok');
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    const rpc = new FrameRpcClient({ path: file }, { tls: client });
+    cleanups.push(() => rpc.close());
+    const answers = await Promise.all([1, 2, 3].map((i) => rpc.call('echo', { i }, 5000)));
+    expect(answers).toEqual([{ i: 1 }, { i: 2 }, { i: 3 }]);
+    expect(await refused('unix-ok')).toBe(0);
+    await srv.close();
+    expect(existsSync(file)).toBe(false);
+  });
+
+  it('closes a plaintext frame client and a client of another cluster before any handler runs, counting each', async () => {
+    const { file, calls } = await unixEcho('unix-refused');
+    const plain = net.connect(file);
+    const plainClosed = closedBy(plain);
+    plain.write(encodeFrame({ i: 1, p: 'echo', d: 'steal' }));
+    expect((await plainClosed).includes(Buffer.from('steal'))).toBe(false);
+    const intruder = new FrameRpcClient({ path: file }, { tls: stranger });
+    cleanups.push(() => intruder.close());
+    await expect(intruder.call('echo', 'steal', 5000)).rejects.toBeInstanceOf(RpcConnectionError);
+    expect(calls).toEqual([]);
+    await expect.poll(() => refused('unix-refused')).toBe(2);
+  });
+
+  it('replaces a socket file left behind by an earlier run', async () => {
+    const file = path.join(dir, 'stale.sock');
+    writeFileSync(file, '');
+    const srv = new FrameRpcServer({ ok: () => 'ok' }, 'test', { tls: server, listener: 'unix-stale' });
+    await srv.listenPath(file);
+    cleanups.push(() => srv.close());
+    const rpc = new FrameRpcClient({ path: file }, { tls: client });
+    cleanups.push(() => rpc.close());
+    expect(await rpc.call('ok', {}, 5000)).toBe('ok');
+  });
+});

@@ -55,6 +55,8 @@ function setup(placement: () => Placement | Promise<Placement>) {
   const viaScheduler: InvokeRequest[] = [];
   const direct: { agent: string; req: AgentInvokeRequest }[] = [];
   const reports: DirectCallStats[] = [];
+  /** Each client made: the agent's address and unix socket. */
+  const dialed: [string, string | undefined][] = [];
   let places = 0;
   /** Per agent address: what its call does (default: echo at once). */
   const behaviour = new Map<string, (req: AgentInvokeRequest) => Promise<InvokeResponse>>();
@@ -70,19 +72,21 @@ function setup(placement: () => Placement | Promise<Placement>) {
     report: async (s) => {
       reports.push(s);
     },
-    agent: (address) =>
-      ({
+    agent: (address, socket) => {
+      dialed.push([address, socket]);
+      return {
         invoke: (req: AgentInvokeRequest) => {
           direct.push({ agent: address, req });
           return behaviour.get(address)?.(req) ?? Promise.resolve(answer(address, req.request.body));
         },
         close: () => {},
-      }) as unknown as AgentInvokeClient,
+      } as unknown as AgentInvokeClient;
+    },
     statsEveryMs: 20,
     onRoute: (r) => routes.push(r),
   });
   cleanups.push(() => d.close());
-  return { d, routes, viaScheduler, direct, reports, behaviour, places: () => places };
+  return { d, routes, viaScheduler, direct, reports, behaviour, dialed, places: () => places };
 }
 
 const placed = (over: Partial<Placement> = {}): Placement => ({
@@ -96,6 +100,15 @@ const placed = (over: Partial<Placement> = {}): Placement => ({
 });
 
 describe(DirectInvoker.name, () => {
+  it("hands the agent's unix socket to the client it makes, one client for all calls", async () => {
+    const t = setup(() =>
+      placed({ agents: [{ id: 'a', invoke: '127.0.0.1:1', socket: '/s/invoke.sock', slots: 1 }] }),
+    );
+    for (let i = 0; i < 3; i++) await t.d.invoke(request(`b${i}`), 5000);
+    expect(t.dialed).toEqual([['127.0.0.1:1', '/s/invoke.sock']]);
+    expect(t.direct).toHaveLength(3);
+  });
+
   it('calls the placed agent itself, asks for a placement once, and flushes its call counts', async () => {
     const t = setup(() => placed());
     for (let i = 0; i < 3; i++)

@@ -25,8 +25,11 @@ export interface DirectInvokerDeps {
   viaScheduler: (req: InvokeRequest, timeoutMs: number) => Promise<InvokeResponse>;
   /** fn.direct on the scheduler; a rejected flush is kept for the next. */
   report: (stats: DirectCallStats) => Promise<void>;
-  /** A client of the agent's invoke fast path at `host:port` (cached here, one per address). */
-  agent: (address: string) => AgentInvokeClient;
+  /**
+   * A client of the agent's invoke fast path at `host:port`, or at its unix socket `socket`
+   * when given and usable (invokeDialAddress). Cached here, one per address.
+   */
+  agent: (address: string, socket?: string) => AgentInvokeClient;
   statsEveryMs?: number;
   /** An agent a call found unreachable is left out of placements this long. */
   deadAgentMs?: number;
@@ -116,7 +119,7 @@ export class DirectInvoker {
     this.acquire(key, agent.id);
     let fallback: InvokeRoute | undefined;
     try {
-      const res = await this.client(agent.invoke).invoke({ request, version: p.version }, timeout);
+      const res = await this.client(agent).invoke({ request, version: p.version }, timeout);
       this.deps.onRoute?.('direct');
       return res;
     } catch (err) {
@@ -290,11 +293,12 @@ export class DirectInvoker {
     this.wake(key);
   }
 
-  private client(address: string): AgentInvokeClient {
-    let c = this.clients.get(address);
+  private client(agent: PlacementAgent): AgentInvokeClient {
+    const key = agent.socket ? `${agent.invoke} ${agent.socket}` : agent.invoke;
+    let c = this.clients.get(key);
     if (!c) {
-      c = this.deps.agent(address);
-      this.clients.set(address, c);
+      c = this.deps.agent(agent.invoke, agent.socket);
+      this.clients.set(key, c);
     }
     return c;
   }

@@ -36,11 +36,14 @@ interface Pending {
   timeoutMs: number;
 }
 
+/** Where a FrameRpcClient dials: a host and port, or a unix socket on this host. */
+export type FrameRpcAddress = { host: string; port: number } | { path: string };
+
 export interface FrameRpcClientOptions {
   /**
    * Authenticate with the cluster's PKI, as every Floe listener requires: to a loopback
-   * address, the HMAC handshake of loopback-auth.ts; to any other, mutual TLS with the
-   * cluster CA. One handshake per connection, and the connection lives on.
+   * address or a unix socket, the HMAC handshake of loopback-auth.ts; to any other, mutual
+   * TLS with the cluster CA. One handshake per connection, and the connection lives on.
    */
   tls?: ClusterTls;
   /** Mutual TLS even to a loopback address (tests; measuring what TLS would cost there). */
@@ -65,11 +68,13 @@ export class FrameRpcClient {
   private held?: Buffer[][];
 
   constructor(
-    private readonly address: { host: string; port: number },
+    private readonly address: FrameRpcAddress,
     opts: FrameRpcClientOptions = {},
   ) {
-    this.where = `${address.host}:${address.port}`;
-    if (opts.tls && isLoopback(address.host) && !opts.forceTls) this.loopbackKey = opts.tls.loopbackKey;
+    const local = 'path' in address;
+    this.where = local ? address.path : `${address.host}:${address.port}`;
+    if (opts.tls && (local || (isLoopback(address.host) && !opts.forceTls)))
+      this.loopbackKey = opts.tls.loopbackKey;
     else if (opts.tls) this.tls = clientTlsOptions(opts.tls);
   }
 
@@ -129,8 +134,7 @@ export class FrameRpcClient {
     // `onread` reads into one reused buffer, past the Readable stream a 'data' listener costs:
     // ~4 µs less per answer here. The decoder copies what must outlive the callback.
     const options = {
-      host: this.address.host,
-      port: this.address.port,
+      ...this.address,
       noDelay: true,
       onread: {
         buffer: Buffer.allocUnsafe(READ_BUFFER_BYTES),
@@ -155,7 +159,9 @@ export class FrameRpcClient {
     };
     // Calls written before the handshake is done wait in the TLS socket until it is, or in
     // `held` until the loopback handshake is.
-    const socket: net.Socket = this.tls ? tls.connect({ ...this.tls, ...options }) : net.connect(options);
+    const socket: net.Socket = this.tls
+      ? tls.connect({ ...this.tls, ...(options as tls.ConnectionOptions) })
+      : net.connect(options as net.NetConnectOpts);
     if (this.loopbackKey) {
       this.held = [];
       handshake = clientHandshake(socket, this.loopbackKey, (reason) =>

@@ -1,3 +1,4 @@
+import { chmodSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import tls from 'node:tls';
 import { FloeError, type SerializedError } from '../errors.js';
@@ -33,6 +34,8 @@ export interface FrameRpcServerOptions {
  */
 export class FrameRpcServer {
   private server?: net.Server;
+  /** The unix socket file this server listens on (listenPath), removed on close. */
+  private socketPath?: string;
   private readonly sockets = new Set<net.Socket>();
   private readonly listener: string;
 
@@ -56,12 +59,7 @@ export class FrameRpcServer {
       server = net.createServer((s) => this.accept(s, auth?.loopbackKey));
       if (auth) unauthenticatedCounter().inc({ listener: this.listener }, 0);
     }
-    // Every connection, authenticated or still in its handshake, so close() drops them all.
-    server.on('connection', (s: net.Socket) => {
-      this.sockets.add(s);
-      s.on('close', () => this.sockets.delete(s));
-    });
-    this.server = server;
+    this.track(server);
     return new Promise((resolve, reject) => {
       server.once('error', reject);
       server.listen(port, host, () => {
@@ -71,16 +69,55 @@ export class FrameRpcServer {
     });
   }
 
+  /**
+   * Listens on a unix socket at `file` (mode 0600): the same service for peers on this host,
+   * without the loopback TCP stack (~0.1 ms less per call after idle here). A peer
+   * authenticates with the loopback HMAC handshake, as on a loopback port. A socket file
+   * left by an earlier run is replaced. One server listens once, on a port or a path.
+   */
+  listenPath(file: string): Promise<void> {
+    const auth = this.opts.tls;
+    const server = net.createServer((s) => this.accept(s, auth?.loopbackKey));
+    if (auth) unauthenticatedCounter().inc({ listener: this.listener }, 0);
+    this.track(server);
+    this.socketPath = file;
+    rmSync(file, { force: true });
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(file, () => {
+        server.off('error', reject);
+        try {
+          chmodSync(file, 0o600);
+        } catch (err) {
+          server.close();
+          reject(err);
+          return;
+        }
+        resolve();
+      });
+    });
+  }
+
+  /** Every connection, authenticated or still in its handshake, so close() drops them all. */
+  private track(server: net.Server): void {
+    server.on('connection', (s: net.Socket) => {
+      this.sockets.add(s);
+      s.on('close', () => this.sockets.delete(s));
+    });
+    this.server = server;
+  }
+
   /** Stops listening and drops every connection; callers see their calls fail as UNAVAILABLE. */
   close(): Promise<void> {
     for (const s of this.sockets) s.destroy();
     const server = this.server;
+    if (this.socketPath) rmSync(this.socketPath, { force: true });
     return server ? new Promise((resolve) => server.close(() => resolve())) : Promise.resolve();
   }
 
   /** `key`: authenticate with the loopback handshake first; frames only after it. */
   private accept(socket: net.Socket, key?: Buffer): void {
-    socket.setNoDelay(true);
+    socket.setNoDelay(true); // a no-op on a unix socket
     socket.on('error', () => {});
     const decoder = new FrameDecoder('json');
     const frames = (chunk: Buffer) => {
@@ -104,7 +141,7 @@ export class FrameRpcServer {
       socket.destroy();
     };
     socket.once('close', refuse);
-    const handshake = serverHandshake(socket, key, refuse);
+    const handshake = serverHandshake(socket, key, refuse, this.socketPath !== undefined);
     const first = (chunk: Buffer) => {
       if (!handshake.push(chunk)) return;
       settled = true;
