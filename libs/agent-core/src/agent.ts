@@ -21,6 +21,7 @@ import type { Redis } from 'ioredis';
 import { AgentMetrics } from './agent-metrics.js';
 import { ChannelServer } from './channel-server.js';
 import { ContainerLauncher } from './container-launcher.js';
+import type { SandboxRuntime } from './sandboxes.js';
 import type { DepsBuilder } from './deps-builder.js';
 import { throttleLayers } from './layer-progress.js';
 import { type LogLine, LogStore } from './log-store.js';
@@ -54,6 +55,8 @@ export interface AgentSettings {
   heartbeatMs: number;
   heartbeatTtlMs: number;
   stemcells: Partial<Record<RuntimeName, number>>;
+  /** FLOE_SANDBOXES: prepared sandboxes kept per runtime for cold starts (sandboxes.ts). */
+  sandboxes?: Partial<Record<SandboxRuntime, number>>;
   /** FLOE_MAX_BODY_BYTES: the largest request or response body on the invoke channel. */
   maxBodyBytes?: number;
 }
@@ -94,6 +97,10 @@ export class Agent {
   private readonly deps?: DepsBuilder;
   private readonly keys = redisKeys();
   private depsTimer?: NodeJS.Timeout;
+  private readonly launcher: ContainerLauncher;
+  private get idPrefix(): string {
+    return this.settings.id.replace(/[^A-Za-z0-9_.-]/g, '-');
+  }
 
   private constructor(
     readonly settings: AgentSettings,
@@ -111,6 +118,8 @@ export class Agent {
     this.metrics.capacityBytes.set(settings.memoryBytes);
     const keys = redisKeys();
     const launcher = new ContainerLauncher({
+      sandboxBytes: settings.stemcellBytes,
+      events: { error: (msg, err) => console.error(`agent: ${msg}: ${(err as Error)?.message ?? err}`) },
       runtime: deps.runtime,
       rootfs: deps.rootfs,
       mounts: deps.mounts,
@@ -136,6 +145,7 @@ export class Agent {
         secrets: deps.secrets,
       },
     });
+    this.launcher = launcher;
     this.pool = new Pool(
       launcher,
       {
@@ -152,7 +162,7 @@ export class Agent {
           error: (msg, err) => console.error(`agent: ${msg}: ${(err as Error)?.message ?? err}`),
         },
       },
-      settings.id.replace(/[^A-Za-z0-9_.-]/g, '-'),
+      this.idPrefix,
     );
     this.membership = new Membership(deps.redis, () => this.info(), {
       intervalMs: settings.heartbeatMs,
@@ -165,6 +175,8 @@ export class Agent {
     const agent = new Agent(settings, deps);
     await agent.channel.listen();
     void agent.pool.refill();
+    if (settings.sandboxes)
+      void agent.launcher.prepareSandboxes(settings.sandboxes, agent.idPrefix);
     if (agent.deps) {
       void agent.depsGc().catch(() => {});
       agent.depsTimer = setInterval(() => void agent.depsGc().catch(() => {}), DEPS_GC_MS);
@@ -313,6 +325,7 @@ export class Agent {
     clearInterval(this.depsTimer);
     await this.membership.stop().catch(() => {});
     await this.pool.close();
+    await this.launcher.close();
     await this.channel.close();
     this.logs.close();
   }
