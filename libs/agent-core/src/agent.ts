@@ -21,7 +21,6 @@ import type { Redis } from 'ioredis';
 import { AgentMetrics } from './agent-metrics.js';
 import { ChannelServer } from './channel-server.js';
 import { ContainerLauncher } from './container-launcher.js';
-import type { SandboxRuntime } from './sandboxes.js';
 import type { DepsBuilder } from './deps-builder.js';
 import { throttleLayers } from './layer-progress.js';
 import { type LogLine, LogStore } from './log-store.js';
@@ -29,6 +28,7 @@ import { Membership } from './membership.js';
 import { ensureWatchdog } from './native-build.js';
 import { Pool } from './pool.js';
 import type { HostMounts, RootfsProvider } from './ports.js';
+import type { SandboxRuntime } from './sandboxes.js';
 import type { UserNamespaces } from './user-namespaces.js';
 import { VersionCache } from './version-cache.js';
 
@@ -175,8 +175,7 @@ export class Agent {
     const agent = new Agent(settings, deps);
     await agent.channel.listen();
     void agent.pool.refill();
-    if (settings.sandboxes)
-      void agent.launcher.prepareSandboxes(settings.sandboxes, agent.idPrefix);
+    if (settings.sandboxes) void agent.launcher.prepareSandboxes(settings.sandboxes, agent.idPrefix);
     if (agent.deps) {
       void agent.depsGc().catch(() => {});
       agent.depsTimer = setInterval(() => void agent.depsGc().catch(() => {}), DEPS_GC_MS);

@@ -1,6 +1,14 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { FunctionVersion } from '@floe/contracts';
@@ -291,7 +299,9 @@ describe(`${ContainerLauncher.name} (real containers)`, () => {
       expect(memLimit(sandbox)).toBe(String(64 * MI));
       // The stock is topped up behind the start, with a new sandbox.
       await expect.poll(() => l.sandboxCount('node'), { timeout: 20_000 }).toBe(1);
-      const next = (await runtime.list()).find((c) => c.id.startsWith(`${prefix}-node-s`) && c.id !== sandbox);
+      const next = (await runtime.list()).find(
+        (c) => c.id.startsWith(`${prefix}-node-s`) && c.id !== sandbox,
+      );
       expect(next?.status).toBe('created');
 
       // A sandbox whose floe-init dies while it waits leaves the stock; the next start is fresh.

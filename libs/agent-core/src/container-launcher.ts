@@ -15,7 +15,7 @@ import type { LogStore } from './log-store.js';
 import { bootstrapDir } from './native-build.js';
 import type { Launcher, LaunchOptions } from './pool.js';
 import type { FunctionSources, HostMounts, RootfsProvider } from './ports.js';
-import { type SandboxRuntime, Sandboxes } from './sandboxes.js';
+import { Sandboxes, type SandboxRuntime } from './sandboxes.js';
 import type { IdRange, UserNamespaces } from './user-namespaces.js';
 
 /** Base image per runtime; `image` functions bring their own. */
@@ -26,6 +26,8 @@ export const RUNTIME_IMAGES: Record<Exclude<RuntimeName, 'image'>, string> = {
 };
 
 const NODE_BIN = '/usr/bin/node';
+/** When the stock is topped up after a start from it that never served a call. */
+const LATE_REFILL_MS = 1000;
 const PYTHON_BIN = '/usr/bin/python3.11';
 const SECRETS_DIR = '/var/openfaas/secrets';
 
@@ -81,6 +83,11 @@ export class ContainerLauncher implements Launcher {
   /** Host id range per instance, with user namespaces on. */
   private readonly ranges = new Map<string, IdRange>();
   private sandboxes?: Sandboxes<Made>;
+  /** Cold starts' binds begun while their runtime boots (`bindEarly`). */
+  private readonly binding = new Map<
+    string,
+    { version: FunctionVersion; load: Promise<Omit<LoadRequest, 'name'>> }
+  >();
 
   constructor(private readonly o: ContainerLauncherOptions) {
     // Checked at start: an agent that can't run a single function should not come up.
@@ -107,14 +114,30 @@ export class ContainerLauncher implements Launcher {
     const prepared = opts.version?.cpuMillis ? undefined : this.sandboxes?.take(opts.runtime);
     if (prepared) {
       try {
-        return await this.startPrepared(prepared, opts.memoryBytes);
+        return await this.startPrepared(prepared, opts);
       } catch (err) {
         // Its floe-init may have died while it waited: one fresh start, as without a stock.
         this.o.events?.error?.(`starting prepared sandbox ${prepared.id}`, err);
+      } finally {
+        // The pool tops the stock up after this start's first call (`refill`); this is for a
+        // start that never got to one.
+        setTimeout(() => void this.sandboxes?.fill(), LATE_REFILL_MS).unref();
       }
     }
     const made = await this.make(opts, true);
+    this.bindEarly(made.id, opts.version);
     return this.connect(made, made.ready!);
+  }
+
+  /**
+   * A cold start's code and secrets are bound while its runtime boots; `bind` then hands the
+   * result over instead of binding again.
+   */
+  private bindEarly(id: string, version: FunctionVersion | undefined): void {
+    if (!version) return;
+    const load = this.bind(id, version);
+    load.catch(() => {});
+    this.binding.set(id, { version, load });
   }
 
   /** Makes sandboxes ahead, up to `targets` per runtime (FLOE_SANDBOXES); see sandboxes.ts. */
@@ -129,6 +152,14 @@ export class ContainerLauncher implements Launcher {
       idPrefix,
     );
     return this.sandboxes.fill();
+  }
+
+  /**
+   * Tops the sandbox stock up, on the next turn of the loop: the pool calls this once a cold
+   * start's first call is answered, because a setup before would delay that very start.
+   */
+  refill(): void {
+    if (this.sandboxes) setTimeout(() => void this.sandboxes?.fill(), 0).unref();
   }
 
   /** Prepared sandboxes ready per runtime, for the agent's gauges. */
@@ -152,13 +183,15 @@ export class ContainerLauncher implements Launcher {
     return m;
   }
 
-  private async startPrepared(m: Made, memoryBytes: number) {
+  private async startPrepared(m: Made, opts: LaunchOptions) {
     m.started = true;
     const ready = this.o.channel.expect(m.token, this.o.startTimeoutMs);
     ready.catch(() => {});
     try {
-      await m.container.setMemoryLimit(memoryBytes);
-      await m.container.start();
+      await m.container.setMemoryLimit(opts.memoryBytes);
+      const started = m.container.start();
+      this.bindEarly(m.id, opts.version);
+      await started;
     } catch (err) {
       this.o.channel.cancel(m.token, err as Error);
       await this.undo(m);
@@ -273,6 +306,7 @@ export class ContainerLauncher implements Launcher {
   }
 
   private async undo(m: Made): Promise<void> {
+    await this.settleEarlyBind(m.id);
     for (const undo of m.cleanup.splice(0).reverse()) {
       try {
         await undo();
@@ -280,6 +314,13 @@ export class ContainerLauncher implements Launcher {
     }
     this.containers.delete(m.id);
     this.logMeta.delete(m.id);
+  }
+
+  /** An early bind still mounting must finish before the mount point goes, or its mount leaks. */
+  private async settleEarlyBind(id: string): Promise<void> {
+    const early = this.binding.get(id);
+    this.binding.delete(id);
+    await early?.load.catch(() => {});
   }
 
   private async spec(
@@ -395,6 +436,11 @@ export class ContainerLauncher implements Launcher {
   }
 
   async bind(instanceId: string, version: FunctionVersion): Promise<Omit<LoadRequest, 'name'>> {
+    const early = this.binding.get(instanceId);
+    if (early?.version === version) {
+      this.binding.delete(instanceId);
+      return early.load;
+    }
     const d = this.dirOf(instanceId);
     const meta = this.logMeta.get(instanceId);
     if (meta) Object.assign(meta, { function: version.name, namespace: version.namespace });
@@ -451,6 +497,7 @@ export class ContainerLauncher implements Launcher {
 
   async release(instanceId: string): Promise<void> {
     const d = this.dirOf(instanceId);
+    await this.settleEarlyBind(instanceId);
     this.containers.delete(instanceId);
     this.logMeta.delete(instanceId);
     const range = this.ranges.get(instanceId);

@@ -36,6 +36,8 @@ export interface Launcher {
   ): Promise<{ handler: string; env: Record<string, string>; codeDir: string }>;
   /** Frees what `launch`/`bind` made on the host for this instance. */
   release(instanceId: string): Promise<void>;
+  /** Tops up what the launcher makes ahead (prepared sandboxes), after a cold start's first call. */
+  refill?(): void;
 }
 
 /** Hooks for metrics and logs; all optional. */
@@ -104,7 +106,7 @@ export class Pool {
   readonly keepAlive: KeepAlivePolicy;
 
   constructor(
-    launcher: Launcher,
+    private readonly launcher: Launcher,
     private readonly opts: PoolOptions,
     idPrefix = 'i',
   ) {
@@ -168,6 +170,7 @@ export class Pool {
       // The stemcell this call took is replaced only now: starting a container competes for
       // the same cores and would slow the very call that needed the stemcell.
       if (start === 'prewarm') this.stemcells.scheduleRefill();
+      else if (start === 'cold') this.launcher.refill?.();
     }
   }
 

@@ -40,12 +40,10 @@ export class Sandboxes<S> {
     return this.stock.get(runtime)?.length ?? 0;
   }
 
-  /** A ready sandbox of `runtime`, or none; the stock is topped up behind it. */
+  /** A ready sandbox of `runtime`, or none; the caller tops the stock up (`fill`) when it suits. */
   take(runtime: RuntimeName): S | undefined {
     if (this.closed || !isSandboxRuntime(runtime)) return undefined;
-    const s = this.stock.get(runtime)?.shift();
-    if (s !== undefined) this.fill();
-    return s;
+    return this.stock.get(runtime)?.shift();
   }
 
   /**
@@ -102,7 +100,9 @@ export class Sandboxes<S> {
     await this.refilling?.catch(() => {});
     const all = [...this.stock.values()].flat();
     this.stock.clear();
-    await Promise.all(all.map((s) => this.factory.discard(s).catch((e) => this.factory.error?.('discarding a sandbox', e))));
+    await Promise.all(
+      all.map((s) => this.factory.discard(s).catch((e) => this.factory.error?.('discarding a sandbox', e))),
+    );
   }
 }
 
