@@ -156,6 +156,8 @@ export class Agent {
         reclaimAfterMs: settings.reclaimAfterMs,
         stemcellBytes: settings.stemcellBytes,
         stemcells: { ...settings.stemcells },
+        // Half the cores: the other half keeps serving while the autoscaler scales out.
+        parallelStarts: Math.max(1, Math.floor(settings.cpus / 2)),
         ...(settings.maxBodyBytes === undefined ? {} : { maxBodyBytes: settings.maxBodyBytes }),
         events: {
           ...this.metrics.events(),

@@ -105,6 +105,24 @@ describe(Pool.name, () => {
     expect(launcher.counts.launch).toBe(1);
   });
 
+  it('ensure starts the instances it lacks parallelStarts at a time, not all at once', async () => {
+    makePool({ parallelStarts: 2 });
+    const launch = launcher.launch.bind(launcher);
+    let inFlight = 0;
+    let most = 0;
+    launcher.launch = async (opts) => {
+      most = Math.max(most, ++inFlight);
+      try {
+        return await launch(opts);
+      } finally {
+        inFlight--;
+      }
+    };
+    expect(await pool.ensure(version('echo', { maxScale: 5 }), 5)).toBe(5);
+    expect(launcher.counts.launch).toBe(5);
+    expect(most).toBe(2);
+  });
+
   it('carries bodies larger than one socket read, and concurrent calls, intact both ways', async () => {
     makePool();
     const v = version('echo', { maxConcurrency: 4 });
