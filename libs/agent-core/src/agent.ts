@@ -28,7 +28,7 @@ import { Membership } from './membership.js';
 import { ensureWatchdog } from './native-build.js';
 import { Pool } from './pool.js';
 import type { HostMounts, RootfsProvider } from './ports.js';
-import type { SandboxRuntime } from './sandboxes.js';
+import { SANDBOX_RUNTIMES, type SandboxRuntime } from './sandboxes.js';
 import type { UserNamespaces } from './user-namespaces.js';
 import { VersionCache } from './version-cache.js';
 
@@ -146,6 +146,8 @@ export class Agent {
       },
     });
     this.launcher = launcher;
+    this.metrics.sandboxes = () =>
+      Object.fromEntries(SANDBOX_RUNTIMES.map((r) => [r, launcher.sandboxCount(r)]));
     this.pool = new Pool(
       launcher,
       {
