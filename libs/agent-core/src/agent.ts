@@ -266,8 +266,8 @@ export class Agent {
     };
   }
 
-  ensure(version: FunctionVersion, instances: number): Promise<number> {
-    return this.pool.ensure(version, instances);
+  ensure(version: FunctionVersion, instances: number, floor?: number): Promise<number> {
+    return this.pool.ensure(version, instances, floor ?? instances);
   }
 
   retire(

@@ -76,6 +76,11 @@ export interface PoolOptions {
    * the cores only take CPU from the instances serving the load that asked for them.
    */
   parallelStarts?: number;
+  /**
+   * A call that finds every instance of its function busy waits for one; only a wait longer
+   * than this (about a start) starts another. Default 50 ms.
+   */
+  scaleOutAfterMs?: number;
   events?: PoolEvents;
 }
 
@@ -86,7 +91,22 @@ export interface PoolResult extends ChannelResponse {
 
 type Acquired = { inst: Instance; start: StartKind; frozen?: boolean };
 
-type Waiter = { resolve: (i: Instance) => void; reject: (e: Error) => void; timer: NodeJS.Timeout };
+type Waiter = {
+  resolve: (i: Instance) => void;
+  reject: (e: Error) => void;
+  timer: NodeJS.Timeout;
+  /** When it began waiting (performance.now()). */
+  since: number;
+  /** Starts one more instance if the wait outlasts `scaleOutAfterMs`. */
+  scaleOut?: NodeJS.Timeout;
+};
+
+/**
+ * Default of PoolOptions.scaleOutAfterMs: a cold start here (30–50 ms). Shorter, and calls
+ * that are only waiting their turn on saturated cores (c=64 on 2 cores waits ~16–30 ms
+ * whatever the instance count) start containers that take those cores.
+ */
+const SCALE_OUT_AFTER_MS = 50;
 
 const now = () => performance.now();
 
@@ -267,15 +287,18 @@ export class Pool {
     if (count >= Math.max(1, version.maxScale))
       return { inst: await this.wait(key, deadline), start: 'warm' };
     if (mine > 0) {
-      // Every instance is busy: one more starts in the background and this call takes
-      // whichever instance is free first. A short call should not wait out a container start
-      // (tens of ms, ~1 s on a saturated machine) when a busy instance frees up in a moment.
-      // Starts in flight are capped at half the running instances (at least one): a burst of
-      // 16 calls on one instance used to start 13 containers at once, whose setup took the
-      // cores from the instance serving the burst (a p99 of 90–230 ms at c=16 here), while
-      // the calls it served were done in well under a millisecond each.
-      if ((this.registry.creatingByFn.get(key) ?? 0) < Math.max(1, mine >> 1)) this.scaleOut(version);
-      return { inst: await this.wait(key, deadline), start: 'warm' };
+      // Every instance is busy: this call takes whichever is free first, and only if that
+      // takes longer than a start (scaleOutAfterMs) does one more start, in the background.
+      // Starting at once on every such call made a burst of 16 sub-millisecond calls on one
+      // instance start 13 containers, whose setup took the cores from the instance serving
+      // the burst (a p99 of 90–230 ms at c=16 here, ~12 ms without them). Starts in flight
+      // are capped at half the running instances (at least one).
+      return {
+        inst: await this.wait(key, deadline, () => {
+          if ((this.registry.creatingByFn.get(key) ?? 0) < Math.max(1, mine >> 1)) this.scaleOut(version);
+        }),
+        start: 'warm',
+      };
     }
     const stem = version.runtime === 'image' ? undefined : this.registry.findStemcell(version.runtime);
     if (stem) return { inst: await this.starter.specialize(stem, version), start: 'prewarm' };
@@ -302,14 +325,34 @@ export class Pool {
     return inst;
   }
 
-  private wait(key: string, deadline: number): Promise<Instance> {
+  private get scaleOutAfterMs(): number {
+    return this.opts.scaleOutAfterMs ?? SCALE_OUT_AFTER_MS;
+  }
+
+  /** How long the longest-waiting call of `key` has waited for an instance here (0: none). */
+  private longestWaitMs(key: string): number {
+    const first = this.waiters.get(key)?.[0];
+    return first ? now() - first.since : 0;
+  }
+
+  /** `onLongWait`: called if the wait outlasts scaleOutAfterMs. */
+  private wait(key: string, deadline: number, onLongWait?: () => void): Promise<Instance> {
     return new Promise((resolve, reject) => {
       const list = this.waiters.get(key) ?? [];
       const w: Waiter = {
-        resolve,
-        reject,
+        resolve: (i) => {
+          clearTimeout(w.scaleOut);
+          resolve(i);
+        },
+        reject: (e) => {
+          clearTimeout(w.scaleOut);
+          reject(e);
+        },
+        since: now(),
+        ...(onLongWait ? { scaleOut: setTimeout(onLongWait, this.scaleOutAfterMs) } : {}),
         timer: setTimeout(
           () => {
+            clearTimeout(w.scaleOut);
             const l = this.waiters.get(key);
             if (l) l.splice(l.indexOf(w), 1);
             reject(
@@ -380,7 +423,12 @@ export class Pool {
   // ---- scaling -----------------------------------------------------------------------------
 
   /** Pre-warms `n` instances of a version (com.openfaas.scale.min or /system/scale-function). */
-  async ensure(version: FunctionVersion, n: number): Promise<number> {
+  /**
+   * Keeps `n` instances of `version` here. The first `floor` (default all `n`: min scale,
+   * fn.scale's replicas) start regardless; the rest are demand, started only while a call
+   * here has waited for an instance longer than a start (scaleOutAfterMs).
+   */
+  async ensure(version: FunctionVersion, n: number, floor = n): Promise<number> {
     const key = functionKey(version.namespace, version.name);
     const have = () =>
       [...this.registry.instances.values()].filter(
@@ -391,6 +439,8 @@ export class Pool {
     // starting them all at once took the cores from that instance for a quarter of a second.
     const lanes = Array.from({ length: Math.max(1, this.opts.parallelStarts ?? 1) }, async () => {
       while (!this.registry.closed && have() < target) {
+        // Demand past the floor: queueing for a busy instance is cheaper while waits are short.
+        if (have() >= Math.max(1, floor) && this.longestWaitMs(key) < this.scaleOutAfterMs) return;
         // Min scale is kept with free memory only: evicting another function's idle instance
         // to pre-warm this one would just trade places (and, at thousands of functions,
         // churn). A call still evicts to start what it needs; the autoscaler asks again later.
