@@ -123,6 +123,7 @@ export async function withPlatform({ work, label, env = {}, log }, fn) {
     log(`platform ${label} up in ${Math.round(performance.now() - t0)} ms (${JSON.stringify(env)})`);
     const agent = platform.agents[0];
     const client = {
+      env,
       url: platform.url,
       stateDir: dir,
       redisUrl: redis.url,

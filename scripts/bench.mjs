@@ -79,6 +79,7 @@ let interrupted = false;
 
 const PLATFORM_CASES = {
   'platform (pools off)': ['cold', 'density'],
+  'platform (pools and sandboxes off)': ['cold'],
   'platform (pools on)': ['prewarm', 'warm', 'throughput', 'bodies'],
   'platform (pause grace 0)': ['frozen loop'],
   'platform (many functions)': ['many_functions'],
@@ -137,6 +138,25 @@ try {
   // The same cases with functions as host root (FLOE_USERNS=off): what the user namespace costs.
   const hostRoot = (r) =>
     Object.fromEntries(Object.entries(r).map(([k, v]) => [k.replace(/_ms$/, '_hostroot_ms'), v]));
+  // The same node cold starts with no prepared sandboxes: what they take off a start.
+  await kase('platform (pools and sandboxes off)', () =>
+    withPlatform(
+      { work, label: 'cold-unprepared', env: { FLOE_STEMCELLS: '0', FLOE_SANDBOXES: '0' }, log: bench },
+      async (client) => {
+        await kase('cold', () =>
+          coldStarts(client, {
+            n: N.cold,
+            log: bench,
+            work,
+            runtimes: ['node'],
+            crun: false,
+            key: 'cold_node_unprepared_ms',
+          }),
+        );
+        return {};
+      },
+    ),
+  );
   await kase('platform (userns off, pools off)', () =>
     withPlatform(
       { work, label: 'cold-hostroot', env: { FLOE_STEMCELLS: '0', FLOE_USERNS: 'off' }, log: bench },
@@ -284,7 +304,7 @@ console.log(
   `platform overhead, one request in flight: p50 ${result.platform_overhead_ms.p50} ms, p99 ${result.platform_overhead_ms.p99} ms`,
 );
 console.log(
-  `cold vs crun, same program (p50; target ≤ 0.8×): node ${r.cold_vs_crun_node}× (${result.cold_node_ms.p50} vs ${result.crun_node_ms.p50} ms; pre-warm ${r.prewarm_vs_crun_node}×), python ${r.cold_python_vs_crun_python}× (${result.cold_python_ms.p50} vs ${result.crun_python_ms.p50} ms), functions/alpine image ${r.cold_image_vs_crun_image}× (${result.cold_image_ms.p50} vs ${result.crun_image_ms.p50} ms)`,
+  `cold vs crun, same program (p50; target ≤ 0.8×): node ${r.cold_vs_crun_node}× (${result.cold_node_ms.p50} vs ${result.crun_node_ms.p50} ms; without prepared sandboxes ${r.unprepared_vs_crun_node}×, ${result.cold_node_unprepared_ms?.p50} ms; pre-warm ${r.prewarm_vs_crun_node}×), python ${r.cold_python_vs_crun_python}× (${result.cold_python_ms.p50} vs ${result.crun_python_ms.p50} ms), functions/alpine image ${r.cold_image_vs_crun_image}× (${result.cold_image_ms.p50} vs ${result.crun_image_ms.p50} ms)`,
 );
 if (result.image_pull) {
   const p = result.image_pull;

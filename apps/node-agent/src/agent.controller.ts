@@ -1,11 +1,11 @@
 import type { Agent } from '@floe/agent-core';
 import {
+  type AgentEnsureRequest,
   AgentPatterns,
   type AgentPullEvent,
   type AgentPullRequest,
   type AgentRetireRequest,
   type DepsBuildRequest,
-  type FunctionVersion,
   type PoolTarget,
 } from '@floe/contracts';
 import { Controller, Inject, UseFilters } from '@nestjs/common';
@@ -20,8 +20,8 @@ export class AgentController {
   constructor(@Inject(AGENT) private readonly agent: Agent) {}
 
   @MessagePattern(AgentPatterns.ensure)
-  ensure(@Payload() p: { version: FunctionVersion; instances: number }) {
-    return this.agent.ensure(p.version, p.instances);
+  ensure(@Payload() p: AgentEnsureRequest) {
+    return this.agent.ensure(p.version, p.instances, p.floor);
   }
 
   @MessagePattern(AgentPatterns.retire)

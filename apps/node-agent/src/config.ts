@@ -31,6 +31,7 @@ export interface AgentConfig {
   stemcellBytes: number;
   writableBytes: number;
   stemcells: { node: number; python: number; exec: number };
+  sandboxes: { node: number; python: number; exec: number };
   maxBodyBytes: number;
   logMaxBytes: number;
   scheduler: { host: string; port: number };
@@ -98,6 +99,12 @@ export function loadConfig(env = new EnvReader()): AgentConfig {
       node: env.int('FLOE_STEMCELLS_NODE', env.int('FLOE_STEMCELLS', 1, { min: 0 }), { min: 0, max: 64 }),
       python: env.int('FLOE_STEMCELLS_PYTHON', env.int('FLOE_STEMCELLS', 1, { min: 0 }), { min: 0, max: 64 }),
       exec: env.int('FLOE_STEMCELLS_EXEC', env.int('FLOE_STEMCELLS', 1, { min: 0 }), { min: 0, max: 64 }),
+    },
+    // Containers made up to the runtime's exec, for cold starts (libs/agent-core/src/sandboxes.ts).
+    sandboxes: {
+      node: env.int('FLOE_SANDBOXES_NODE', env.int('FLOE_SANDBOXES', 2, { min: 0 }), { min: 0, max: 64 }),
+      python: env.int('FLOE_SANDBOXES_PYTHON', env.int('FLOE_SANDBOXES', 2, { min: 0 }), { min: 0, max: 64 }),
+      exec: env.int('FLOE_SANDBOXES_EXEC', env.int('FLOE_SANDBOXES', 2, { min: 0 }), { min: 0, max: 64 }),
     },
     maxBodyBytes: env.bytes('FLOE_MAX_BODY_BYTES', 6 * 1024 * 1024),
     logMaxBytes: env.bytes('FLOE_LOG_MAX_BYTES', 8 * 1024 * 1024),

@@ -146,6 +146,7 @@ async function bootstrap() {
       heartbeatMs: config.heartbeatMs,
       heartbeatTtlMs: config.heartbeatTtlMs,
       stemcells: config.stemcells,
+      sandboxes: config.sandboxes,
       maxBodyBytes: config.maxBodyBytes,
     },
     {

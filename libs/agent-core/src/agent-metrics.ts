@@ -30,8 +30,12 @@ export class AgentMetrics {
   readonly evictableBytes: Gauge;
   private readonly invocationChildren = new Map<string, Partial<Record<StartKind, HistogramSeries>>>();
 
+  /** Prepared sandboxes ready per runtime; set by the agent once its launcher exists. */
+  sandboxes: () => Record<string, number> = () => ({});
+
   constructor(pool: () => Pool | undefined, registry: Registry = defaultRegistry) {
     const registers = [registry];
+    const sandboxes = () => this.sandboxes();
     this.containers = new Gauge({
       name: 'floe_agent_containers',
       help: 'Containers on this agent by pool state and runtime',
@@ -40,6 +44,8 @@ export class AgentMetrics {
       collect() {
         this.reset();
         for (const i of pool()?.list() ?? []) this.inc({ state: i.state, runtime: i.runtime });
+        // Prepared sandboxes (sandboxes.ts) are containers too, with no runtime started yet.
+        for (const [runtime, n] of Object.entries(sandboxes())) this.set({ state: 'sandbox', runtime }, n);
       },
     });
     this.starts = new Counter({

@@ -28,6 +28,7 @@ import { Membership } from './membership.js';
 import { ensureWatchdog } from './native-build.js';
 import { Pool } from './pool.js';
 import type { HostMounts, RootfsProvider } from './ports.js';
+import { SANDBOX_RUNTIMES, type SandboxRuntime } from './sandboxes.js';
 import type { UserNamespaces } from './user-namespaces.js';
 import { VersionCache } from './version-cache.js';
 
@@ -56,6 +57,8 @@ export interface AgentSettings {
   heartbeatMs: number;
   heartbeatTtlMs: number;
   stemcells: Partial<Record<RuntimeName, number>>;
+  /** FLOE_SANDBOXES: prepared sandboxes kept per runtime for cold starts (sandboxes.ts). */
+  sandboxes?: Partial<Record<SandboxRuntime, number>>;
   /** FLOE_MAX_BODY_BYTES: the largest request or response body on the invoke channel. */
   maxBodyBytes?: number;
 }
@@ -96,6 +99,10 @@ export class Agent {
   private readonly deps?: DepsBuilder;
   private readonly keys = redisKeys();
   private depsTimer?: NodeJS.Timeout;
+  private readonly launcher: ContainerLauncher;
+  private get idPrefix(): string {
+    return this.settings.id.replace(/[^A-Za-z0-9_.-]/g, '-');
+  }
 
   private constructor(
     readonly settings: AgentSettings,
@@ -113,6 +120,8 @@ export class Agent {
     this.metrics.capacityBytes.set(settings.memoryBytes);
     const keys = redisKeys();
     const launcher = new ContainerLauncher({
+      sandboxBytes: settings.stemcellBytes,
+      events: { error: (msg, err) => console.error(`agent: ${msg}: ${(err as Error)?.message ?? err}`) },
       runtime: deps.runtime,
       rootfs: deps.rootfs,
       mounts: deps.mounts,
@@ -138,6 +147,9 @@ export class Agent {
         secrets: deps.secrets,
       },
     });
+    this.launcher = launcher;
+    this.metrics.sandboxes = () =>
+      Object.fromEntries(SANDBOX_RUNTIMES.map((r) => [r, launcher.sandboxCount(r)]));
     this.pool = new Pool(
       launcher,
       {
@@ -148,13 +160,15 @@ export class Agent {
         reclaimAfterMs: settings.reclaimAfterMs,
         stemcellBytes: settings.stemcellBytes,
         stemcells: { ...settings.stemcells },
+        // Half the cores: the other half keeps serving while the autoscaler scales out.
+        parallelStarts: Math.max(1, Math.floor(settings.cpus / 2)),
         ...(settings.maxBodyBytes === undefined ? {} : { maxBodyBytes: settings.maxBodyBytes }),
         events: {
           ...this.metrics.events(),
           error: (msg, err) => console.error(`agent: ${msg}: ${(err as Error)?.message ?? err}`),
         },
       },
-      settings.id.replace(/[^A-Za-z0-9_.-]/g, '-'),
+      this.idPrefix,
     );
     this.membership = new Membership(deps.redis, () => this.info(), {
       intervalMs: settings.heartbeatMs,
@@ -167,6 +181,7 @@ export class Agent {
     const agent = new Agent(settings, deps);
     await agent.channel.listen();
     void agent.pool.refill();
+    if (settings.sandboxes) void agent.launcher.prepareSandboxes(settings.sandboxes, agent.idPrefix);
     if (agent.deps) {
       void agent.depsGc().catch(() => {});
       agent.depsTimer = setInterval(() => void agent.depsGc().catch(() => {}), DEPS_GC_MS);
@@ -253,8 +268,8 @@ export class Agent {
     };
   }
 
-  ensure(version: FunctionVersion, instances: number): Promise<number> {
-    return this.pool.ensure(version, instances);
+  ensure(version: FunctionVersion, instances: number, floor?: number): Promise<number> {
+    return this.pool.ensure(version, instances, floor ?? instances);
   }
 
   retire(
@@ -316,6 +331,7 @@ export class Agent {
     clearInterval(this.depsTimer);
     await this.membership.stop().catch(() => {});
     await this.pool.close();
+    await this.launcher.close();
     await this.channel.close();
     this.logs.close();
   }

@@ -1,6 +1,14 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { FunctionVersion } from '@floe/contracts';
@@ -112,7 +120,11 @@ beforeAll(async () => {
   channel = new ChannelServer(path.join(dir, 'run', 'agent.sock'));
   await channel.listen();
   mkdirSync(instancesDir, { recursive: true });
-  launcher = new ContainerLauncher({
+  launcher = new ContainerLauncher(launcherOptions());
+});
+
+function launcherOptions(): ConstructorParameters<typeof ContainerLauncher>[0] {
+  return {
     runtime,
     rootfs,
     mounts: new HostMountsFfi(),
@@ -126,8 +138,8 @@ beforeAll(async () => {
     watchdogPath: ensureWatchdog(),
     writableBytes: 16 * MI,
     startTimeoutMs: 15_000,
-  });
-});
+  };
+}
 
 afterEach(async () => {
   await pool?.close();
@@ -257,6 +269,61 @@ describe(`${ContainerLauncher.name} (real containers)`, () => {
     await expectGone(first.id, firstPids);
     // The survivors keep their real caps: two of 64 MiB fill the 128 MiB.
     for (const i of p.list()) expect(memLimit(i.id)).toBe(String(64 * MI));
+  });
+
+  it('starts a cold node function in a prepared sandbox with its own limit, refills the stock, and closing leaves nothing', async () => {
+    const l = new ContainerLauncher({ ...launcherOptions(), sandboxBytes: 256 * MI });
+    const prefix = `sb${path.basename(dir).slice(-6)}`;
+    try {
+      await l.prepareSandboxes({ node: 1 }, prefix);
+      expect(l.sandboxCount('node')).toBe(1);
+      const waiting = (await runtime.list()).filter((c) => c.id.startsWith(`${prefix}-node-s`));
+      expect(waiting.map((c) => c.status)).toEqual(['created']);
+      const sandbox = waiting[0]!.id;
+      // Made up to the exec: only floe-init waits in it, no node yet.
+      expect(pidsOf(sandbox)).toHaveLength(1);
+      expect(readlinkSync(`/proc/${pidsOf(sandbox)[0]}/exe`)).toMatch(/floe-init/);
+
+      pool = new Pool(l, {
+        capacityBytes: 1024 * MI,
+        pauseGraceMs: 20,
+        keepAliveMs: 60_000,
+        reclaimAfterMs: 60_000,
+        stemcellBytes: 64 * MI,
+        stemcells: {},
+      });
+      const r = await call(pool, version('sb-a', ECHO), 'x');
+      expect([r.status, r.body.toString(), r.start]).toEqual([200, 'echo:x', 'cold']);
+      const inst = only(pool, 'sb-a');
+      expect(inst.id).toBe(sandbox);
+      expect(memLimit(sandbox)).toBe(String(64 * MI));
+      // The stock is topped up behind the start, with a new sandbox.
+      await expect.poll(() => l.sandboxCount('node'), { timeout: 20_000 }).toBe(1);
+      const next = (await runtime.list()).find(
+        (c) => c.id.startsWith(`${prefix}-node-s`) && c.id !== sandbox,
+      );
+      expect(next?.status).toBe('created');
+
+      // A sandbox whose floe-init dies while it waits leaves the stock; the next start is fresh.
+      const nextPids = pidsOf(next!.id);
+      process.kill(nextPids[0]!, 'SIGKILL');
+      await expect.poll(() => l.sandboxCount('node'), { timeout: 20_000 }).toBe(0);
+      await expectGone(next!.id, nextPids);
+      const r2 = await call(pool, version('sb-b', ECHO), 'y');
+      expect([r2.status, r2.body.toString()]).toEqual([200, 'echo:y']);
+      expect(only(pool, 'sb-b').id).not.toContain(`${prefix}-node-s`);
+
+      const pids = pool.list().flatMap((i) => pidsOf(i.id));
+      const ids = pool.list().map((i) => i.id);
+      await pool.close();
+      pool = undefined;
+      await l.close();
+      for (const id of ids) await expectGone(id, pids);
+      expect(cgroupDirs(parent)).toEqual([]);
+      expect(mountsUnder(instancesDir)).toEqual([]);
+    } finally {
+      await l.close();
+    }
   });
 
   it('on release (pool close) leaves no container, cgroup, mount, dir, writable layer or process behind', async () => {

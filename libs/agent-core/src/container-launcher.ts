@@ -15,6 +15,7 @@ import type { LogStore } from './log-store.js';
 import { bootstrapDir } from './native-build.js';
 import type { Launcher, LaunchOptions } from './pool.js';
 import type { FunctionSources, HostMounts, RootfsProvider } from './ports.js';
+import { Sandboxes, type SandboxRuntime } from './sandboxes.js';
 import type { IdRange, UserNamespaces } from './user-namespaces.js';
 
 /** Base image per runtime; `image` functions bring their own. */
@@ -25,6 +26,8 @@ export const RUNTIME_IMAGES: Record<Exclude<RuntimeName, 'image'>, string> = {
 };
 
 const NODE_BIN = '/usr/bin/node';
+/** When the stock is topped up after a start from it that never served a call. */
+const LATE_REFILL_MS = 1000;
 const PYTHON_BIN = '/usr/bin/python3.11';
 const SECRETS_DIR = '/var/openfaas/secrets';
 
@@ -50,6 +53,21 @@ export interface ContainerLauncherOptions {
   userns?: UserNamespaces;
   /** Dependencies layers: a version with `depsKey` gets its code overlaid on one at /code. */
   deps?: DepsBuilder;
+  /** Memory limit a prepared sandbox waits with; a start sets the function's own. */
+  sandboxBytes?: number;
+  events?: { error?(msg: string, err: unknown): void };
+}
+
+/** A container made up to its runtime's exec (prepared sandbox) or started. */
+interface Made {
+  id: string;
+  token: string;
+  container: Container;
+  exited: Promise<ExitReason>;
+  cleanup: Array<() => unknown>;
+  /** The runtime's hello, expected before a `run`; a prepared sandbox expects it at start. */
+  ready?: Promise<InstanceChannel>;
+  started: boolean;
 }
 
 /**
@@ -64,6 +82,12 @@ export class ContainerLauncher implements Launcher {
   private readonly logMeta = new Map<string, { function: string; namespace: string; instance: string }>();
   /** Host id range per instance, with user namespaces on. */
   private readonly ranges = new Map<string, IdRange>();
+  private sandboxes?: Sandboxes<Made>;
+  /** Cold starts' binds begun while their runtime boots (`bindEarly`). */
+  private readonly binding = new Map<
+    string,
+    { version: FunctionVersion; load: Promise<Omit<LoadRequest, 'name'>> }
+  >();
 
   constructor(private readonly o: ContainerLauncherOptions) {
     // Checked at start: an agent that can't run a single function should not come up.
@@ -81,9 +105,111 @@ export class ContainerLauncher implements Launcher {
     };
   }
 
+  /**
+   * Starts the runtime in a prepared sandbox when one of its kind is ready (sandboxes.ts), else
+   * makes the container now; either way resolves once the runtime connected.
+   */
   async launch(opts: LaunchOptions): Promise<{ backend: InstanceBackend; channel: InstanceChannel }> {
+    // A CPU quota is the version's own; a sandbox is made without one.
+    const prepared = opts.version?.cpuMillis ? undefined : this.sandboxes?.take(opts.runtime);
+    if (prepared) {
+      try {
+        return await this.startPrepared(prepared, opts);
+      } catch (err) {
+        // Its floe-init may have died while it waited: one fresh start, as without a stock.
+        this.o.events?.error?.(`starting prepared sandbox ${prepared.id}`, err);
+      } finally {
+        // The pool tops the stock up after this start's first call (`refill`); this is for a
+        // start that never got to one.
+        setTimeout(() => void this.sandboxes?.fill(), LATE_REFILL_MS).unref();
+      }
+    }
+    const made = await this.make(opts, true);
+    this.bindEarly(made.id, opts.version);
+    return this.connect(made, made.ready!);
+  }
+
+  /**
+   * A cold start's code and secrets are bound while its runtime boots; `bind` then hands the
+   * result over instead of binding again.
+   */
+  private bindEarly(id: string, version: FunctionVersion | undefined): void {
+    if (!version) return;
+    const load = this.bind(id, version);
+    load.catch(() => {});
+    this.binding.set(id, { version, load });
+  }
+
+  /** Makes sandboxes ahead, up to `targets` per runtime (FLOE_SANDBOXES); see sandboxes.ts. */
+  prepareSandboxes(targets: Partial<Record<SandboxRuntime, number>>, idPrefix: string): Promise<void> {
+    this.sandboxes ??= new Sandboxes<Made>(
+      {
+        prepare: (id, runtime) => this.prepareOne(id, runtime),
+        discard: (m) => this.undo(m),
+        error: (msg, err) => this.o.events?.error?.(msg, err),
+      },
+      targets,
+      idPrefix,
+    );
+    return this.sandboxes.fill();
+  }
+
+  /**
+   * Tops the sandbox stock up, on the next turn of the loop: the pool calls this once a cold
+   * start's first call is answered, because a setup before would delay that very start.
+   */
+  refill(): void {
+    if (this.sandboxes) setTimeout(() => void this.sandboxes?.fill(), 0).unref();
+  }
+
+  /** Prepared sandboxes ready per runtime, for the agent's gauges. */
+  sandboxCount(runtime: SandboxRuntime): number {
+    return this.sandboxes?.count(runtime) ?? 0;
+  }
+
+  /** Tears the prepared sandboxes down (the pool owns everything that was started). */
+  async close(): Promise<void> {
+    await this.sandboxes?.close();
+  }
+
+  private async prepareOne(id: string, runtime: SandboxRuntime): Promise<Made> {
+    const m = await this.make({ id, runtime, memoryBytes: this.o.sandboxBytes ?? 256 * 1024 * 1024 }, false);
+    // A sandbox whose floe-init dies while it waits (killed from outside) leaves the stock.
+    void m.exited.then(() => {
+      if (m.started) return;
+      this.sandboxes?.remove(m);
+      void this.undo(m).catch(() => {});
+    });
+    return m;
+  }
+
+  private async startPrepared(m: Made, opts: LaunchOptions) {
+    m.started = true;
+    const ready = this.o.channel.expect(m.token, this.o.startTimeoutMs);
+    ready.catch(() => {});
+    try {
+      await m.container.setMemoryLimit(opts.memoryBytes);
+      const started = m.container.start();
+      this.bindEarly(m.id, opts.version);
+      await started;
+    } catch (err) {
+      this.o.channel.cancel(m.token, err as Error);
+      await this.undo(m);
+      throw err;
+    }
+    return this.connect(m, ready);
+  }
+
+  /**
+   * Everything up to the runtime's exec: dirs, the code's shared mount point, the rootfs
+   * snapshot, the spec, a user namespace's range, stdio captured into the log store. With
+   * `start`, the runtime execs at once (and its hello is expected before), else floe-init
+   * waits for `container.start()`.
+   */
+  private async make(opts: LaunchOptions, start: boolean): Promise<Made> {
     const d = this.dirOf(opts.id);
     const cleanup: Array<() => unknown> = [];
+    const m: Partial<Made> = { id: opts.id, cleanup, started: start };
     try {
       for (const p of [d.rootfs, d.code, d.secrets]) mkdirSync(p, { recursive: true });
       cleanup.push(() => rmSync(d.base, { recursive: true, force: true }));
@@ -101,6 +227,7 @@ export class ContainerLauncher implements Launcher {
       // any local user who reaches it) can connect to: a secret, not the guessable instance id,
       // so nobody else can answer in its place and be handed its calls.
       const token = randomBytes(16).toString('hex');
+      m.token = token;
       const config = await this.spec(opts, d, token);
       const userns = this.o.userns;
       if (userns) {
@@ -120,14 +247,16 @@ export class ContainerLauncher implements Launcher {
       }
       const out = makePipe();
       const err = makePipe();
-      const channelReady = this.o.channel.expect(token, this.o.startTimeoutMs);
-      channelReady.catch(() => {});
+      if (start) {
+        m.ready = this.o.channel.expect(token, this.o.startTimeoutMs);
+        m.ready.catch(() => {});
+      }
       let container: Container;
       try {
-        container = await this.o.runtime.run(opts.id, config, {
-          rootfsMounts,
-          stdio: { stdout: out.write, stderr: err.write },
-        });
+        const createOpts = { rootfsMounts, stdio: { stdout: out.write, stderr: err.write } };
+        container = start
+          ? await this.o.runtime.run(opts.id, config, createOpts)
+          : await this.o.runtime.create(opts.id, config, createOpts);
       } finally {
         // The child holds its own copies now; ours would keep the pipes open forever.
         closeQuietly(out.write);
@@ -135,6 +264,7 @@ export class ContainerLauncher implements Launcher {
       }
       cleanup.push(() => this.o.runtime.delete(opts.id));
       this.containers.set(opts.id, container);
+      m.container = container;
       const meta = {
         function: opts.version?.name ?? `(${opts.runtime} stemcell)`,
         namespace: opts.version?.namespace ?? '-',
@@ -145,30 +275,52 @@ export class ContainerLauncher implements Launcher {
       const stderr = new net.Socket({ fd: err.read, readable: true, writable: false });
       this.o.logs.capture(stdout, meta, 'stdout');
       this.o.logs.capture(stderr, meta, 'stderr');
+      m.exited = container.wait() as Promise<ExitReason>;
+      return m as Made;
+    } catch (e) {
+      if (m.token) this.o.channel.cancel(m.token, e as Error);
+      await this.undo(m as Made);
+      throw e;
+    }
+  }
 
-      const exited = container.wait() as Promise<ExitReason>;
-      // A runtime that dies before it connects fails the start at once, with its exit reason.
+  /** Waits for the runtime's hello; a runtime that dies first fails the start with its exit. */
+  private async connect(m: Made, ready: Promise<InstanceChannel>) {
+    try {
       const channel = await Promise.race([
-        channelReady,
-        exited.then((e) => {
+        ready,
+        m.exited.then((e) => {
           throw new FloeError(
             'STARTUP',
-            `instance ${opts.id}: runtime exited before connecting (${JSON.stringify(e)})`,
+            `instance ${m.id}: runtime exited before connecting (${JSON.stringify(e)})`,
             { fault: 'platform' },
           );
         }),
       ]);
-      return { backend: this.backend(opts.id, container, exited), channel };
+      return { backend: this.backend(m.id, m.container, m.exited), channel };
     } catch (e) {
-      this.o.channel.cancel(opts.id, e as Error);
-      for (const undo of cleanup.reverse()) {
-        try {
-          await undo();
-        } catch {}
-      }
-      this.containers.delete(opts.id);
+      this.o.channel.cancel(m.token, e as Error);
+      await this.undo(m);
       throw e;
     }
+  }
+
+  private async undo(m: Made): Promise<void> {
+    await this.settleEarlyBind(m.id);
+    for (const undo of m.cleanup.splice(0).reverse()) {
+      try {
+        await undo();
+      } catch {}
+    }
+    this.containers.delete(m.id);
+    this.logMeta.delete(m.id);
+  }
+
+  /** An early bind still mounting must finish before the mount point goes, or its mount leaks. */
+  private async settleEarlyBind(id: string): Promise<void> {
+    const early = this.binding.get(id);
+    this.binding.delete(id);
+    await early?.load.catch(() => {});
   }
 
   private async spec(
@@ -284,6 +436,11 @@ export class ContainerLauncher implements Launcher {
   }
 
   async bind(instanceId: string, version: FunctionVersion): Promise<Omit<LoadRequest, 'name'>> {
+    const early = this.binding.get(instanceId);
+    if (early?.version === version) {
+      this.binding.delete(instanceId);
+      return early.load;
+    }
     const d = this.dirOf(instanceId);
     const meta = this.logMeta.get(instanceId);
     if (meta) Object.assign(meta, { function: version.name, namespace: version.namespace });
@@ -340,6 +497,7 @@ export class ContainerLauncher implements Launcher {
 
   async release(instanceId: string): Promise<void> {
     const d = this.dirOf(instanceId);
+    await this.settleEarlyBind(instanceId);
     this.containers.delete(instanceId);
     this.logMeta.delete(instanceId);
     const range = this.ranges.get(instanceId);

@@ -43,8 +43,10 @@ export class InstanceLifecycle {
     memoryBytes: number,
     version?: FunctionVersion,
   ): Promise<Instance> {
-    const id = `${this.idPrefix}-${runtime}-${(++this.seq).toString(36)}-${Date.now().toString(36)}`;
-    const { backend, channel } = await this.launcher.launch({ id, runtime, memoryBytes, version });
+    const want = `${this.idPrefix}-${runtime}-${(++this.seq).toString(36)}-${Date.now().toString(36)}`;
+    const { backend, channel } = await this.launcher.launch({ id: want, runtime, memoryBytes, version });
+    // A launcher that started a prepared sandbox answers with that sandbox's id.
+    const id = backend.id;
     if (this.registry.closed) {
       // Shutdown began while this container was starting: it must not outlive the agent.
       channel.close();

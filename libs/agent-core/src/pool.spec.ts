@@ -105,6 +105,24 @@ describe(Pool.name, () => {
     expect(launcher.counts.launch).toBe(1);
   });
 
+  it('ensure starts the instances it lacks parallelStarts at a time, not all at once', async () => {
+    makePool({ parallelStarts: 2 });
+    const launch = launcher.launch.bind(launcher);
+    let inFlight = 0;
+    let most = 0;
+    launcher.launch = async (opts) => {
+      most = Math.max(most, ++inFlight);
+      try {
+        return await launch(opts);
+      } finally {
+        inFlight--;
+      }
+    };
+    expect(await pool.ensure(version('echo', { maxScale: 5 }), 5)).toBe(5);
+    expect(launcher.counts.launch).toBe(5);
+    expect(most).toBe(2);
+  });
+
   it('carries bodies larger than one socket read, and concurrent calls, intact both ways', async () => {
     makePool();
     const v = version('echo', { maxConcurrency: 4 });
@@ -238,16 +256,44 @@ describe(Pool.name, () => {
     await expect.poll(() => pool.list().length, { timeout: 20_000 }).toBe(0);
   });
 
-  it('with every instance busy, starts one more in the background and serves the call from whichever frees first', async () => {
-    makePool();
+  it('with every instance busy, starts one more in the background once a wait outlasts a start, and serves the call from whichever frees first', async () => {
+    makePool({ scaleOutAfterMs: 20 });
     const v = version('slow', { maxScale: 3 });
     expect((await call(v)).start).toBe('cold');
     const [a, b] = await Promise.all([call(v), call(v)]);
     expect([a.start, b.start]).toEqual(['warm', 'warm']);
-    // The second call queued instead of starting a container of its own, and one more
-    // instance was started for the queue all the same.
+    // The second call queued instead of starting a container of its own; it waited for the
+    // 150 ms call longer than 20 ms, so one more instance was started all the same.
     await expect.poll(() => launcher.counts.launch).toBe(2);
     await expect.poll(() => pool.list().length).toBe(2);
+  });
+
+  it('with every instance busy on short calls, queues them on it rather than start containers', async () => {
+    // A wait shorter than scaleOutAfterMs starts nothing: 8 echo calls at once take their
+    // turns on the one instance.
+    makePool({ scaleOutAfterMs: 5000 });
+    const v = version('echo', { maxScale: 8 });
+    expect((await call(v, 'x')).start).toBe('cold');
+    const replies = await Promise.all(Array.from({ length: 8 }, (_, i) => call(v, `c${i}`)));
+    expect(replies.map((r) => r.body.toString())).toEqual(Array.from({ length: 8 }, (_, i) => `echo:c${i}`));
+    expect(launcher.counts.launch).toBe(1);
+    // The autoscaler's demand past the floor is deferred likewise: no call waits here.
+    expect(await pool.ensure(v, 4, 1)).toBe(1);
+    expect(launcher.counts.launch).toBe(1);
+  });
+
+  it('meets demand past the floor (ensure) once a call has waited longer than a start', async () => {
+    makePool({ scaleOutAfterMs: 20 });
+    // At max scale 1 the second call waits without starting anything itself...
+    const v = version('slow', { maxScale: 1 });
+    expect((await call(v)).start).toBe('cold');
+    const calls = [call(v), call(v)];
+    await sleep(60);
+    expect(launcher.counts.launch).toBe(1);
+    // ...so the one more instance here comes from the autoscaler's ensure, past the floor of 1.
+    expect(await pool.ensure({ ...v, maxScale: 3 }, 2, 1)).toBe(2);
+    expect(launcher.counts.launch).toBe(2);
+    await Promise.all(calls);
   });
 
   it('pre-warms instances with ensure()', async () => {

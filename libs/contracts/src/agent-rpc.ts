@@ -39,6 +39,12 @@ export function versionRef(v: Pick<FunctionVersion, 'namespace' | 'name' | 'vers
 export interface AgentEnsureRequest {
   version: FunctionVersion;
   instances: number;
+  /**
+   * Of `instances`, how many the function's floor needs (min scale, fn.scale's replicas):
+   * those start regardless. Past it, the count is demand, which the agent meets only while its
+   * calls wait for a busy instance longer than a start would take. Absent: all are floor.
+   */
+  floor?: number;
 }
 
 /**

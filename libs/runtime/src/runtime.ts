@@ -16,7 +16,7 @@ import type { CreateOptions, IdMapping, OciConfig } from './spec/types.js';
 import { validateConfig } from './spec/validate.js';
 import { type ContainerState, type PersistedState, procStartTime, StateStore } from './state-store.js';
 import { NativeSyscalls } from './sys/ffi.js';
-import { writeFile } from './sys/fs-errors.js';
+import { writeFile, writeFileAsync } from './sys/fs-errors.js';
 import { ensureNative, INIT_BIN } from './sys/native.js';
 import type { Syscalls } from './sys/syscalls.js';
 
@@ -194,7 +194,7 @@ export class Runtime {
       // sets up its mounts while we attach it to the v1 hierarchies and persist the state
       // (overlapping both costs), and execs only after the start byte, sent after attaching.
       try {
-        this.parentSetup(
+        await this.parentSetup(
           c,
           config,
           cg,
@@ -240,20 +240,22 @@ export class Runtime {
   }
 
   /** Parent side of the two-phase spawn, while the child waits or sets itself up. */
-  private parentSetup(
+  private async parentSetup(
     c: ContainerImpl,
     config: OciConfig,
     cg: ContainerCgroup,
     userns: boolean,
     bridge?: { ip: string; net: ContainerNet },
-  ): void {
+  ): Promise<void> {
     // The shim wrote the id maps during the spawn; the program's first wait was for them.
     if (userns) c.release(1);
     // From the parent only for a user namespace: such a child turns non-dumpable and can no
     // longer open its /proc files (otherwise a WRITE_FILE op in the program sets it).
     if (userns && config.process.oomScoreAdj !== undefined)
       writeFile(`/proc/${c.pid}/oom_score_adj`, String(config.process.oomScoreAdj), 'set oom_score_adj');
-    for (const f of cg.attachFiles()) writeFile(f, String(c.pid), 'attach to cgroup');
+    // On libuv's pool, all at once: a v1 attach can wait out an RCU grace period (tens of ms
+    // after idle), which must not stall the agent's loop, and the waits overlap.
+    await Promise.all(cg.attachFiles().map((f) => writeFileAsync(f, String(c.pid), 'attach to cgroup')));
     // The veth peer must exist in the child's netns before it runs NET_CONFIG after start.
     if (bridge) {
       this.bridge.attach(c.id, c.pid, bridge.ip);

@@ -133,7 +133,7 @@ export class Autoscaler {
     const { floor, why } = replicaFloor(entry, last, demand, now, this.settings);
     const desired = Math.min(v.maxScale, Math.max(floor, Math.ceil(demand / v.maxConcurrency)));
     if (desired > instances) {
-      this.scaleOut(v, desired - instances, agents);
+      this.scaleOut(v, desired - instances, agents, floor);
       return { key, instances, desired, action: 'scale-out' };
     }
     if (instances > 0 && desired === 0 && (why === 'held' || why === 'idle')) {
@@ -168,7 +168,7 @@ export class Autoscaler {
     return true;
   }
 
-  private scaleOut(v: FunctionVersion, extra: number, agents: AgentInfo[]): void {
+  private scaleOut(v: FunctionVersion, extra: number, agents: AgentInfo[], floor: number): void {
     const key = fnKey(v.namespace, v.name);
     const free = new Map(agents.map((a) => [a.id, a.free.memoryBytes]));
     const target = new Map(agents.map((a) => [a.id, a.functions[key]?.instances ?? 0]));
@@ -197,7 +197,7 @@ export class Autoscaler {
       this.ensuring.add(pending);
       void this.clients
         .get(a)
-        .ensure({ version: v, instances: want })
+        .ensure({ version: v, instances: want, floor: Math.min(floor, want) })
         .then(
           () => this.ensureBackoff.delete(pending),
           (e) => {

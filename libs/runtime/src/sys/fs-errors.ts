@@ -24,6 +24,14 @@ export function writeFile(path: string, data: string, what?: string): void {
   }
 }
 
+export async function writeFileAsync(path: string, data: string, what?: string): Promise<void> {
+  try {
+    await fs.promises.writeFile(path, data);
+  } catch (err) {
+    throw toSyscallError(err, 'write', path, what);
+  }
+}
+
 export function readFile(path: string): string {
   try {
     return fs.readFileSync(path, 'utf8');
