@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { AgentInvokeRequest } from '../agent-rpc.js';
 import type { DirectCallStats, Placement } from '../direct-route.js';
 import { FloeError, NotFoundError } from '../errors.js';
@@ -100,6 +100,32 @@ const placed = (over: Partial<Placement> = {}): Placement => ({
 });
 
 describe(DirectInvoker.name, () => {
+  it('serves a call from a placement expired less than a TTL ago while it asks again; the next call uses the answer', async () => {
+    let clock = Date.now();
+    const now = vi.spyOn(Date, 'now').mockImplementation(() => clock);
+    cleanups.push(() => now.mockRestore());
+    const answers: ((p: Placement) => void)[] = [];
+    let asked = 0;
+    const t = setup(() =>
+      ++asked === 1 ? placed({ ttlMs: 1000 }) : new Promise<Placement>((r) => answers.push(r)),
+    );
+    await t.d.invoke(request('b0'), 5000);
+    clock += 1500; // expired 500 ms ago
+    await t.d.invoke(request('b1'), 5000); // answered while fn.place is still unanswered
+    expect(t.places()).toBe(2);
+    await t.d.invoke(request('b2'), 5000); // one question at a time
+    expect(t.places()).toBe(2);
+    answers[0]?.(placed({ agents: [{ id: 'b', invoke: 'b:1', slots: 1 }], ttlMs: 1000 }));
+    await expect.poll(async () => (await t.d.invoke(request('b3'), 5000)).agentId).toBe('b:1');
+    // Expired for more than a TTL: the call waits for the answer.
+    clock += 2500;
+    const late = t.d.invoke(request('b4'), 5000);
+    await expect.poll(() => answers.length).toBe(2);
+    answers[1]?.(placed({ agents: [{ id: 'c', invoke: 'c:1', slots: 1 }], ttlMs: 1000 }));
+    expect((await late).agentId).toBe('c:1');
+    expect(t.direct.map((c) => c.agent).slice(0, 3)).toEqual(['a:1', 'a:1', 'a:1']);
+  });
+
   it("hands the agent's unix socket to the client it makes, one client for all calls", async () => {
     const t = setup(() =>
       placed({ agents: [{ id: 'a', invoke: '127.0.0.1:1', socket: '/s/invoke.sock', slots: 1 }] }),

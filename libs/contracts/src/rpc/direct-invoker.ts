@@ -165,9 +165,26 @@ export class DirectInvoker {
     const c = this.placements.get(key);
     // A failed question is remembered as briefly: no second RPC per call while the scheduler is away.
     if (c && c.expires > now) return c.placement;
+    // Expired less than a TTL ago, with agents: this call goes there while the question goes
+    // out, so a function called every few hundred ms doesn't wait for fn.place once a second.
+    // An agent that turns out dead drops the placement (direct), and the next call asks first.
+    const stale = c?.placement;
+    if (c && stale && stale.agents.length > 0 && now - c.expires < stale.ttlMs) {
+      if (!c.asking)
+        this.ask(c, req).catch(() => {
+          if (this.placements.get(key) === c) this.placements.delete(key); // gone: the next call hears it
+        });
+      return stale;
+    }
     if (c?.asking) return c.asking;
     const entry: Cached = c ?? { expires: 0 };
-    entry.asking = this.deps
+    this.placements.set(key, entry);
+    return this.ask(entry, req);
+  }
+
+  /** Asks the scheduler for `entry`'s placement; rejects only with NOT_FOUND. */
+  private ask(entry: Cached, req: InvokeRequest): Promise<Placement | undefined> {
+    const asking = this.deps
       .place({ namespace: req.namespace, function: req.function })
       .then(
         (placement) => {
@@ -187,8 +204,8 @@ export class DirectInvoker {
       .finally(() => {
         entry.asking = undefined;
       });
-    this.placements.set(key, entry);
-    return entry.asking;
+    entry.asking = asking;
+    return asking;
   }
 
   /** The placed agent with the most free slots by this gateway's count, if any. */
