@@ -26,7 +26,7 @@ declare module 'vitest' {
       /** Every internal port, for specs that attack them (internal-auth.e2e.spec.ts). */
       internal: {
         scheduler: { rpc: number; invoke: number; http: number; pid: number };
-        agents: { rpc: number; invoke: number; http: number }[];
+        agents: { rpc: number; invoke: number; http: number; invokeSocket: string }[];
         redisPort: number;
         redisPasswordFile: string;
         caDir: string;
@@ -76,10 +76,12 @@ export default async function setup(project: TestProject) {
         http: platform.scheduler.http,
         pid: platform.scheduler.child.pid,
       },
-      agents: platform.agents.map((a: { rpc: number; invoke: number; http: number }) => ({
+      agents: platform.agents.map((a: { rpc: number; invoke: number; http: number; stateDir: string }) => ({
         rpc: a.rpc,
         invoke: a.invoke,
         http: a.http,
+        // The same fast path for peers on this host (0600, the loopback handshake).
+        invokeSocket: path.join(a.stateDir, 'agent', 'invoke.sock'),
       })),
       redisPort: redis.port,
       redisPasswordFile: redis.passwordFile,

@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -81,6 +81,8 @@ function targets() {
       path.join(internal.clientCertDir, 'key.pem'),
       // Each service's environment holds REDIS_URL, password included.
       `/proc/${internal.scheduler.pid}/environ`,
+      // The agents' invoke fast path on a unix socket: not even connectable.
+      ...internal.agents.map((a) => a.invokeSocket),
     ],
   };
 }
@@ -191,6 +193,8 @@ describe.skipIf(skipReason)('internal ports and Redis, as a local user', () => {
     expect(report.redis).not.toContain('secrets');
     for (const [file, outcome] of Object.entries(report.files))
       expect({ file, outcome }).toEqual({ file, outcome: 'EACCES' });
+    // Those EACCES include the agents' unix sockets, which are there (and 0600).
+    for (const a of internal.agents) expect(statSync(a.invokeSocket).mode & 0o777).toBe(0o600);
 
     const { stdout } = await run(
       setpriv as string,

@@ -88,7 +88,7 @@ export async function startPlatform(opts) {
       FLOE_AGENT_INVOKE: `127.0.0.1:${invoke}`,
     };
     const child = startService(`agent-${i}`, 'apps/node-agent/dist/main.js', agentEnv, stateDir, quiet);
-    const entry = { id, rpc, http, invoke, child };
+    const entry = { id, rpc, http, invoke, stateDir: agentState, child };
     // After a kill -9, a restart with the same env recovers (destroys) what the agent owned.
     entry.restart = () => {
       const next = startService(`agent-${i}`, 'apps/node-agent/dist/main.js', agentEnv, stateDir, quiet);
