@@ -347,7 +347,8 @@ static const char *start_server(void) {
   static char why[256];
   int last = 0;
   /* A wall-clock budget, not a count of tries: a busy host makes each try slower. */
-  for (double end = now_us() + READY_WAIT_S * 1e6; now_us() < end;) {
+  double start = now_us();
+  for (double end = start + READY_WAIT_S * 1e6; now_us() < end;) {
     int st = 0;
     if (waitpid(server_pid, &st, WNOHANG) == server_pid) {
       if (WIFSIGNALED(st)) snprintf(why, sizeof why, "function server was killed by signal %d before it served HTTP on port %d", WTERMSIG(st), http_port);
@@ -364,7 +365,10 @@ static const char *start_server(void) {
       last = health_status();
       if (last != 503) return NULL;
     }
-    usleep(10000);
+    /* Every 0.5 ms for the first 200 ms, where servers come up (a refused loopback connect
+     * costs microseconds), then every 10 ms: at 10 ms throughout, a cold start waited 5 ms
+     * on average after the server was already listening. */
+    usleep(now_us() - start < 200e3 ? 500 : 10000);
   }
   if (last == 503) snprintf(why, sizeof why, "function server on port %d still answered 503 on /_/health after %d s", http_port, READY_WAIT_S);
   else snprintf(why, sizeof why, "function server did not accept connections on port %d%s within %d s (another port: set the port env var or the com.floe.http-port annotation)", http_port, wait_portc ? " and its upstream port" : "", READY_WAIT_S);

@@ -25,7 +25,7 @@ import type { DepsBuilder } from './deps-builder.js';
 import { throttleLayers } from './layer-progress.js';
 import { type LogLine, LogStore } from './log-store.js';
 import { Membership } from './membership.js';
-import { ensureWatchdog } from './native-build.js';
+import { ensurePythonBytecode, ensureWatchdog } from './native-build.js';
 import { Pool } from './pool.js';
 import type { HostMounts, RootfsProvider } from './ports.js';
 import { SANDBOX_RUNTIMES, type SandboxRuntime } from './sandboxes.js';
@@ -119,6 +119,7 @@ export class Agent {
     this.metrics = new AgentMetrics(() => this.pool);
     this.metrics.capacityBytes.set(settings.memoryBytes);
     const keys = redisKeys();
+    ensurePythonBytecode();
     const launcher = new ContainerLauncher({
       sandboxBytes: settings.stemcellBytes,
       events: { error: (msg, err) => console.error(`agent: ${msg}: ${(err as Error)?.message ?? err}`) },
