@@ -81,6 +81,27 @@ describe('invoke channel', () => {
     ]);
   });
 
+  for (const [transport, env] of [
+    ['the pipe handle', {}],
+    ['node:net (the fallback)', { FLOE_NODE_TRANSPORT: 'net' }],
+  ] as const) {
+    it(`node: over ${transport}, loads and passes 1 MiB of bytes both ways`, async () => {
+      const node = [path.join(bootstrapDir, 'node-bootstrap.cjs')];
+      const ch = await start(process.execPath, node, `n4-${transport}`, env);
+      await ch.load({
+        name: 'echo',
+        handler: 'index.js',
+        env: { GREETING: 'hi' },
+        codeDir: path.join(dir, 'code'),
+      });
+      const big = Buffer.alloc(1024 * 1024, 7);
+      const res = await ch.invoke({ callId: 'c4', method: 'PUT', path: '/n', query: '', headers: {} }, big);
+      expect(res.status).toBe(201);
+      expect(res.body.subarray(0, 10).toString()).toBe('PUT /n hi ');
+      expect(res.body.subarray(10).equals(big)).toBe(true);
+    });
+  }
+
   it('node: a handler that fails to load is a user fault naming the handler', async () => {
     const ch = await start(process.execPath, [path.join(bootstrapDir, 'node-bootstrap.cjs')], 'n2');
     await expect(
