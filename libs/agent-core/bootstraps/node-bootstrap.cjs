@@ -4,7 +4,6 @@
 // Wire format: see libs/contracts/src/rpc/frame-codec.ts (JSON headers). This file is bind-mounted
 // into containers as plain CommonJS and cannot load that module, so it frames and decodes on its
 // own; its only peer is the agent, which bounds bodies, so it may allocate a frame's full size.
-const net = require('node:net');
 const path = require('node:path');
 
 const SOCK = process.env.FLOE_AGENT_SOCK || '/run/floe/agent.sock';
@@ -284,8 +283,8 @@ async function invoke(h, body, sock) {
   send(sock, { t: 'res', id: h.id, status: res.status, headers: res.headers, us: functionUs }, res.body);
 }
 
-// A large answer leaves as its header then the body itself, corked into one writev: the body
-// is never copied into a frame (a megabyte copied costs ~0.1–0.3 ms here).
+// A large answer leaves as its header then the body itself, in one writev: the body is never
+// copied into a frame (a megabyte copied costs ~0.1–0.3 ms here).
 const SEPARATE_BODY_BYTES = 64 * 1024;
 
 function send(sock, header, body) {
@@ -298,10 +297,7 @@ function send(sock, header, body) {
   prefix.writeUInt32BE(json.length, 0);
   prefix.writeUInt32BE(body.length, 4);
   json.copy(prefix, 8);
-  sock.cork();
-  sock.write(prefix);
-  sock.write(body);
-  sock.uncork();
+  sock.writev([prefix, body]);
 }
 
 // A frame split across reads is assembled in one buffer of its full size, allocated once its
@@ -357,23 +353,132 @@ function onChunk(chunk) {
   if (off < buf.length) partial = Buffer.from(buf.subarray(off));
 }
 
-const sock = net.connect(
-  {
-    path: SOCK,
-    onread: {
-      // Past the socket's send buffer (~208 KiB) a read can't grow: fewer wake-ups per megabyte.
-      buffer: Buffer.allocUnsafe(256 * 1024),
-      callback(n, buf) {
-        onChunk(buf.subarray(0, n));
-        return true;
+// A stemcell (FLOE_WARM_UP=1) runs one call through the whole invoke path, to nowhere, before
+// it connects: V8 compiles each function on its first run, which cost the first call after a
+// specialization ~0.6 ms. A cold start skips it: its load and first call follow the hello at
+// once, and the warm-up would only move that cost in front of them.
+function warmUp() {
+  const discard = { write() {}, writev() {} };
+  handler = async (event) => ({ statusCode: 200, headers: { 'x-warm': '1' }, body: event.body });
+  try {
+    const headers = { 'content-type': 'application/json' };
+    const h = { t: 'inv', id: 0, method: 'POST', path: '/', query: 'a=1', headers, callId: '' };
+    invoke(h, Buffer.from('{"warm":true}'), discard).catch(() => {});
+  } finally {
+    // invoke has called the handler by now (synchronously): `load` finds no function set.
+    handler = null;
+  }
+}
+if (process.env.FLOE_WARM_UP === '1') warmUp();
+
+// The agent's socket, as `{ write(buf), writev(bufs) }`, reading into `onChunk`. Through the
+// pipe handle Node's own net.Socket wraps: require('node:net') and the first net.connect()
+// load and compile the streams stack, ~5 ms of every start here (the raw connect and first
+// write take ~0.2 ms). `net` stays the fallback (FLOE_NODE_TRANSPORT=net, or a Node whose
+// process.binding lacks these).
+function connect(onConnect) {
+  const raw = process.env.FLOE_NODE_TRANSPORT !== 'net' && rawBindings();
+  return raw ? connectRaw(raw, onConnect) : connectNet(onConnect);
+}
+
+function rawBindings() {
+  try {
+    const pipe = process.binding('pipe_wrap');
+    const stream = process.binding('stream_wrap');
+    const probe = new pipe.Pipe(pipe.constants.SOCKET);
+    const ok = ['connect', 'readStart', 'writeBuffer', 'writev', 'useUserBuffer'].every(
+      (m) => typeof probe[m] === 'function',
+    );
+    probe.close();
+    return ok && typeof stream.WriteWrap === 'function' && stream.streamBaseState ? { pipe, stream } : false;
+  } catch {
+    return false;
+  }
+}
+
+const UV_EOF = -4095;
+
+function connectRaw({ pipe, stream }, onConnect) {
+  const { WriteWrap, streamBaseState, kReadBytesOrError, kLastWriteWasAsync } = stream;
+  const handle = new pipe.Pipe(pipe.constants.SOCKET);
+  // Writes the kernel did not take at once complete later: their requests (holding the bytes)
+  // are kept until then.
+  const inFlight = new Set();
+  const done = (req) => (status) => {
+    inFlight.delete(req);
+    if (status < 0) fail(`write: ${status}`);
+  };
+  const submit = (req, err) => {
+    if (err < 0) fail(`write: ${err}`);
+    else if (streamBaseState[kLastWriteWasAsync]) inFlight.add(req);
+  };
+  const sock = {
+    write(buf) {
+      const req = new WriteWrap();
+      req.handle = handle;
+      req.buffer = buf;
+      req.oncomplete = done(req);
+      req.async = false;
+      submit(req, handle.writeBuffer(req, buf));
+    },
+    writev(bufs) {
+      const req = new WriteWrap();
+      req.handle = handle;
+      req.buffers = bufs;
+      req.oncomplete = done(req);
+      req.async = false;
+      submit(req, handle.writev(req, bufs, true));
+    },
+  };
+  // Past the socket's send buffer (~208 KiB) a read can't grow: fewer wake-ups per megabyte.
+  const buffer = Buffer.allocUnsafe(256 * 1024);
+  handle.useUserBuffer(buffer);
+  handle.onread = () => {
+    const n = streamBaseState[kReadBytesOrError];
+    if (n > 0) onChunk(buffer.subarray(0, n));
+    // The agent owns our lifetime: when it goes away, so do we.
+    else if (n === UV_EOF) process.exit(0);
+    else if (n < 0) fail(`read: ${n}`);
+  };
+  const req = new pipe.PipeConnectWrap();
+  req.oncomplete = (status) => {
+    if (status < 0) return fail(`connect ${SOCK}: ${status}`);
+    handle.readStart();
+    onConnect(sock);
+  };
+  const err = handle.connect(req, SOCK);
+  if (err < 0) fail(`connect ${SOCK}: ${err}`);
+  return sock;
+}
+
+function connectNet(onConnect) {
+  const sock = require('node:net').connect(
+    {
+      path: SOCK,
+      onread: {
+        buffer: Buffer.allocUnsafe(256 * 1024),
+        callback(n, buf) {
+          onChunk(buf.subarray(0, n));
+          return true;
+        },
       },
     },
-  },
-  () => sock.write(frame({ t: 'hello', token: TOKEN, runtime: 'node' })),
-);
-// The agent owns our lifetime: when it goes away, so do we.
-sock.on('close', () => process.exit(0));
-sock.on('error', (err) => {
-  console.error(`floe bootstrap: ${err.message}`);
+    () => onConnect(sock),
+  );
+  sock.writev = (bufs) => {
+    sock.cork();
+    for (const b of bufs) sock.write(b);
+    sock.uncork();
+  };
+  // The agent owns our lifetime: when it goes away, so do we.
+  sock.on('close', () => process.exit(0));
+  sock.on('error', (err) => fail(err.message));
+  return sock;
+}
+
+function fail(why) {
+  console.error(`floe bootstrap: ${why}`);
   process.exit(70);
-});
+}
+
+const sock = connect((s) => s.write(frame({ t: 'hello', token: TOKEN, runtime: 'node' })));

@@ -228,7 +228,8 @@ export class ContainerLauncher implements Launcher {
       // so nobody else can answer in its place and be handed its calls.
       const token = randomBytes(16).toString('hex');
       m.token = token;
-      const config = await this.spec(opts, d, token);
+      // A stemcell (started with no function) warms its runtime up while it has time to.
+      const config = await this.spec(opts, d, token, start && !opts.version);
       const userns = this.o.userns;
       if (userns) {
         const range = userns.acquire();
@@ -327,6 +328,7 @@ export class ContainerLauncher implements Launcher {
     opts: LaunchOptions,
     d: ReturnType<ContainerLauncher['dirOf']>,
     token: string,
+    stemcell: boolean,
   ): Promise<OciConfig> {
     const env = [
       'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
@@ -343,6 +345,7 @@ export class ContainerLauncher implements Launcher {
         // One V8 worker instead of one per core: fewer threads to freeze, thaw and keep in memory.
         args = [this.o.nodeBin ?? NODE_BIN, '--v8-pool-size=1', '/floe/node-bootstrap.cjs'];
         env.push('NODE_ENV=production');
+        if (stemcell) env.push('FLOE_WARM_UP=1');
         break;
       case 'python':
         args = [PYTHON_BIN, '-u', '/floe/python-bootstrap.py'];

@@ -12,9 +12,9 @@ const dir = mkdtempSync(path.join(os.tmpdir(), 'floe-chan-'));
 const server = new ChannelServer(path.join(dir, 'run/agent.sock'));
 const children: ChildProcess[] = [];
 
-function start(cmd: string, args: string[], token: string) {
+function start(cmd: string, args: string[], token: string, env: Record<string, string> = {}) {
   const child = spawn(cmd, args, {
-    env: { PATH: '/usr/bin:/bin', FLOE_AGENT_SOCK: server.socketPath, FLOE_INSTANCE_TOKEN: token },
+    env: { PATH: '/usr/bin:/bin', FLOE_AGENT_SOCK: server.socketPath, FLOE_INSTANCE_TOKEN: token, ...env },
     stdio: ['ignore', 'inherit', 'inherit'],
   });
   children.push(child);
@@ -60,6 +60,47 @@ describe('invoke channel', () => {
     expect(res.body.subarray(res.body.length - binary.length)).toEqual(binary);
     expect(res.body.toString('utf8', 0, 10)).toBe('POST /x hi');
   });
+
+  it('node: a stemcell that warmed up (FLOE_WARM_UP=1) has no function until load, then serves the one loaded', async () => {
+    const node = [path.join(bootstrapDir, 'node-bootstrap.cjs')];
+    const ch = await start(process.execPath, node, 'n3', { FLOE_WARM_UP: '1' });
+    const req = { callId: 'c3', method: 'POST', path: '/w', query: '', headers: {} };
+    const before = await ch.invoke(req, Buffer.from('x'));
+    expect([before.status, before.body.toString()]).toEqual([500, 'no function loaded']);
+    await ch.load({
+      name: 'echo',
+      handler: 'index.js',
+      env: { GREETING: 'hi' },
+      codeDir: path.join(dir, 'code'),
+    });
+    const after = await ch.invoke(req, Buffer.from('x'));
+    expect([after.status, after.headers['x-warm'], after.body.toString()]).toEqual([
+      201,
+      undefined,
+      'POST /w hi x',
+    ]);
+  });
+
+  for (const [transport, env] of [
+    ['the pipe handle', {}],
+    ['node:net (the fallback)', { FLOE_NODE_TRANSPORT: 'net' }],
+  ] as const) {
+    it(`node: over ${transport}, loads and passes 1 MiB of bytes both ways`, async () => {
+      const node = [path.join(bootstrapDir, 'node-bootstrap.cjs')];
+      const ch = await start(process.execPath, node, `n4-${transport}`, env);
+      await ch.load({
+        name: 'echo',
+        handler: 'index.js',
+        env: { GREETING: 'hi' },
+        codeDir: path.join(dir, 'code'),
+      });
+      const big = Buffer.alloc(1024 * 1024, 7);
+      const res = await ch.invoke({ callId: 'c4', method: 'PUT', path: '/n', query: '', headers: {} }, big);
+      expect(res.status).toBe(201);
+      expect(res.body.subarray(0, 10).toString()).toBe('PUT /n hi ');
+      expect(res.body.subarray(10).equals(big)).toBe(true);
+    });
+  }
 
   it('node: a handler that fails to load is a user fault naming the handler', async () => {
     const ch = await start(process.execPath, [path.join(bootstrapDir, 'node-bootstrap.cjs')], 'n2');
