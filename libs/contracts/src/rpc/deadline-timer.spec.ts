@@ -14,10 +14,12 @@ describe(DeadlineTimer.name, () => {
       return pending.size ? Math.min(...pending) : Number.POSITIVE_INFINITY;
     });
     for (const d of pending) timer.arm(d);
-    await expect.poll(() => swept.length, { timeout: 20_000, interval: 5 }).toBe(1);
-    expect(swept).toEqual([1]);
-    await expect.poll(() => swept.length, { timeout: 20_000, interval: 5 }).toBe(2);
-    expect(swept).toEqual([1, 0]);
+    // A timer may fire a little before Date.now() reaches its deadline; its sweep then finds
+    // nothing due and returns the same deadline. So: the first sweep that clears anything
+    // leaves the later deadline pending (1), and a later one, re-armed for it, clears it (0).
+    await expect.poll(() => pending.size, { timeout: 20_000, interval: 5 }).toBe(0);
+    const cleared = swept.filter((n, i) => n < (i === 0 ? 2 : swept[i - 1]!));
+    expect(cleared).toEqual([1, 0]);
   });
 
   it('ignores a later deadline, and clear() stops it', async () => {

@@ -251,7 +251,10 @@ export class DirectInvoker {
         );
       await this.sleepOrWake(key, Math.min(left, 100), ticket);
       const p = await this.placement(key, req);
-      if (!p || p.agents.length === 0) return undefined;
+      // A question the scheduler did not answer keeps the call queued here: leaving would hand
+      // it to the scheduler, which then queues it behind the very calls it waited for.
+      if (!p) continue;
+      if (p.agents.length === 0) return undefined;
       const agent = this.pick(key, p);
       if (agent) {
         // A slot for this one; the next waiter may find one too.
