@@ -112,6 +112,9 @@ export class ContainerImpl extends EventEmitter implements Container {
 
   /** Releases one OP_WAIT per byte. */
   release(count: number): void {
+    // Already closed: the child exited (the reaper's report can land while the parent awaits
+    // its cgroup attach) and its status pipe says why.
+    if (this.syncFd < 0) return;
     try {
       writeAll(this.syncFd, Buffer.alloc(count, 1));
     } catch (err) {
