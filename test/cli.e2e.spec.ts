@@ -1,41 +1,16 @@
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { floe, request, uniqueName } from './support/client.js';
-import { floeCli, floeCliTty } from './support/floe-cli.js';
+import { afterAll, describe, expect, it } from 'vitest';
+import { floe, uniqueName } from './support/client.js';
+import { cliSession, floeCli, floeCliTty } from './support/floe-cli.js';
 
 /** Black-box: the `floe` CLI against the e2e platform, as a user with a fresh ~/.config/floe. */
 describe('floe CLI', () => {
-  const tmp = mkdtempSync(path.join(os.tmpdir(), 'floe-cli-e2e-'));
-  const configDir = path.join(tmp, 'config');
-  const cli = (args: string[], input?: string, cwd?: string) => floeCli(args, { configDir, input, cwd });
-  const made: string[] = [];
-
-  function folder(name: string, files: Record<string, string>): string {
-    const dir = path.join(tmp, name);
-    mkdirSync(dir, { recursive: true });
-    for (const [f, text] of Object.entries(files)) {
-      mkdirSync(path.dirname(path.join(dir, f)), { recursive: true });
-      writeFileSync(path.join(dir, f), text);
-    }
-    return dir;
-  }
-
-  beforeAll(async () => {
-    const f = floe();
-    const r = await cli(['login', f.url, '-u', f.user, '--password-stdin'], f.password);
-    expect(r.code, r.stderr).toBe(0);
-  });
-
-  afterAll(async () => {
-    for (const name of made)
-      await request('DELETE', '/system/functions', { body: { functionName: name }, auth: true });
-    rmSync(tmp, { recursive: true, force: true });
-  });
+  const { tmp, configDir, made, cli, folder } = cliSession('floe-cli-e2e-');
 
   it('login pins the self-signed certificate and keeps credentials in a 0600 file', async () => {
     const f = floe();

@@ -1,24 +1,9 @@
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import https from 'node:https';
-import os from 'node:os';
+import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { npmReachable } from '../libs/agent-core/src/testing/npm-registry.js';
 import { floe, request, uniqueName } from './support/client.js';
-import { floeCli } from './support/floe-cli.js';
-
-function npmReachable(): Promise<boolean> {
-  return new Promise((resolve) => {
-    const req = https.get('https://registry.npmjs.org/is-number', { timeout: 5000 }, (res) => {
-      res.resume();
-      resolve(res.statusCode === 200);
-    });
-    req.on('error', () => resolve(false));
-    req.on('timeout', () => {
-      req.destroy();
-      resolve(false);
-    });
-  });
-}
+import { cliSession } from './support/floe-cli.js';
 
 const online = await npmReachable();
 if (!online) console.warn('[e2e] SKIP node dependencies: registry.npmjs.org is unreachable from this host');
@@ -54,29 +39,7 @@ const lock = (name: string) => ({
 
 /** Black-box: `floe deploy` of folders whose dependencies the platform installs. */
 describe('dependencies as a cached layer', () => {
-  const tmp = mkdtempSync(path.join(os.tmpdir(), 'floe-deps-e2e-'));
-  const configDir = path.join(tmp, 'config');
-  const cli = (args: string[], input?: string) => floeCli(args, { configDir, input });
-  const made: string[] = [];
-
-  function folder(name: string, files: Record<string, string>): string {
-    const dir = path.join(tmp, name);
-    mkdirSync(dir, { recursive: true });
-    for (const [f, text] of Object.entries(files)) writeFileSync(path.join(dir, f), text);
-    return dir;
-  }
-
-  beforeAll(async () => {
-    const f = floe();
-    const r = await cli(['login', f.url, '-u', f.user, '--password-stdin'], f.password);
-    expect(r.code, r.stderr).toBe(0);
-  });
-
-  afterAll(async () => {
-    for (const name of made)
-      await request('DELETE', '/system/functions', { body: { functionName: name }, auth: true });
-    rmSync(tmp, { recursive: true, force: true });
-  });
+  const { made, cli, folder } = cliSession('floe-deps-e2e-');
 
   it.skipIf(!online)(
     'installs a package-lock.json with npm ci on the first deploy, streams the install, and reuses the layer on a code-only redeploy',

@@ -1,6 +1,10 @@
 import { spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, expect } from 'vitest';
+import { floe, request } from './client.js';
 
 export const FLOE_BIN = path.resolve(
   path.dirname(fileURLToPath(import.meta.url)),
@@ -60,4 +64,37 @@ export function floeCliTty(args: string[], opts: { configDir: string; cwd?: stri
     timeout: 120_000,
   });
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+/**
+ * A user of the CLI for one `describe`: a fresh config dir logged in to the e2e platform before
+ * its tests, folders to deploy under a temp dir, and the functions named in `made` removed
+ * (with the temp dir) after them.
+ */
+export function cliSession(prefix: string) {
+  const tmp = mkdtempSync(path.join(os.tmpdir(), prefix));
+  const configDir = path.join(tmp, 'config');
+  const made: string[] = [];
+  const cli = (args: string[], input?: string, cwd?: string) => floeCli(args, { configDir, input, cwd });
+  /** Writes `files` (paths may hold dirs) into `<tmp>/<name>`; returns that folder. */
+  const folder = (name: string, files: Record<string, string>): string => {
+    const dir = path.join(tmp, name);
+    mkdirSync(dir, { recursive: true });
+    for (const [f, text] of Object.entries(files)) {
+      mkdirSync(path.dirname(path.join(dir, f)), { recursive: true });
+      writeFileSync(path.join(dir, f), text);
+    }
+    return dir;
+  };
+  beforeAll(async () => {
+    const f = floe();
+    const r = await cli(['login', f.url, '-u', f.user, '--password-stdin'], f.password);
+    expect(r.code, r.stderr).toBe(0);
+  });
+  afterAll(async () => {
+    for (const name of made)
+      await request('DELETE', '/system/functions', { body: { functionName: name }, auth: true });
+    rmSync(tmp, { recursive: true, force: true });
+  });
+  return { tmp, configDir, made, cli, folder };
 }

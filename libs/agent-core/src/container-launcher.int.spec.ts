@@ -72,8 +72,8 @@ function version(name: string, source: string, over: Partial<FunctionVersion> = 
 
 const ECHO = 'module.exports = async (e) => ({ statusCode: 200, body: "echo:" + e.rawBody.toString() });';
 
-function makePool(over: Partial<PoolOptions> = {}): Pool {
-  pool = new Pool(launcher, {
+function makePool(over: Partial<PoolOptions> = {}, on: ContainerLauncher = launcher): Pool {
+  pool = new Pool(on, {
     capacityBytes: 1024 * MI,
     pauseGraceMs: 20,
     keepAliveMs: 60_000,
@@ -284,17 +284,10 @@ describe(`${ContainerLauncher.name} (real containers)`, () => {
       expect(pidsOf(sandbox)).toHaveLength(1);
       expect(readlinkSync(`/proc/${pidsOf(sandbox)[0]}/exe`)).toMatch(/floe-init/);
 
-      pool = new Pool(l, {
-        capacityBytes: 1024 * MI,
-        pauseGraceMs: 20,
-        keepAliveMs: 60_000,
-        reclaimAfterMs: 60_000,
-        stemcellBytes: 64 * MI,
-        stemcells: {},
-      });
-      const r = await call(pool, version('sb-a', ECHO), 'x');
+      const p = makePool({}, l);
+      const r = await call(p, version('sb-a', ECHO), 'x');
       expect([r.status, r.body.toString(), r.start]).toEqual([200, 'echo:x', 'cold']);
-      const inst = only(pool, 'sb-a');
+      const inst = only(p, 'sb-a');
       expect(inst.id).toBe(sandbox);
       expect(memLimit(sandbox)).toBe(String(64 * MI));
       // The stock is topped up behind the start, with a new sandbox.
@@ -311,13 +304,13 @@ describe(`${ContainerLauncher.name} (real containers)`, () => {
       // Its teardown runs when the reaper reports the exit; removing its dir is the last step.
       await expect.poll(() => existsSync(path.join(instancesDir, next!.id)), { timeout: 20_000 }).toBe(false);
       await expectGone(next!.id, nextPids);
-      const r2 = await call(pool, version('sb-b', ECHO), 'y');
+      const r2 = await call(p, version('sb-b', ECHO), 'y');
       expect([r2.status, r2.body.toString()]).toEqual([200, 'echo:y']);
-      expect(only(pool, 'sb-b').id).not.toBe(next!.id);
+      expect(only(p, 'sb-b').id).not.toBe(next!.id);
 
-      const pids = pool.list().flatMap((i) => pidsOf(i.id));
-      const ids = pool.list().map((i) => i.id);
-      await pool.close();
+      const pids = p.list().flatMap((i) => pidsOf(i.id));
+      const ids = p.list().map((i) => i.id);
+      await p.close();
       pool = undefined;
       await l.close();
       for (const id of ids) await expectGone(id, pids);

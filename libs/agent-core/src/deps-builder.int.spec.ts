@@ -1,7 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
-import https from 'node:https';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -20,6 +19,7 @@ import { Pool } from './pool.js';
 import { recover } from './recovery.js';
 import { SnapshotRootfs } from './snapshot-rootfs.js';
 import { cgroupDirs, mountsUnder } from './testing/host-leaks.js';
+import { npmReachable } from './testing/npm-registry.js';
 import { servePipIndex } from './testing/pip-index.js';
 import { UserNamespaces } from './user-namespaces.js';
 
@@ -49,19 +49,6 @@ const hasNpm = (() => {
 if (!hasPip) console.warn('[agent-core] SKIP python deps build: no Debian pip (apt-get install python3-pip)');
 if (!hasNpm) console.warn('[agent-core] SKIP node deps build: no host npm');
 
-function npmReachable(): Promise<boolean> {
-  return new Promise((resolve) => {
-    const req = https.get('https://registry.npmjs.org/is-number', { timeout: 5000 }, (res) => {
-      res.resume();
-      resolve(res.statusCode === 200);
-    });
-    req.on('error', () => resolve(false));
-    req.on('timeout', () => {
-      req.destroy();
-      resolve(false);
-    });
-  });
-}
 const online = await npmReachable();
 if (!online)
   console.warn('[agent-core] SKIP npm deps build: registry.npmjs.org is unreachable from this host');
