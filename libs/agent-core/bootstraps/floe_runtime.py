@@ -60,10 +60,23 @@ try:
         enc = _json.make_encoder({}, _no_default, _json.encode_basestring_ascii, None, ": ", ", ", False, False, True)
         return "".join(enc(o, 0))
 
+    # Frame headers are the runtime's own flat dicts, never circular: one encoder without the
+    # markers serves every frame, on any thread.
+    _header_encoder = _json.make_encoder(
+        None, _no_default, _json.encode_basestring_ascii, None, ": ", ", ", False, False, True
+    )
+
+    def header_dumps(h):
+        return "".join(_header_encoder(h, 0))
+
     if json_loads(json_dumps({"a": [1, 2.5, None, True, "é"]})) != {"a": [1, 2.5, None, True, "é"]}:
         raise ImportError("_json round trip")
+    if header_dumps({"t": "res", "id": 1}) != '{"t": "res", "id": 1}':
+        raise ImportError("_json header encoder")
 except (ImportError, AttributeError, TypeError, ValueError):  # pragma: no cover
     from json import dumps as json_dumps, loads as json_loads
+
+    header_dumps = json_dumps
 
 
 SOCK = os.environ.get("FLOE_AGENT_SOCK", "/run/floe/agent.sock")
@@ -73,7 +86,7 @@ send_lock = _thread.allocate_lock()
 
 
 def send(sock, header, body=b""):
-    head = json_dumps(header).encode()
+    head = header_dumps(header).encode()
     with send_lock:
         sock.sendall(len(head).to_bytes(4, "big") + len(body).to_bytes(4, "big") + head + body)
 
