@@ -119,7 +119,8 @@ export class Agent {
     this.metrics = new AgentMetrics(() => this.pool);
     this.metrics.capacityBytes.set(settings.memoryBytes);
     const keys = redisKeys();
-    ensurePythonBytecode();
+    const noBytecode = ensurePythonBytecode();
+    if (noBytecode) console.warn(`agent: python starts compile their runtime each time: ${noBytecode}`);
     const launcher = new ContainerLauncher({
       sandboxBytes: settings.stemcellBytes,
       events: { error: (msg, err) => console.error(`agent: ${msg}: ${(err as Error)?.message ?? err}`) },

@@ -64,6 +64,8 @@ interface Made {
   token: string;
   container: Container;
   exited: Promise<ExitReason>;
+  /** Its cgroup's memory limit now: the backend starts from it (reclaim and restore). */
+  limitBytes: number;
   cleanup: Array<() => unknown>;
   /** The runtime's hello, expected before a `run`; a prepared sandbox expects it at start. */
   ready?: Promise<InstanceChannel>;
@@ -189,6 +191,7 @@ export class ContainerLauncher implements Launcher {
     ready.catch(() => {});
     try {
       await m.container.setMemoryLimit(opts.memoryBytes);
+      m.limitBytes = opts.memoryBytes;
       const started = m.container.start();
       this.bindEarly(m.id, opts.version);
       await started;
@@ -209,7 +212,7 @@ export class ContainerLauncher implements Launcher {
   private async make(opts: LaunchOptions, start: boolean): Promise<Made> {
     const d = this.dirOf(opts.id);
     const cleanup: Array<() => unknown> = [];
-    const m: Partial<Made> = { id: opts.id, cleanup, started: start };
+    const m: Partial<Made> = { id: opts.id, cleanup, started: start, limitBytes: opts.memoryBytes };
     try {
       for (const p of [d.rootfs, d.code, d.secrets]) mkdirSync(p, { recursive: true });
       cleanup.push(() => rmSync(d.base, { recursive: true, force: true }));
@@ -298,7 +301,7 @@ export class ContainerLauncher implements Launcher {
           );
         }),
       ]);
-      return { backend: this.backend(m.id, m.container, m.exited), channel };
+      return { backend: this.backend(m.id, m.container, m.exited, m.limitBytes), channel };
     } catch (e) {
       this.o.channel.cancel(m.token, e as Error);
       await this.undo(m);
@@ -511,9 +514,14 @@ export class ContainerLauncher implements Launcher {
     await rm(d.base, { recursive: true, force: true });
   }
 
-  private backend(id: string, c: Container, exited: Promise<ExitReason>): InstanceBackend {
+  private backend(
+    id: string,
+    c: Container,
+    exited: Promise<ExitReason>,
+    limitBytes: number,
+  ): InstanceBackend {
     const runtime = this.o.runtime;
-    let limit = 0;
+    let limit = limitBytes;
     return {
       id,
       exited,

@@ -34,6 +34,9 @@ export class InstanceStarter {
     try {
       await this.capacity.makeRoom(0, { exclude: inst });
       await inst.serialize(() => inst.backend.thaw());
+      // The stemcell's generous limit becomes the function's own before its code runs (a cold
+      // start's container is made, or its sandbox started, with that limit already).
+      await inst.backend.setMemoryLimit(version.memoryBytes);
       await this.bindAndLoad(inst, version);
       inst.sm.transition('running');
       this.opts.events?.start?.('prewarm', version.runtime, now() - t0);
@@ -74,8 +77,6 @@ export class InstanceStarter {
   }
 
   private async bindAndLoad(inst: Instance, version: FunctionVersion): Promise<void> {
-    // The stemcell's generous limit becomes the function's own before its code runs.
-    await inst.backend.setMemoryLimit(version.memoryBytes);
     inst.reservedBytes = version.memoryBytes;
     const load = await this.launcher.bind(inst.id, version);
     await inst.channel.load({ name: version.name, ...load });

@@ -38,10 +38,10 @@ export function ensureWatchdog(): string {
  * the python the base image runs: an imported module's bytecode is read from there (checked
  * against the source's mtime and size, which the read-only bind keeps), where a script is
  * compiled on every start (~3 ms). Only an optimization: without that python on the host, or
- * with the tree read-only, each start compiles it, as before. Returns whether it is there.
+ * with the tree read-only, each start compiles it, as before. Returns why it could not, if so.
  */
-export function ensurePythonBytecode(python = '/usr/bin/python3.11'): boolean {
-  if (!existsSync(python)) return false;
+export function ensurePythonBytecode(python = '/usr/bin/python3.11'): string | undefined {
+  if (!existsSync(python)) return `no ${python} on this host`;
   const src = path.join(bootstrapDir, 'floe_runtime.py');
   try {
     execFileSync(
@@ -52,8 +52,8 @@ export function ensurePythonBytecode(python = '/usr/bin/python3.11'): boolean {
         env: { PATH: '/usr/bin:/bin' },
       },
     );
-    return true;
-  } catch {
-    return false;
+    return undefined;
+  } catch (err) {
+    return `compiling ${src} with ${python}: ${String((err as { stderr?: Buffer }).stderr ?? err).trim()}`;
   }
 }
