@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
@@ -78,7 +78,55 @@ function restart(agent: PlatformAgent) {
   );
 }
 
+/** The block of host ids each agent leased, from the lock files every agent on a host shares. */
+function leasedBlocks(): Map<string, [number, number]> {
+  const dir = '/run/floe/userns';
+  const out = new Map<string, [number, number]>();
+  for (const f of readdirSync(dir)) {
+    const m = /^agent (\S+) .*: host ids (\d+)-(\d+)$/m.exec(readFileSync(path.join(dir, f), 'utf8'));
+    if (m) out.set(m[1] as string, [Number(m[2]), Number(m[3])]);
+  }
+  return out;
+}
+
 describe('several node-agents', () => {
+  it('gives each agent on the host host ids of its own, and its functions ids from them', async () => {
+    for (const a of platform.agents) {
+      await waitFor(
+        `agent ${a.id}`,
+        async () =>
+          (await fetch(`http://127.0.0.1:${a.http}/healthz`).catch(() => undefined))?.ok ? true : undefined,
+        90_000,
+      );
+    }
+    const blocks = leasedBlocks();
+    const [a, b] = platform.agents.map((x: { id: string }) => blocks.get(x.id) as [number, number]);
+    expect(a, 'agent-0 holds a lease').toBeTruthy();
+    expect(b, 'agent-1 holds a lease').toBeTruthy();
+    // Lock files of agents that died stay behind; only the live holders matter here.
+    expect(a[1] < b[0] || b[1] < a[0], `${a} and ${b} overlap`).toBe(true);
+
+    const name = uniqueName('ids');
+    const code = codeArchive({
+      'index.js': `module.exports = async () => process.env.FLOE_INSTANCE_ID + ' ' + require('fs').readFileSync('/proc/self/uid_map', 'utf8').trim();`,
+    });
+    const d = await call(
+      'POST',
+      '/system/functions',
+      { service: name, runtime: 'node', handler: 'index.js', code },
+      true,
+    );
+    expect(d.status, d.text).toBe(202);
+    const r = await call('GET', `/function/${name}`);
+    expect(r.status, r.text).toBe(200);
+    const [instance, inside, host, size] = r.text.split(/\s+/);
+    const served = platform.agents.findIndex((x: { id: string }) => instance?.startsWith(x.id));
+    const [lo, hi] = [a, b][served] as [number, number];
+    expect(inside).toBe('0');
+    expect(Number(host)).toBeGreaterThanOrEqual(lo);
+    expect(Number(host) + Number(size) - 1).toBeLessThanOrEqual(hi);
+  });
+
   it('keeps serving a function when the agent that ran it dies', async () => {
     // Both agents up (each builds its own layer store first), so either may serve.
     for (const a of platform.agents) {

@@ -37,8 +37,11 @@ export interface AgentConfig {
   scheduler: { host: string; port: number };
   /** FLOE_REGISTRY_CA, FLOE_REGISTRY_INSECURE, FLOE_REGISTRY_MIRRORS. */
   registry: RegistryConfig;
-  /** Functions' user namespaces: the host id ranges, or false (FLOE_USERNS=off) for host root. */
-  userns: UsernsSettings | false;
+  /**
+   * Functions' user namespaces: the host id ranges, or false (FLOE_USERNS=off) for host root.
+   * `pinned`: FLOE_USERNS_BASE was given, so the agent takes that block or none (userns-lease.ts).
+   */
+  userns: (UsernsSettings & { pinned: boolean }) | false;
   /** FLOE_FAVOR_DYNMODS: switch the host's v1 cgroup attaches off their RCU wait (host-wide, until reboot). */
   favorDynmods: boolean;
   /** The dependencies build sandbox (FLOE_BUILD_*, FLOE_NPM_REGISTRY, FLOE_PIP_INDEX_URL). */
@@ -115,6 +118,7 @@ export function loadConfig(env = new EnvReader()): AgentConfig {
       base: env.int('FLOE_USERNS_BASE', DEFAULT_USERNS.base, { min: 65536 }),
       size: env.int('FLOE_USERNS_SIZE', DEFAULT_USERNS.size, { min: 1, max: 1 << 20 }),
       count: env.int('FLOE_USERNS_COUNT', DEFAULT_USERNS.count, { min: 1 }),
+      pinned: env.optional('FLOE_USERNS_BASE') !== undefined,
     },
     build: buildConfig(env),
   };

@@ -4,6 +4,7 @@ import path from 'node:path';
 import {
   Agent,
   DepsBuilder,
+  leaseUsernsBlock,
   lockStateDir,
   recover,
   removeCgroupParent,
@@ -26,7 +27,7 @@ import {
   SchedulerPatterns,
 } from '@floe/contracts';
 import { namespaceCredentials } from '@floe/overlay-snapshots';
-import { HostMountsFfi, Runtime } from '@floe/runtime';
+import { HostMountsFfi, NativeSyscalls, Runtime } from '@floe/runtime';
 import { NestFactory } from '@nestjs/core';
 import { ClientProxyFactory, type MicroserviceOptions, Transport } from '@nestjs/microservices';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
@@ -80,15 +81,23 @@ async function bootstrap() {
       `agent ${config.id}: recovered ${found.containers} container(s), ${found.mounts} mount(s) from a previous run`,
     );
   // Functions run unprivileged unless this agent is told otherwise; either way, say so.
-  const userns = config.userns
-    ? new UserNamespaces(config.userns, mounts, path.join(agentDir, 'idmap'), [
+  // Before any instance starts: the block of host ids no other agent on this host hands out.
+  const lease = config.userns
+    ? leaseUsernsBlock(config.userns, {
+        pinned: config.userns.pinned,
+        locks: new NativeSyscalls(),
+        holder: `agent ${config.id} (pid ${process.pid}, ${config.stateDir})`,
+      })
+    : undefined;
+  const userns = lease
+    ? new UserNamespaces(lease.settings, mounts, path.join(agentDir, 'idmap'), [
         config.stateDir,
         config.layerDir,
       ])
     : undefined;
-  if (config.userns)
+  if (lease)
     console.log(
-      `node-agent ${config.id}: functions run in user namespaces, ${config.userns.count} host id range(s) of ${config.userns.size} from ${config.userns.base}`,
+      `node-agent ${config.id}: functions run in user namespaces, ${lease.settings.count} host id range(s) of ${lease.settings.size} from ${lease.settings.base} (leased: ${lease.lockFile})`,
     );
   else
     console.warn(
@@ -175,6 +184,7 @@ async function bootstrap() {
   const teardown = async () => {
     await agent.stop();
     userns?.close();
+    lease?.release();
     await invokeChannel.close();
     if (invokeLocal) await invokeLocal.close();
     await app?.close();

@@ -18,3 +18,4 @@ export * from './ports.js';
 export * from './recovery.js';
 export * from './snapshot-rootfs.js';
 export * from './user-namespaces.js';
+export * from './userns-lease.js';

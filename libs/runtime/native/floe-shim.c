@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
@@ -434,6 +435,11 @@ int floe_mount(const char *src, const char *tgt, const char *type, unsigned long
 
 int floe_umount2(const char *tgt, int flags) {
   return umount2(tgt, flags) < 0 ? -errno : 0;
+}
+
+/* flock(2) with LOCK_EX | LOCK_NB: 0 when taken, -EWOULDBLOCK when another open file holds it. */
+int floe_flock_try(int fd) {
+  return flock(fd, LOCK_EX | LOCK_NB) < 0 ? -errno : 0;
 }
 
 int floe_mkfifo(const char *path, unsigned mode) {

@@ -96,6 +96,7 @@ describe('container lifecycle', () => {
       umount2: (t, f) => real.umount2(t, f),
       usernsFd: (u, g) => real.usernsFd(u, g),
       mountIdmapped: (...a) => real.mountIdmapped(...a),
+      tryLock: (fd, p) => real.tryLock(fd, p),
       mkfifo: (p, m) => {
         calls.push('mkfifo');
         real.mkfifo(p, m);

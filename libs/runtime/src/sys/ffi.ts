@@ -24,6 +24,7 @@ interface Shim {
   mount: (src: string | null, tgt: string, type: string | null, flags: number, data: string | null) => number;
   umount2: (tgt: string, flags: number) => number;
   mkfifo: (path: string, mode: number) => number;
+  flockTry: (fd: number) => number;
   nlOpen: (protocol: number) => number;
   nlSend: (fd: number, buf: Buffer, len: number) => number;
   nlRecv: (fd: number, buf: Buffer, len: number) => number;
@@ -51,6 +52,7 @@ function load(): Shim {
     ),
     umount2: lib.func('int floe_umount2(const char *tgt, int flags)'),
     mkfifo: lib.func('int floe_mkfifo(const char *path, unsigned int mode)'),
+    flockTry: lib.func('int floe_flock_try(int fd)'),
     nlOpen: lib.func('int floe_nl_open(int protocol)'),
     nlSend: lib.func('int floe_nl_send(int fd, const void *buf, uint32_t len)'),
     nlRecv: lib.func('int floe_nl_recv(int fd, _Out_ void *buf, uint32_t len)'),
@@ -68,6 +70,8 @@ const SPAWN_STEPS: [string, string][] = [
   ['write', 'write gid_map'],
   ['execveat', 'exec floe-init setup stage'],
 ];
+
+const EWOULDBLOCK = 11;
 
 function check(r: number, syscall: string, what?: string): number {
   if (r < 0) throw new SyscallError(syscall, -r, undefined, what);
@@ -133,6 +137,12 @@ export class NativeSyscalls implements Syscalls {
   mkfifo(path: string, mode: number): void {
     const r = load().mkfifo(path, mode);
     if (r < 0) throw new SyscallError('mkfifo', -r, path);
+  }
+  tryLock(fd: number, path: string): boolean {
+    const r = load().flockTry(fd);
+    if (r === -EWOULDBLOCK) return false;
+    if (r < 0) throw new SyscallError('flock', -r, path);
+    return true;
   }
   netlinkOpen(protocol = 0): number {
     return check(load().nlOpen(protocol), 'socket', 'open netlink');

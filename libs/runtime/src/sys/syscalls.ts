@@ -69,6 +69,12 @@ export interface Syscalls {
   /** Attaches at `target` a clone of the mount tree at `source`, idmapped through `usernsFd`, plus MOUNT_ATTR_* `attr`. */
   mountIdmapped(source: string, target: string, usernsFd: number, attr: bigint): void;
   mkfifo(path: string, mode: number): void;
+  /**
+   * flock(LOCK_EX | LOCK_NB) on `fd` (opened from `path`, named in errors): false if another
+   * open file holds the lock. The kernel drops it when the last fd of this open file closes,
+   * so a process killed with -9 never leaves it taken.
+   */
+  tryLock(fd: number, path: string): boolean;
   /** A bound netlink socket (CLOEXEC); protocol 0 = NETLINK_ROUTE, 12 = NETLINK_NETFILTER. */
   netlinkOpen(protocol?: number): number;
   /** Sends one request and returns the (single-datagram) reply. */
