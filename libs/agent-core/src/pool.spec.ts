@@ -268,6 +268,20 @@ describe(Pool.name, () => {
     await expect.poll(() => pool.list().length).toBe(2);
   });
 
+  it('keeps starting instances, one after another, while calls of a burst still outwait a start', async () => {
+    makePool({ scaleOutAfterMs: 20 });
+    const v = version('slow', { maxScale: 3 });
+    expect((await call(v)).start).toBe('cold');
+    // Three 150 ms calls on one instance: starts are capped at one in flight, so the third
+    // call's wait asked while the first start ran; that start's end starts the next.
+    const replies = await Promise.all([call(v), call(v), call(v)]);
+    expect(replies.map((r) => r.body.toString())).toEqual(['slow', 'slow', 'slow']);
+    await expect.poll(() => launcher.counts.launch).toBe(3);
+    // At max scale: no fourth.
+    await sleep(100);
+    expect(launcher.counts.launch).toBe(3);
+  });
+
   it('with every instance busy on short calls, queues them on it rather than start containers', async () => {
     // A wait shorter than scaleOutAfterMs starts nothing: 8 echo calls at once take their
     // turns on the one instance.

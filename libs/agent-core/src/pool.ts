@@ -293,26 +293,38 @@ export class Pool {
       // instance start 13 containers, whose setup took the cores from the instance serving
       // the burst (a p99 of 90–230 ms at c=16 here, ~12 ms without them). Starts in flight
       // are capped at half the running instances (at least one).
-      return {
-        inst: await this.wait(key, deadline, () => {
-          if ((this.registry.creatingByFn.get(key) ?? 0) < Math.max(1, mine >> 1)) this.scaleOut(version);
-        }),
-        start: 'warm',
-      };
+      return { inst: await this.wait(key, deadline, () => this.scaleOutIfCapped(version)), start: 'warm' };
     }
     const stem = version.runtime === 'image' ? undefined : this.registry.findStemcell(version.runtime);
     if (stem) return { inst: await this.starter.specialize(stem, version), start: 'prewarm' };
     return { inst: await this.starter.cold(version), start: 'cold' };
   }
 
+  /**
+   * One more start for calls that have waited longer than a start, unless `version` is at max
+   * scale here or half its running instances (at least one) are already starting.
+   */
+  private scaleOutIfCapped(version: FunctionVersion): void {
+    const key = functionKey(version.namespace, version.name);
+    const creating = this.registry.creatingByFn.get(key) ?? 0;
+    let mine = 0;
+    for (const i of this.registry.byFunction.get(key) ?? [])
+      if (i.live && i.version?.version === version.version) mine++;
+    if (mine + creating >= Math.max(1, version.maxScale)) return;
+    if (creating < Math.max(1, mine >> 1)) this.scaleOut(version);
+  }
+
   /** Starts one more instance of `version` for whoever waits (see `acquire`), else it idles. */
   private scaleOut(version: FunctionVersion): void {
+    const key = functionKey(version.namespace, version.name);
     const stem = version.runtime === 'image' ? undefined : this.registry.findStemcell(version.runtime);
     const started = stem ? this.starter.specialize(stem, version) : this.starter.cold(version);
     started.then(
       (inst) => {
         this.release(inst);
         if (stem) this.stemcells.scheduleRefill();
+        // A call that outwaited a start while this one ran asked when starts were capped.
+        if (this.longestWaitMs(key) >= this.scaleOutAfterMs) this.scaleOutIfCapped(version);
       },
       (err) => this.opts.events?.error?.(`scaling out ${version.namespace}/${version.name}`, err),
     );

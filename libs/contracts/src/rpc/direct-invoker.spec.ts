@@ -168,17 +168,45 @@ describe(DirectInvoker.name, () => {
     expect(old.places()).toBe(1); // not asked again at once
   });
 
-  it('over its slots, hands a function that may grow to the scheduler with its busy counts', async () => {
-    const t = setup(() => placed({ mayGrow: true }));
-    let release!: () => void;
-    t.behaviour.set('a:1', (req) => new Promise((r) => (release = () => r(answer('a', req.request.body)))));
-    const first = t.d.invoke(request('1'), 5000);
-    await expect.poll(() => t.direct.length).toBe(1);
-    await t.d.invoke(request('2'), 5000);
+  it('over its slots, hands a function that may grow on several agents to the scheduler with its busy counts', async () => {
+    const t = setup(() =>
+      placed({
+        mayGrow: true,
+        agents: [
+          { id: 'a', invoke: 'a:1', slots: 1 },
+          { id: 'b', invoke: 'b:1', slots: 1 },
+        ],
+      }),
+    );
+    const releases: (() => void)[] = [];
+    for (const at of ['a:1', 'b:1'])
+      t.behaviour.set(at, (req) => new Promise((r) => releases.push(() => r(answer(at, req.request.body)))));
+    const first = [t.d.invoke(request('1'), 5000), t.d.invoke(request('2'), 5000)];
+    await expect.poll(() => t.direct.length).toBe(2);
+    await t.d.invoke(request('3'), 5000);
     expect(t.routes).toEqual(['slots-busy']);
-    expect(t.viaScheduler[0]?.busy).toEqual({ a: 1 });
-    release();
-    await first;
+    expect(t.viaScheduler[0]?.busy).toEqual({ a: 1, b: 1 });
+    for (const r of releases) r();
+    await Promise.all(first);
+  });
+
+  it('over its slots, sends a function that may grow on its one agent there, to queue and scale out', async () => {
+    const t = setup(() => placed({ mayGrow: true }));
+    const releases: (() => void)[] = [];
+    t.behaviour.set(
+      'a:1',
+      (req) => new Promise((r) => releases.push(() => r(answer('a', req.request.body)))),
+    );
+    const calls = [t.d.invoke(request('1'), 5000)];
+    await expect.poll(() => t.direct.length).toBe(1);
+    calls.push(t.d.invoke(request('2'), 5000));
+    await expect.poll(() => t.direct.length).toBe(2);
+    expect(t.viaScheduler).toEqual([]);
+    expect(t.d.busy('ns/f')).toEqual({ a: 2 });
+    for (const r of releases) r();
+    await Promise.all(calls);
+    expect(t.routes).toEqual(['direct', 'queued-at-agent']);
+    expect(t.d.busy('ns/f')).toEqual({});
   });
 
   it('at max scale, queues a call over the slots until one frees, first come first served', async () => {

@@ -6,12 +6,15 @@ import type { AgentInvokeClient } from './agent-invoke-client.js';
 import { RpcConnectionError, RpcTimeoutError } from './frame-rpc-client.js';
 
 /**
- * Which way a call went: `direct`, or to the scheduler because there was no placement (a
- * scheduler that can't place), no warm instance, every slot busy while the function may grow,
- * or the agent was unreachable or refused it (full, going away).
+ * Which way a call went: `direct`; `queued-at-agent`, direct past the slots of a function
+ * that may grow and runs on one agent (which queues it and scales out); or to the scheduler
+ * because there was no placement (a scheduler that can't place), no warm instance, every slot
+ * busy while the function may grow on several agents, or the agent was unreachable or refused
+ * it (full, going away).
  */
 export type InvokeRoute =
   | 'direct'
+  | 'queued-at-agent'
   | 'no-placement'
   | 'no-warm-instance'
   | 'slots-busy'
@@ -50,9 +53,10 @@ interface Cached {
  * The gateway's end of the direct route (direct-route.ts): calls go from the gateway to the
  * agent, with the placement the scheduler handed out, and the scheduler is off the call.
  * Within an agent's slots (instances × maxConcurrency) calls go straight there, counted here;
- * past them, a function that may still grow goes through the scheduler with these counts
- * (`busy`), which starts an instance; one at max scale waits here, first come first served,
- * for a slot, up to the queue wait, then RESOURCE_EXHAUSTED (429). A call an agent could not
+ * past them, a function that may still grow goes to its agent if it has one (its pool queues
+ * and scales out), else through the scheduler with these counts (`busy`), which starts an
+ * instance; one at max scale waits here, first come first served, for a slot, up to the
+ * queue wait, then RESOURCE_EXHAUSTED (429). A call an agent could not
  * take (unreachable, full) drops the placement, leaves that agent out, and goes through the
  * scheduler, which retries elsewhere. The agent's pool enforces each instance's concurrency
  * in any case, so several gateways sharing agents only queue there.
@@ -80,7 +84,16 @@ export class DirectInvoker {
     if (p.agents.length === 0) return this.viaScheduler(key, req, timeoutMs, 'no-warm-instance');
     let agent = (this.waiters.get(key)?.length ?? 0) > 0 ? undefined : this.pick(key, p);
     if (!agent) {
-      if (p.mayGrow) return this.viaScheduler(key, req, timeoutMs, 'slots-busy');
+      if (p.mayGrow) {
+        // One agent runs every instance: its pool queues the call for the first free one and
+        // starts another if the wait outlasts a start, within max scale, which is what the
+        // scheduler would have it do, less a hop through one more process. At c=16 on a
+        // one-slot function that hop carried 85% of the calls. With several agents the
+        // scheduler chooses where to grow.
+        const only = p.agents.length === 1 ? this.alive(p.agents[0] as PlacementAgent) : undefined;
+        if (only) return this.direct(key, p, only, req, timeoutMs, 'queued-at-agent');
+        return this.viaScheduler(key, req, timeoutMs, 'slots-busy');
+      }
       const got = await this.waitForSlot(key, req, p);
       if (!got) return this.viaScheduler(key, req, timeoutMs, 'slots-busy');
       [p, agent] = got;
@@ -111,6 +124,7 @@ export class DirectInvoker {
     agent: PlacementAgent,
     req: InvokeRequest,
     timeoutMs: number,
+    route: InvokeRoute = 'direct',
   ): Promise<InvokeResponse> {
     const request = checkApiKey(p.version, req);
     delete request.busy;
@@ -120,7 +134,7 @@ export class DirectInvoker {
     let fallback: InvokeRoute | undefined;
     try {
       const res = await this.client(agent).invoke({ request, version: p.version }, timeout);
-      this.deps.onRoute?.('direct');
+      this.deps.onRoute?.(route);
       return res;
     } catch (err) {
       const code = err instanceof FloeError ? err.code : undefined;
@@ -131,7 +145,7 @@ export class DirectInvoker {
         // A hung agent may have run the call: it is not run twice (the scheduler's route
         // doesn't retry a timeout either); a refused connection never reached it.
         if (err instanceof RpcTimeoutError) {
-          this.deps.onRoute?.('direct');
+          this.deps.onRoute?.(route);
           throw err;
         }
         fallback = 'agent-unreachable';
@@ -139,7 +153,7 @@ export class DirectInvoker {
         this.placements.delete(key);
         fallback = 'agent-refused';
       } else {
-        this.deps.onRoute?.('direct');
+        this.deps.onRoute?.(route);
         throw err;
       }
     } finally {
@@ -208,18 +222,22 @@ export class DirectInvoker {
     return asking;
   }
 
+  /** `a`, unless a call found it unreachable within deadAgentMs. */
+  private alive(a: PlacementAgent): PlacementAgent | undefined {
+    const until = this.dead.get(a.id);
+    if (until === undefined) return a;
+    if (until > Date.now()) return undefined;
+    this.dead.delete(a.id);
+    return a;
+  }
+
   /** The placed agent with the most free slots by this gateway's count, if any. */
   private pick(key: string, p: Placement): PlacementAgent | undefined {
     const counts = this.inflight.get(key);
-    const now = Date.now();
     let best: PlacementAgent | undefined;
     let bestSpare = 0;
     for (const a of p.agents) {
-      const until = this.dead.get(a.id);
-      if (until !== undefined) {
-        if (until > now) continue;
-        this.dead.delete(a.id);
-      }
+      if (!this.alive(a)) continue;
       const spare = a.slots - (counts?.get(a.id) ?? 0);
       if (spare > bestSpare) {
         best = a;
