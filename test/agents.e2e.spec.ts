@@ -78,6 +78,28 @@ function restart(agent: PlatformAgent) {
   );
 }
 
+/** Both agents up (each builds its own layer store first), so either may serve. */
+async function agentsUp() {
+  for (const a of platform.agents) {
+    await waitFor(
+      `agent ${a.id}`,
+      async () =>
+        (await fetch(`http://127.0.0.1:${a.http}/healthz`).catch(() => undefined))?.ok ? true : undefined,
+      90_000,
+    );
+  }
+}
+
+async function deployNode(name: string, code: string) {
+  const d = await call(
+    'POST',
+    '/system/functions',
+    { service: name, runtime: 'node', handler: 'index.js', code },
+    true,
+  );
+  expect(d.status, d.text).toBe(202);
+}
+
 /** The block of host ids each agent leased, from the lock files every agent on a host shares. */
 function leasedBlocks(): Map<string, [number, number]> {
   const dir = '/run/floe/userns';
@@ -91,14 +113,7 @@ function leasedBlocks(): Map<string, [number, number]> {
 
 describe('several node-agents', () => {
   it('gives each agent on the host host ids of its own, and its functions ids from them', async () => {
-    for (const a of platform.agents) {
-      await waitFor(
-        `agent ${a.id}`,
-        async () =>
-          (await fetch(`http://127.0.0.1:${a.http}/healthz`).catch(() => undefined))?.ok ? true : undefined,
-        90_000,
-      );
-    }
+    await agentsUp();
     const blocks = leasedBlocks();
     const [a, b] = platform.agents.map((x: { id: string }) => blocks.get(x.id) as [number, number]);
     expect(a, 'agent-0 holds a lease').toBeTruthy();
@@ -110,13 +125,7 @@ describe('several node-agents', () => {
     const code = codeArchive({
       'index.js': `module.exports = async () => process.env.FLOE_INSTANCE_ID + ' ' + require('fs').readFileSync('/proc/self/uid_map', 'utf8').trim();`,
     });
-    const d = await call(
-      'POST',
-      '/system/functions',
-      { service: name, runtime: 'node', handler: 'index.js', code },
-      true,
-    );
-    expect(d.status, d.text).toBe(202);
+    await deployNode(name, code);
     const r = await call('GET', `/function/${name}`);
     expect(r.status, r.text).toBe(200);
     const [instance, inside, host, size] = r.text.split(/\s+/);
@@ -128,26 +137,12 @@ describe('several node-agents', () => {
   });
 
   it('keeps serving a function when the agent that ran it dies', async () => {
-    // Both agents up (each builds its own layer store first), so either may serve.
-    for (const a of platform.agents) {
-      await waitFor(
-        `agent ${a.id}`,
-        async () =>
-          (await fetch(`http://127.0.0.1:${a.http}/healthz`).catch(() => undefined))?.ok ? true : undefined,
-        90_000,
-      );
-    }
+    await agentsUp();
     const name = uniqueName('ha');
     const code = codeArchive({
       'index.js': `module.exports = async () => require('os').hostname() + ':' + process.env.FLOE_INSTANCE_ID;`,
     });
-    const d = await call(
-      'POST',
-      '/system/functions',
-      { service: name, runtime: 'node', handler: 'index.js', code },
-      true,
-    );
-    expect(d.status, d.text).toBe(202);
+    await deployNode(name, code);
     const first = await call('GET', `/function/${name}`);
     expect(first.status, first.text).toBe(200);
     // The instance id starts with its agent's id: find which agent served, and kill it.

@@ -162,7 +162,17 @@ class Headers(dict):
         return isinstance(key, str) and super().__contains__(key.lower())
 
 
-class Event(dict):
+class _AttrDict(dict):
+    """A dict whose keys also read as attributes."""
+
+    def __getattr__(self, name):
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+class Event(_AttrDict):
     """Floe's dict (`event["body"]` is the text, the parsed JSON, or bytes that are not UTF-8)
     that also reads as python3-http's event: `event.body` is the raw bytes, and `event.headers`,
     `event.method`, `event.query` and `event.path` are attributes."""
@@ -171,21 +181,9 @@ class Event(dict):
     def body(self):
         return self["rawBody"]
 
-    def __getattr__(self, name):
-        try:
-            return self[name]
-        except KeyError:
-            raise AttributeError(name) from None
 
-
-class Context(dict):
+class Context(_AttrDict):
     """Floe's dict, with attribute access and python3-http's `hostname`."""
-
-    def __getattr__(self, name):
-        try:
-            return self[name]
-        except KeyError:
-            raise AttributeError(name) from None
 
 
 def to_bytes(body):

@@ -279,11 +279,8 @@ export class Pool {
   private async acquire(version: FunctionVersion, deadline: number): Promise<Acquired> {
     if (this.registry.closed) throw new FloeError('UNAVAILABLE', 'agent is shutting down');
     const key = functionKey(version.namespace, version.name);
-    let count = this.registry.creatingByFn.get(key) ?? 0;
-    let mine = 0;
-    for (const i of this.registry.byFunction.get(key) ?? [])
-      if (i.live && i.version?.version === version.version) mine++;
-    count += mine;
+    const mine = this.liveOf(key, version);
+    const count = mine + (this.registry.creatingByFn.get(key) ?? 0);
     if (count >= Math.max(1, version.maxScale))
       return { inst: await this.wait(key, deadline), start: 'warm' };
     if (mine > 0) {
@@ -307,11 +304,17 @@ export class Pool {
   private scaleOutIfCapped(version: FunctionVersion): void {
     const key = functionKey(version.namespace, version.name);
     const creating = this.registry.creatingByFn.get(key) ?? 0;
-    let mine = 0;
-    for (const i of this.registry.byFunction.get(key) ?? [])
-      if (i.live && i.version?.version === version.version) mine++;
+    const mine = this.liveOf(key, version);
     if (mine + creating >= Math.max(1, version.maxScale)) return;
     if (creating < Math.max(1, mine >> 1)) this.scaleOut(version);
+  }
+
+  /** Live instances of this version of `key`'s function here (starting ones not counted). */
+  private liveOf(key: string, version: FunctionVersion): number {
+    let n = 0;
+    for (const i of this.registry.byFunction.get(key) ?? [])
+      if (i.live && i.version?.version === version.version) n++;
+    return n;
   }
 
   /** Starts one more instance of `version` for whoever waits (see `acquire`), else it idles. */
@@ -434,7 +437,6 @@ export class Pool {
 
   // ---- scaling -----------------------------------------------------------------------------
 
-  /** Pre-warms `n` instances of a version (com.openfaas.scale.min or /system/scale-function). */
   /**
    * Keeps `n` instances of `version` here. The first `floor` (default all `n`: min scale,
    * fn.scale's replicas) start regardless; the rest are demand, started only while a call
@@ -442,10 +444,7 @@ export class Pool {
    */
   async ensure(version: FunctionVersion, n: number, floor = n): Promise<number> {
     const key = functionKey(version.namespace, version.name);
-    const have = () =>
-      [...this.registry.instances.values()].filter(
-        (i) => i.key === key && i.version?.version === version.version && i.live,
-      ).length + (this.registry.creatingByFn.get(key) ?? 0);
+    const have = () => this.liveOf(key, version) + (this.registry.creatingByFn.get(key) ?? 0);
     const target = Math.min(n, Math.max(1, version.maxScale));
     // A few at a time (parallelStarts): 16 calls on one instance asked for 15 more, and
     // starting them all at once took the cores from that instance for a quarter of a second.

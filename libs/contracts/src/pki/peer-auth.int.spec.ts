@@ -52,7 +52,8 @@ async function refused(listener: string): Promise<number> {
   return m?.values.find((v) => v.labels.listener === listener)?.value ?? 0;
 }
 
-async function echoServer(listener: string, forceTls = false) {
+/** A server whose `echo` answers what it got and keeps it in `calls`; closed after the test. */
+function echo(listener: string, forceTls = false) {
   const calls: unknown[] = [];
   const srv = new FrameRpcServer(
     {
@@ -64,8 +65,13 @@ async function echoServer(listener: string, forceTls = false) {
     'test',
     { tls: server, listener, forceTls },
   );
-  const port = await srv.listen('127.0.0.1', 0);
   cleanups.push(() => srv.close());
+  return { srv, calls };
+}
+
+async function echoServer(listener: string, forceTls = false) {
+  const { srv, calls } = echo(listener, forceTls);
+  const port = await srv.listen('127.0.0.1', 0);
   return { port, calls };
 }
 
@@ -188,20 +194,9 @@ for (const forceTls of [false, true]) {
 
 describe('FrameRpcServer/Client over a unix socket (the loopback HMAC handshake)', () => {
   async function unixEcho(listener: string) {
-    const calls: unknown[] = [];
-    const srv = new FrameRpcServer(
-      {
-        echo: (d: unknown) => {
-          calls.push(d);
-          return d;
-        },
-      },
-      'test',
-      { tls: server, listener },
-    );
+    const { srv, calls } = echo(listener);
     const file = path.join(dir, `${listener}.sock`);
     await srv.listenPath(file);
-    cleanups.push(() => srv.close());
     return { srv, file, calls };
   }
 

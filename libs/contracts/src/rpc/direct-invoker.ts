@@ -331,12 +331,12 @@ export class DirectInvoker {
     this.wake(key);
   }
 
+  /** One client per agent address: its socket, if any, is the same listener's other door. */
   private client(agent: PlacementAgent): AgentInvokeClient {
-    const key = agent.socket ? `${agent.invoke} ${agent.socket}` : agent.invoke;
-    let c = this.clients.get(key);
+    let c = this.clients.get(agent.invoke);
     if (!c) {
       c = this.deps.agent(agent.invoke, agent.socket);
-      this.clients.set(key, c);
+      this.clients.set(agent.invoke, c);
     }
     return c;
   }
