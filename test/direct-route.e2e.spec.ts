@@ -138,6 +138,22 @@ afterAll(async () => {
 });
 
 describe('the direct route (gateway → agent)', () => {
+  it("sends a new function's second call straight to the agent its first call started an instance on", async () => {
+    const name = uniqueName('dr-second');
+    // Min scale 0: nothing starts on deploy, so the first call starts the instance.
+    await deploy(
+      name,
+      { 'index.js': "module.exports = async () => ({ statusCode: 200, body: 'ok' });" },
+      { labels: { 'com.openfaas.scale.min': '0' } },
+    );
+    const [warm, direct] = [await routed('no-warm-instance'), await routed('direct')];
+    expect((await call('POST', `/function/${name}`)).status).toBe(200);
+    expect(await routed('no-warm-instance')).toBe(warm + 1);
+    // Not a heartbeat and a poll later (~1.5 s of calls through the scheduler): the next call.
+    expect((await call('POST', `/function/${name}`)).status).toBe(200);
+    expect(await routed('direct')).toBe(direct + 1);
+  });
+
   it('echoes 1 MiB and 4 MiB binary bodies byte-identical, straight from the gateway to the agent', async () => {
     const name = uniqueName('dr-bytes');
     await deploy(name, { 'index.js': 'module.exports = async (e) => ({ statusCode: 200, body: e.body });' });

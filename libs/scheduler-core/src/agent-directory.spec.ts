@@ -55,4 +55,30 @@ describe(AgentDirectory.name, () => {
     await dir.poll();
     expect(dir.get('a')?.functions['ns/f']?.instances).toBe(1);
   });
+
+  it('counts an instance a call found until a newer heartbeat reports the counts', async () => {
+    await beat(1, { 'ns/g': 1 });
+    await dir.poll();
+    dir.noteInstance('a', 'ns/f');
+    expect(dir.get('a')?.functions['ns/f']).toMatchObject({ instances: 1, idle: 1, ready: 1 });
+    // The same heartbeat polled again: older than the call, so the instance stays counted.
+    await dir.poll();
+    expect(dir.agents()[0]?.functions['ns/f']?.instances).toBe(1);
+    expect(dir.get('a')?.functions['ns/g']?.instances).toBe(1);
+    await new Promise((r) => setTimeout(r, 2));
+    // A newer heartbeat of the same revision: the agent's own counts again, with nothing added.
+    await beat(1);
+    await dir.poll();
+    expect(dir.get('a')?.functions).toEqual({ 'ns/g': { instances: 1, idle: 1, inflight: 0 } });
+  });
+
+  it('adds nothing for a function the heartbeat already counts, or an agent it does not know', async () => {
+    await beat(1, { 'ns/f': 2 });
+    await dir.poll();
+    const before = dir.get('a');
+    dir.noteInstance('a', 'ns/f');
+    dir.noteInstance('nobody', 'ns/f');
+    expect(dir.get('a')).toBe(before);
+    expect(dir.get('nobody')).toBeUndefined();
+  });
 });

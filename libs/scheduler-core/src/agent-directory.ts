@@ -16,11 +16,24 @@ import type { SchedulerKeys } from './keys.js';
  * (agent-core membership.ts); they are fetched only when the revision moved, so a poll costs
  * the same with ten functions or ten thousand.
  *
+ * A call this replica placed that came back tells it more, and sooner, than the agent's next
+ * heartbeat: the agent has an instance of that function now (`noteInstance`). Until a newer
+ * heartbeat says otherwise, placement and fn.place count it; without that, a new function's
+ * calls went through the scheduler for a heartbeat and a poll (up to ~1.5 s) after its first
+ * instance was up, instead of straight to the agent.
+ *
  * Emits `up(info)` when an agent appears (or restarts: new startedAt) and `down(id)`.
  */
+/** A seen instance outlives no heartbeat newer than it, and this long at most. */
+const SEEN_MAX_MS = 10_000;
+
 export class AgentDirectory extends EventEmitter {
   private live = new Map<string, AgentInfo>();
   private readonly suspended = new Map<string, number>();
+  /** Per agent, function keys a call found an instance of, and when: newer than its heartbeat. */
+  private readonly seen = new Map<string, Map<string, number>>();
+  /** An info with seen instances added, to the counts its agent reported (reused by the next poll). */
+  private readonly reported = new WeakMap<AgentInfo, AgentInfo['functions']>();
   private timer?: NodeJS.Timeout;
   private polling = false;
 
@@ -67,6 +80,16 @@ export class AgentDirectory extends EventEmitter {
     this.suspended.set(id, Date.now());
   }
 
+  /** A call of function `key` on agent `id` came back: that agent has an instance of it now. */
+  noteInstance(id: string, key: string): void {
+    const info = this.live.get(id);
+    if (!info || (info.functions[key]?.instances ?? 0) > 0) return;
+    const keys = this.seen.get(id) ?? new Map<string, number>();
+    this.seen.set(id, keys);
+    keys.set(key, Date.now());
+    this.live.set(id, this.withSeen(info, keys));
+  }
+
   async poll(): Promise<void> {
     if (this.polling) return;
     this.polling = true;
@@ -96,7 +119,7 @@ export class AgentDirectory extends EventEmitter {
       const old = this.live.get(id) as (AgentInfo & { functionsRev?: number }) | undefined;
       if (b.functions) next.set(id, b as AgentInfo);
       else if (old && old.startedAt === b.startedAt && old.functionsRev === b.functionsRev)
-        next.set(id, { ...b, functions: old.functions });
+        next.set(id, { ...b, functions: this.reported.get(old) ?? old.functions });
       else stale.push(id);
     }
     if (stale.length) {
@@ -113,6 +136,7 @@ export class AgentDirectory extends EventEmitter {
   }
 
   private apply(next: Map<string, AgentInfo>): void {
+    this.keepSeen(next);
     const prev = this.live;
     this.live = next;
     for (const [id, info] of next) {
@@ -127,5 +151,35 @@ export class AgentDirectory extends EventEmitter {
         this.emit('down', id);
       }
     }
+  }
+
+  /** What calls saw and a heartbeat has not reported since stays on top of the reported counts. */
+  private keepSeen(next: Map<string, AgentInfo>): void {
+    for (const [id, keys] of this.seen) {
+      const info = next.get(id);
+      // Kept at most SEEN_MAX_MS, should the agent's clock lag this one's.
+      const now = Date.now();
+      if (info)
+        for (const [key, at] of keys) if (info.heartbeatAt > at || now - at > SEEN_MAX_MS) keys.delete(key);
+      if (!info || keys.size === 0) {
+        this.seen.delete(id);
+        continue;
+      }
+      next.set(id, this.withSeen(info, keys));
+    }
+  }
+
+  /** `info` with one idle, ready instance for each of `keys` its report counts none of. */
+  private withSeen(info: AgentInfo, keys: Map<string, number>): AgentInfo {
+    const base = this.reported.get(info) ?? info.functions;
+    const functions = { ...base };
+    for (const key of keys.keys()) {
+      const f = base[key];
+      if ((f?.instances ?? 0) > 0) continue;
+      functions[key] = { instances: 1, idle: 1, inflight: f?.inflight ?? 0, ready: 1 };
+    }
+    const out = { ...info, functions };
+    this.reported.set(out, base);
+    return out;
   }
 }

@@ -87,6 +87,23 @@ describe(InvokeService.name, () => {
     expect(tracker.total(key)).toBe(0);
   });
 
+  it('places the direct route on the agent a call just started an instance on, before its heartbeat says so', async () => {
+    await deploy();
+    await registerAgent(
+      env.redis,
+      env.keys,
+      agentInfo('a', { invoke: '127.0.0.1:1', free: { memoryBytes: 9e9 } }),
+    );
+    await directory.poll();
+    expect((await service.placement({ namespace: 'openfaas-fn', function: 'echo' })).agents).toEqual([]);
+    await service.invoke(invokeRequest('echo'));
+    const place = await service.placement({ namespace: 'openfaas-fn', function: 'echo' });
+    expect(place.agents.map((a) => [a.id, a.slots])).toEqual([['a', 1]]);
+    // A poll of the same (older) heartbeat keeps it; the agent's next heartbeat decides.
+    await directory.poll();
+    expect((await service.placement({ namespace: 'openfaas-fn', function: 'echo' })).agents).toHaveLength(1);
+  });
+
   it('answers NOT_FOUND for an unknown function', async () => {
     await expect(service.invoke(invokeRequest('nope'))).rejects.toMatchObject({ code: 'NOT_FOUND' });
   });

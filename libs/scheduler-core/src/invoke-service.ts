@@ -150,6 +150,8 @@ export class InvokeService {
       try {
         const timeout = Math.max(0, (request.deadline ?? 0) - Date.now()) + this.settings.agentTimeoutMs;
         const res = await this.clients.get(best.agent).invoke({ request, version }, timeout);
+        // The next fn.place hands this agent to the direct route, not a heartbeat later.
+        this.directory.noteInstance(id, key);
         metrics.placements.inc({ result: best.tier });
         return res;
       } catch (err) {

@@ -154,6 +154,15 @@ describe(DirectInvoker.name, () => {
     expect(t.direct).toEqual([]);
   });
 
+  it('asks again once a call through the scheduler came back, and sends the next call to the agent it names', async () => {
+    let asked = 0;
+    const t = setup(() => (++asked === 1 ? placed({ agents: [], ttlMs: 60_000 }) : placed()));
+    await t.d.invoke(request(), 5000);
+    await t.d.invoke(request(), 5000);
+    expect(t.routes).toEqual(['no-warm-instance', 'direct']);
+    expect(t.places()).toBe(2);
+  });
+
   it("passes a function's not-found through, and falls back to the scheduler when it can't place", async () => {
     const missing = setup(() => {
       throw new NotFoundError('no such function');

@@ -170,7 +170,16 @@ export class DirectInvoker {
   ): Promise<InvokeResponse> {
     this.deps.onRoute?.(why);
     const busy = this.inflight.get(key);
-    return this.deps.viaScheduler(busy?.size ? { ...req, busy: this.busy(key) } : req, timeoutMs);
+    const res = this.deps.viaScheduler(busy?.size ? { ...req, busy: this.busy(key) } : req, timeoutMs);
+    if (why !== 'no-warm-instance') return res;
+    // The scheduler started an instance (or found one its heartbeat had not shown): the next
+    // call asks where, and goes there, not through the scheduler for the rest of the empty
+    // placement's TTL.
+    return res.then((r) => {
+      const c = this.placements.get(key);
+      if (c?.placement?.agents.length === 0) c.expires = 0;
+      return r;
+    });
   }
 
   /** The cached placement, or a fresh one (one question per function at a time). */
