@@ -1,8 +1,9 @@
 // Case 5: warm calls. Straight to the agent over its invoke fast path (the scheduler's
-// route), and over HTTPS through gateway → scheduler → agent:
+// route), and over HTTPS through the gateway, whose direct route calls the agent itself:
 // - frozen closed loop (`frozenLoop`, an agent with a pause grace of 0, which freezes an
 //   instance as soon as its reply is written): thaw, call, freeze, back to back, as the
-//   floor's loop does, with no idle time between;
+//   floor's loop does, with no idle time between; the agent is dialled as the scheduler and
+//   gateway on its host dial it, on its unix socket;
 // - after 120 ms idle: the same frozen instance, as a function called now and then sees it
 //   (CPU idle exit on every process of the chain included; the floor has its own figure);
 // - one request in flight over HTTPS (wrk -c1, keep-alive): the instance stays warm, and
@@ -38,15 +39,32 @@ async function activeVersion(redisUrl, name) {
   }
 }
 
+/** Where the agent's invoke fast path listens, as it announces it in Redis (AgentInfo). */
+async function agentInfo(redisUrl, id) {
+  const redis = new Redis(redisUrl, { lazyConnect: true });
+  try {
+    await redis.connect();
+    const raw = await redis.get(`floe:agents:${id}`);
+    if (!raw) throw new Error(`agent ${id} has no heartbeat in redis`);
+    return JSON.parse(raw);
+  } finally {
+    redis.disconnect();
+  }
+}
+
 /** A deployed no-op node function and a client on the agent's invoke fast path, as the scheduler calls it. */
 async function agentCaller(client, name) {
-  const { AgentInvokeClient, FrameRpcClient } = await import(path.join(root, 'libs/contracts/dist/index.js'));
+  const { AgentInvokeClient, FrameRpcClient, invokeDialAddress } = await import(
+    path.join(root, 'libs/contracts/dist/index.js')
+  );
   await client.deploy(deployment('node', name));
   await client.invoke(name);
   const version = await activeVersion(client.redisUrl, name);
-  // The scheduler's client: the version travels whole once, then by ref.
+  // The scheduler's client: dialled as it dials (the agent's unix socket on this host), the
+  // version travels whole once, then by ref.
+  const info = await agentInfo(client.redisUrl, client.agent.id);
   const rpc = new AgentInvokeClient(
-    new FrameRpcClient({ host: '127.0.0.1', port: client.agent.invoke }, { tls: client.internalTls }),
+    new FrameRpcClient(invokeDialAddress(info.invoke, info.invokeSocket), { tls: client.internalTls }),
   );
   const call = () =>
     rpc.invoke(
