@@ -1,15 +1,29 @@
 // Bodies are bytes on every hop: a node function echoes `event.body` (a Buffer for
 // application/octet-stream) and each answer is checked byte for byte against what was sent.
-// Closed loop, one request in flight, over HTTPS through the gateway (keep-alive).
+// Closed loop, one request in flight, over HTTPS through the gateway (keep-alive). Beside it,
+// in alternating blocks, the same client against a bare Node HTTPS echo server in its own
+// process with the gateway's certificate: what a body costs over TLS on this VM at that moment,
+// with no platform in the way.
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import https from 'node:https';
+import path from 'node:path';
 import { codeArchive } from './platform.mjs';
-import { summary } from './stats.mjs';
+import { CLEAN_ENV, summary } from './stats.mjs';
 
 const ECHO = { 'index.js': 'module.exports = async (e) => ({ statusCode: 200, body: e.body });\n' };
-const agent = new https.Agent({ keepAlive: true, rejectUnauthorized: false, maxSockets: 1 });
+const BLOCK = 10;
 
-function post(url, body) {
+// The bare server: reads the body whole, as the gateway does, and writes it back.
+const BARE = `const https = require('node:https'), fs = require('node:fs');
+const s = https.createServer({ cert: fs.readFileSync(process.env.CERT), key: fs.readFileSync(process.env.KEY) }, (req, res) => {
+  const chunks = [];
+  req.on('data', (c) => chunks.push(c));
+  req.on('end', () => { const b = Buffer.concat(chunks); res.writeHead(200, { 'content-length': b.length }); res.end(b); });
+});
+s.listen(0, '127.0.0.1', () => process.stdout.write(String(s.address().port) + '\\n'));`;
+
+function post(url, body, agent) {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
     const req = https.request(
@@ -32,26 +46,64 @@ function post(url, body) {
   });
 }
 
+/** A bare HTTPS echo server in a child process; resolves to its URL and a stop function. */
+function bareEcho(stateDir) {
+  const tls = path.join(stateDir, 'gateway', 'tls');
+  const child = spawn(process.execPath, ['-e', BARE], {
+    env: { ...CLEAN_ENV, CERT: path.join(tls, 'cert.pem'), KEY: path.join(tls, 'key.pem') },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  return new Promise((resolve, reject) => {
+    child.once('error', reject);
+    child.once('exit', (code) => reject(new Error(`bare echo server exited (${code})`)));
+    child.stdout.once('data', (d) =>
+      resolve({ url: `https://127.0.0.1:${String(d).trim()}/`, stop: () => child.kill('SIGKILL') }),
+    );
+  });
+}
+
+/** `n` timed calls of each target, `BLOCK` at a time in turn, after 3 untimed ones each. */
+async function alternate(targets, body, n) {
+  const ms = targets.map(() => []);
+  for (const t of targets) for (let i = 0; i < 3; i++) await post(t.url, body, t.agent);
+  for (let done = 0; done < n; done += BLOCK)
+    for (const [k, t] of targets.entries())
+      for (let i = 0; i < Math.min(BLOCK, n - done); i++) {
+        const r = await post(t.url, body, t.agent);
+        if (r.status !== 200 || !r.body.equals(body))
+          throw new Error(
+            `${t.name}: answer ${r.status} of ${r.body.length} bytes is not the ${body.length} sent`,
+          );
+        ms[k].push(r.ms);
+      }
+  return ms.map(summary);
+}
+
 export async function bodies(client, { n, log }) {
   const name = 'body-echo';
   await client.deploy({ service: name, runtime: 'node', handler: 'index.js', code: codeArchive(ECHO) });
-  const url = `${client.url.replace('localhost', '127.0.0.1')}/function/${name}`;
+  const bare = await bareEcho(client.stateDir);
+  const agent = () => new https.Agent({ keepAlive: true, rejectUnauthorized: false, maxSockets: 1 });
+  const targets = [
+    { name: 'floe', url: `${client.url.replace('localhost', '127.0.0.1')}/function/${name}`, agent: agent() },
+    { name: 'bare', url: bare.url, agent: agent() },
+  ];
   const out = {};
-  for (const [key, size] of [
-    ['body_1mib_ms', 1024 * 1024],
-    ['body_4mib_ms', 4 * 1024 * 1024],
-  ]) {
-    const body = randomBytes(size);
-    log(`bodies: ${n} × ${size} bytes echoed`);
-    for (let i = 0; i < 3; i++) await post(url, body); // connection, JIT, a warm instance
-    const ms = [];
-    for (let i = 0; i < n; i++) {
-      const r = await post(url, body);
-      if (r.status !== 200 || !r.body.equals(body))
-        throw new Error(`${key}: answer ${r.status} of ${r.body.length} bytes is not the ${size} sent`);
-      ms.push(r.ms);
+  try {
+    for (const [size, key] of [
+      [1024 * 1024, '1mib'],
+      [4 * 1024 * 1024, '4mib'],
+    ]) {
+      log(
+        `bodies: ${n} × ${size} bytes echoed, in blocks of ${BLOCK} alternating with a bare Node HTTPS echo`,
+      );
+      const [floe, bareMs] = await alternate(targets, randomBytes(size), n);
+      out[`body_${key}_ms`] = floe;
+      out[`body_bare_${key}_ms`] = bareMs;
     }
-    out[key] = summary(ms);
+  } finally {
+    bare.stop();
+    for (const t of targets) t.agent.destroy();
   }
   return out;
 }

@@ -298,7 +298,7 @@ console.log(
   `HTTPS after 120 ms idle vs the floor after idle: ${r.warm_https_after_idle_vs_floor_after_idle}× (p50 ${result.warm_https_ms.p50} vs ${result.floor_after_idle_ms.p50} ms; target ≤ 3×)`,
 );
 console.log(
-  `byte-identical echo over HTTPS: 1 MiB p50 ${result.body_1mib_ms.p50} ms (target ≤ 10), 4 MiB p50 ${result.body_4mib_ms.p50} ms (target ≤ 40)`,
+  `byte-identical echo over HTTPS: 1 MiB p50 ${result.body_1mib_ms.p50} ms (target ≤ 10), 4 MiB p50 ${result.body_4mib_ms.p50} ms (target ≤ 40); a bare Node HTTPS echo beside it ${result.body_bare_1mib_ms?.p50} / ${result.body_bare_4mib_ms?.p50} ms (${r.body_1mib_vs_bare}× / ${r.body_4mib_vs_bare}×)`,
 );
 console.log(
   `platform overhead, one request in flight: p50 ${result.platform_overhead_ms.p50} ms, p99 ${result.platform_overhead_ms.p99} ms`,
