@@ -3,6 +3,9 @@ import type { AgentHeartbeat, AgentInfo } from '@floe/contracts';
 import type { Redis } from 'ioredis';
 import type { SchedulerKeys } from './keys.js';
 
+/** A seen instance outlives no heartbeat newer than it, and this long at most. */
+const SEEN_MAX_MS = 10_000;
+
 /**
  * Live agents, read from Redis every `pollMs`: `SMEMBERS agents` then `MGET` of their TTL
  * keys. An agent whose key expired (missed heartbeats) leaves placement on the next poll;
@@ -24,9 +27,6 @@ import type { SchedulerKeys } from './keys.js';
  *
  * Emits `up(info)` when an agent appears (or restarts: new startedAt) and `down(id)`.
  */
-/** A seen instance outlives no heartbeat newer than it, and this long at most. */
-const SEEN_MAX_MS = 10_000;
-
 export class AgentDirectory extends EventEmitter {
   private live = new Map<string, AgentInfo>();
   private readonly suspended = new Map<string, number>();
