@@ -61,6 +61,9 @@ describe(AgentDirectory.name, () => {
     await dir.poll();
     dir.noteInstance('a', 'ns/f');
     expect(dir.get('a')?.functions['ns/f']).toMatchObject({ instances: 1, idle: 1, ready: 1 });
+    dir.noteInstance('a', 'ns/h');
+    expect(dir.get('a')?.functions['ns/h']?.instances).toBe(1);
+    expect(dir.get('a')?.functions['ns/f']?.instances).toBe(1);
     // The same heartbeat polled again: older than the call, so the instance stays counted.
     await dir.poll();
     expect(dir.agents()[0]?.functions['ns/f']?.instances).toBe(1);

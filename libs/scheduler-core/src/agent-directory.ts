@@ -87,7 +87,10 @@ export class AgentDirectory extends EventEmitter {
     const keys = this.seen.get(id) ?? new Map<string, number>();
     this.seen.set(id, keys);
     keys.set(key, Date.now());
-    this.live.set(id, this.withSeen(info, keys));
+    // Already a copy of ours (an earlier seen instance): one more entry, not a copy of every
+    // function the agent holds on each first call.
+    if (this.reported.has(info)) info.functions[key] = seenCounts(info.functions[key]);
+    else this.live.set(id, this.withSeen(info, keys));
   }
 
   async poll(): Promise<void> {
@@ -176,10 +179,18 @@ export class AgentDirectory extends EventEmitter {
     for (const key of keys.keys()) {
       const f = base[key];
       if ((f?.instances ?? 0) > 0) continue;
-      functions[key] = { instances: 1, idle: 1, inflight: f?.inflight ?? 0, ready: 1 };
+      functions[key] = seenCounts(f);
     }
     const out = { ...info, functions };
     this.reported.set(out, base);
     return out;
   }
 }
+
+/** The counts of one instance a call found: idle and ready now that its call came back. */
+const seenCounts = (f?: AgentInfo['functions'][string]) => ({
+  instances: 1,
+  idle: 1,
+  inflight: f?.inflight ?? 0,
+  ready: 1,
+});
