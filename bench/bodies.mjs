@@ -4,24 +4,14 @@
 // in alternating blocks, the same client against a bare Node HTTPS echo server in its own
 // process with the gateway's certificate: what a body costs over TLS on this VM at that moment,
 // with no platform in the way.
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import https from 'node:https';
-import path from 'node:path';
+import { bareEcho } from './bare-echo.mjs';
 import { codeArchive } from './platform.mjs';
-import { CLEAN_ENV, summary } from './stats.mjs';
+import { summary } from './stats.mjs';
 
 const ECHO = { 'index.js': 'module.exports = async (e) => ({ statusCode: 200, body: e.body });\n' };
 const BLOCK = 10;
-
-// The bare server: reads the body whole, as the gateway does, and writes it back.
-const BARE = `const https = require('node:https'), fs = require('node:fs');
-const s = https.createServer({ cert: fs.readFileSync(process.env.CERT), key: fs.readFileSync(process.env.KEY) }, (req, res) => {
-  const chunks = [];
-  req.on('data', (c) => chunks.push(c));
-  req.on('end', () => { const b = Buffer.concat(chunks); res.writeHead(200, { 'content-length': b.length }); res.end(b); });
-});
-s.listen(0, '127.0.0.1', () => process.stdout.write(String(s.address().port) + '\\n'));`;
 
 function post(url, body, agent) {
   return new Promise((resolve, reject) => {
@@ -43,22 +33,6 @@ function post(url, body, agent) {
     );
     req.on('error', reject);
     req.end(body);
-  });
-}
-
-/** A bare HTTPS echo server in a child process; resolves to its URL and a stop function. */
-function bareEcho(stateDir) {
-  const tls = path.join(stateDir, 'gateway', 'tls');
-  const child = spawn(process.execPath, ['-e', BARE], {
-    env: { ...CLEAN_ENV, CERT: path.join(tls, 'cert.pem'), KEY: path.join(tls, 'key.pem') },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  return new Promise((resolve, reject) => {
-    child.once('error', reject);
-    child.once('exit', (code) => reject(new Error(`bare echo server exited (${code})`)));
-    child.stdout.once('data', (d) =>
-      resolve({ url: `https://127.0.0.1:${String(d).trim()}/`, stop: () => child.kill('SIGKILL') }),
-    );
   });
 }
 

@@ -1,6 +1,8 @@
 // Case 1, the kernel floor: thaw a frozen container, one 1-byte round trip over a unix socket
 // to its static C echo server, freeze it again — straight through the runtime lib, no agent.
-import { copyFileSync, existsSync, mkdirSync, rmSync } from 'node:fs';
+// Beside it, the same with a bare Node echo server in the container: what a node process
+// adds to that cycle when it is the one thawed, with nothing of Floe in it.
+import { copyFileSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { root } from '../scripts/lib/setup.mjs';
@@ -13,12 +15,17 @@ function roundTrip(sock) {
   });
 }
 
+// The Node echo: the host's node and libraries, bound read-only.
+const NODE_ECHO =
+  "require('node:net').createServer((c) => c.on('data', (d) => c.write(d))).listen('/sock/echo.sock');";
+const HOST_DIRS = ['usr', 'lib', 'lib64'];
+
 /**
- * A frozen echo container and its socket. `cycle()` is one timed floor loop: thaw, round
+ * A frozen echo container and its socket (`node`: a Node echo server, else the C one). `cycle()` is one timed floor loop: thaw, round
  * trip, freeze. Kept open beside the platform, its cycles interleave with the agent's calls
  * (warm.mjs), so both see the same moment of this VM's noisy neighbours.
  */
-export async function openFloor({ work, log, name = 'floor' }) {
+export async function openFloor({ work, log, name = 'floor', node = false }) {
   const { Runtime, defaultSpec, makeBusyboxRootfs } = await import(
     path.join(root, 'libs/runtime/dist/index.js')
   );
@@ -30,8 +37,19 @@ export async function openFloor({ work, log, name = 'floor' }) {
   mkdirSync(path.join(rootfs, 'sock'));
   const parent = `floe-bench-${name}-${process.pid}`;
   const rt = new Runtime({ stateDir: path.join(work, `${name}-state`), cgroupParent: parent });
-  const spec = defaultSpec({ rootfs, args: ['/bin/echo-srv', '/sock/echo.sock'] });
+  const spec = defaultSpec({
+    rootfs,
+    args: node ? ['/usr/bin/node', '/echo.js'] : ['/bin/echo-srv', '/sock/echo.sock'],
+  });
   spec.mounts.push({ destination: '/sock', type: 'bind', source: sockDir, options: ['rbind', 'rw'] });
+  if (node) {
+    writeFileSync(path.join(rootfs, 'echo.js'), NODE_ECHO);
+    spec.process.env = ['PATH=/usr/bin:/bin'];
+    for (const d of HOST_DIRS) {
+      mkdirSync(path.join(rootfs, d));
+      spec.mounts.push({ destination: `/${d}`, type: 'bind', source: `/${d}`, options: ['rbind', 'ro'] });
+    }
+  }
   let sock;
   let c;
   const close = async () => {
@@ -47,7 +65,7 @@ export async function openFloor({ work, log, name = 'floor' }) {
     c = await rt.run(name, spec);
     const file = path.join(sockDir, 'echo.sock');
     for (let i = 0; !existsSync(file); i++) {
-      if (i > 200) throw new Error('floor: echo server did not create its socket');
+      if (i > 300) throw new Error(`${name}: echo server did not create its socket`);
       await sleep(10);
     }
     sock = net.connect(file);
@@ -95,15 +113,32 @@ export async function floor({ work, n, log }) {
       rtt.push(r.rtt);
       freeze.push(r.freeze);
     }
-    // The same cycle after 120 ms idle, as the platform's warm case sees it (CPU idle exit included).
+    // The same cycle after 120 ms idle, as the platform's warm case sees it (CPU idle exit
+    // included), in blocks of 10 alternating with the Node echo's.
+    const node = await openFloor({ work, log, name: 'floor-node', node: true });
     const paused = [];
-    for (let i = 0; i < Math.min(Math.round(n / 5), 100); i++) {
-      await sleep(120);
-      paused.push((await rig.cycle()).total);
+    const nodePaused = [];
+    const nodeWarm = [];
+    try {
+      for (let i = 0; i < warm; i++) await node.cycle();
+      for (let i = 0; i < n; i++) nodeWarm.push((await node.cycle()).total);
+      for (let done = 0; done < Math.min(Math.round(n / 5), 100); done += 10)
+        for (const [r, into] of [
+          [rig, paused],
+          [node, nodePaused],
+        ])
+          for (let i = 0; i < 10; i++) {
+            await sleep(120);
+            into.push((await r.cycle()).total);
+          }
+    } finally {
+      await node.close();
     }
     return {
       floor_warm_ms: summary(total),
       floor_after_idle_ms: summary(paused),
+      floor_node_warm_ms: summary(nodeWarm),
+      floor_node_after_idle_ms: summary(nodePaused),
       floor_parts_ms: {
         thaw: summary(thaw),
         round_trip: summary(rtt),

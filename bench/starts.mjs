@@ -89,6 +89,14 @@ async function coldNode(client, { n, log, work, crun = true, key = 'cold_node_ms
   );
   const bundle = await nodeBundle(path.join(work, 'node-bundle'), layer);
   out.crun_node_ms = summary(await crunRuns(bundle, { n, work, label: 'n' }));
+  // The same binary and command with no container at all: node's own boot to its first byte,
+  // the least any start that runs node after the call arrives can take.
+  log(`cold: the same node -e on the host, no container, ${n} runs`);
+  const bare = await timeit([path.join(layer, 'usr/bin/node'), '-e', "process.stdout.write('x')"], {
+    n: n + WARMUP,
+    first: true,
+  });
+  out.bare_node_ms = summary(bare.slice(WARMUP));
   return out;
 }
 

@@ -14,6 +14,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import { root } from '../scripts/lib/setup.mjs';
+import { bareEcho } from './bare-echo.mjs';
 import { openEngine } from './engine.mjs';
 import { openFloor } from './floor.mjs';
 import { deployment, NAMESPACE } from './platform.mjs';
@@ -225,28 +226,42 @@ export async function warmCalls(client, { n, seconds, log }) {
     out.agent_internal_mean_ms = { thaw: meanMs(m0, m1, 'thaw'), invocation: meanMs(m0, m1, 'invocation') };
 
     // Over HTTPS, with wrk's lean C client: a Node client's own wake-up after idle would
-    // add ~1 ms that is not the platform's.
+    // add ~1 ms that is not the platform's. Right after it, the same wrk script against a bare
+    // Node HTTPS echo server: what TLS and one Node process cost after idle at that moment.
     const url = `${client.url.replace('localhost', '127.0.0.1')}/function/${name}`;
     const secs = Math.max(3, Math.ceil((n * (PAUSE_MS + 5)) / 1000));
-    log(`warm: wrk -c1 with ${PAUSE_MS} ms idle before each call, ${secs} s`);
-    const paced = parseWrk(
-      (
-        await run(
-          'wrk',
-          ['-t1', '-c1', `-d${secs}s`, '--latency', '-s', path.join(benchDir, 'idle-120ms.lua'), url],
-          {
-            env: CLEAN_ENV,
-            timeout: (secs + 30) * 1000,
-          },
-        )
-      ).stdout,
+    const pacedWrk = async (target) =>
+      parseWrk(
+        (
+          await run(
+            'wrk',
+            ['-t1', '-c1', `-d${secs}s`, '--latency', '-s', path.join(benchDir, 'idle-120ms.lua'), target],
+            { env: CLEAN_ENV, timeout: (secs + 30) * 1000 },
+          )
+        ).stdout,
+      );
+    log(
+      `warm: wrk -c1 with ${PAUSE_MS} ms idle before each call, ${secs} s, then a bare Node HTTPS echo the same way`,
     );
+    const paced = await pacedWrk(url);
     out.warm_https_ms = {
       p50: paced.latency_ms.p50,
       p95: null,
       p99: paced.latency_ms.p99,
       n: paced.requests,
     };
+    const bare = await bareEcho(client.stateDir);
+    try {
+      const b = await pacedWrk(bare.url);
+      out.bare_https_after_idle_ms = {
+        p50: b.latency_ms.p50,
+        p95: null,
+        p99: b.latency_ms.p99,
+        n: b.requests,
+      };
+    } finally {
+      bare.stop();
+    }
     const fnIdle = out.function_after_idle_ms.p50 ?? 0;
     const lessIdle = (x) => (x === null ? null : Math.round((x - fnIdle) * 1000) / 1000);
     out.platform_overhead_after_idle_ms = {

@@ -298,6 +298,9 @@ console.log(
   `HTTPS after 120 ms idle vs the floor after idle: ${r.warm_https_after_idle_vs_floor_after_idle}× (p50 ${result.warm_https_ms.p50} vs ${result.floor_after_idle_ms.p50} ms; target ≤ 3×)`,
 );
 console.log(
+  `  what no platform adds, after 120 ms idle, against the same floor: a bare Node HTTPS echo ${r.bare_https_after_idle_vs_floor_after_idle}× (${result.bare_https_after_idle_ms?.p50} ms; Floe is ${r.warm_https_after_idle_vs_bare}× it), the floor's cycle with a bare Node echo in the container ${r.floor_node_after_idle_vs_floor_after_idle}× (${result.floor_node_after_idle_ms?.p50} ms)`,
+);
+console.log(
   `byte-identical echo over HTTPS: 1 MiB p50 ${result.body_1mib_ms.p50} ms (target ≤ 10), 4 MiB p50 ${result.body_4mib_ms.p50} ms (target ≤ 40); a bare Node HTTPS echo beside it ${result.body_bare_1mib_ms?.p50} / ${result.body_bare_4mib_ms?.p50} ms (${r.body_1mib_vs_bare}× / ${r.body_4mib_vs_bare}×)`,
 );
 console.log(
@@ -305,6 +308,9 @@ console.log(
 );
 console.log(
   `cold vs crun, same program (p50; target ≤ 0.8×): node ${r.cold_vs_crun_node}× (${result.cold_node_ms.p50} vs ${result.crun_node_ms.p50} ms; without prepared sandboxes ${r.unprepared_vs_crun_node}×, ${result.cold_node_unprepared_ms?.p50} ms; pre-warm ${r.prewarm_vs_crun_node}×), python ${r.cold_python_vs_crun_python}× (${result.cold_python_ms.p50} vs ${result.crun_python_ms.p50} ms), functions/alpine image ${r.cold_image_vs_crun_image}× (${result.cold_image_ms.p50} vs ${result.crun_image_ms.p50} ms)`,
+);
+console.log(
+  `  node's own boot, no container, to its first byte: ${r.bare_node_vs_crun_node}× crun (${result.bare_node_ms?.p50} ms)`,
 );
 if (result.image_pull) {
   const p = result.image_pull;
