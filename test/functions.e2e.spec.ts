@@ -1,7 +1,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { codeArchive, deploy, request, uniqueName, waitFor } from './support/client.js';
+import { codeArchive, deploy, request, routed, uniqueName, waitFor } from './support/client.js';
 
 const NODE_ECHO = {
   'index.js': `module.exports = async (event, context) => ({
@@ -44,6 +44,18 @@ describe('deploy and invoke over HTTPS', () => {
     expect(second.status).toBe(418);
     expect(second.headers['x-floe-start']).toBe('warm');
     expect(second.text).toBe('again');
+  });
+
+  it("starts a new function's first call at the platform's one agent itself, not through the scheduler", async () => {
+    const name = uniqueName('start');
+    await deployNode(name, NODE_ECHO, { labels: { 'com.openfaas.scale.min': '0' } });
+    const [atAgent, viaScheduler] = [await routed('start-at-agent'), await routed('no-warm-instance')];
+    const first = await request('POST', `/function/${name}`, { body: 'one' });
+    expect(first.status, first.text).toBe(200);
+    expect(first.text).toBe('one');
+    expect(['cold', 'prewarm']).toContain(first.headers['x-floe-start']);
+    expect(await routed('start-at-agent')).toBe(atAgent + 1);
+    expect(await routed('no-warm-instance')).toBe(viaScheduler);
   });
 
   it('runs a python function', async () => {

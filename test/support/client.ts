@@ -101,6 +101,13 @@ export async function waitFor<T>(
   }
 }
 
+/** The gateway's count of calls that went `route` (floe_gateway_invoke_route_total). */
+export async function routed(route: string): Promise<number> {
+  const text = (await request('GET', '/metrics')).text;
+  const m = new RegExp(`^floe_gateway_invoke_route_total\\{route="${route}"\\} (\\d+)`, 'm').exec(text);
+  return Number(m?.[1] ?? 0);
+}
+
 /** Drops kept-alive connections so the worker can exit at once. */
 export function closeClient(): void {
   agent.destroy();

@@ -29,8 +29,15 @@ export interface PlacementAgent {
 
 export interface Placement {
   version: FunctionVersion;
-  /** Empty: no warm instance anywhere; calls go through the scheduler, which starts one. */
+  /** Empty: no warm instance anywhere; calls go to `start`, or through the scheduler, which starts one. */
   agents: PlacementAgent[];
+  /**
+   * With no warm instance and one agent that has room for one (slots 0): calls go there and
+   * its pool starts one, queues and scales out within max scale, as the scheduler would have
+   * it do, less a hop through the scheduler on every cold start. With several agents the
+   * scheduler chooses where an instance starts, so this is left out.
+   */
+  start?: PlacementAgent;
   /** Fewer instances than maxScale: a call over the slots goes to the scheduler, which scales out. */
   mayGrow: boolean;
   /** How long the gateway may use this answer before asking again. */

@@ -104,6 +104,44 @@ describe(InvokeService.name, () => {
     expect((await service.placement({ namespace: 'openfaas-fn', function: 'echo' })).agents).toHaveLength(1);
   });
 
+  it('names the one agent for a cold start on the direct route, and none with two agents or no room', async () => {
+    await deploy({ labels: { 'com.openfaas.scale.max': '2' } });
+    const place = () => service.placement({ namespace: 'openfaas-fn', function: 'echo' });
+    await registerAgent(
+      env.redis,
+      env.keys,
+      agentInfo('only', {
+        invoke: '127.0.0.1:1',
+        invokeSocket: '/s/invoke.sock',
+        free: { memoryBytes: 9e9 },
+      }),
+    );
+    await directory.poll();
+    expect((await place()).start).toEqual({
+      id: 'only',
+      invoke: '127.0.0.1:1',
+      socket: '/s/invoke.sock',
+      slots: 0,
+    });
+    // Full, with nothing to evict: the scheduler's route queues the call.
+    await registerAgent(
+      env.redis,
+      env.keys,
+      agentInfo('only', { invoke: '127.0.0.1:1', free: { memoryBytes: 0 } }),
+    );
+    await directory.poll();
+    expect((await place()).start).toBeUndefined();
+    await registerAgent(
+      env.redis,
+      env.keys,
+      agentInfo('other', { invoke: '127.0.0.1:2', free: { memoryBytes: 9e9 } }),
+    );
+    await directory.poll();
+    const p = await place();
+    expect(p.agents).toEqual([]);
+    expect(p.start).toBeUndefined();
+  });
+
   it('answers NOT_FOUND for an unknown function', async () => {
     await expect(service.invoke(invokeRequest('nope'))).rejects.toMatchObject({ code: 'NOT_FOUND' });
   });

@@ -1,4 +1,5 @@
 import {
+  type AgentInfo,
   checkApiKey,
   type DirectCallStats,
   FloeError,
@@ -79,7 +80,8 @@ export class InvokeService {
     const key = fnKey(version.namespace, version.name);
     const agents: PlacementAgent[] = [];
     let instances = 0;
-    for (const a of this.directory.agents()) {
+    const all = this.directory.agents();
+    for (const a of all) {
       const f = a.functions[key];
       instances += f?.instances ?? 0;
       if (f && f.instances > 0 && a.invoke)
@@ -90,17 +92,32 @@ export class InvokeService {
           slots: f.instances * Math.max(1, version.maxConcurrency),
         });
     }
+    const start = agents.length === 0 ? this.startOn(version, all) : undefined;
     // A placement handed to a gateway's direct route serves its calls for ttlMs: counted, so
     // the placements panel keeps moving while calls bypass the scheduler.
-    metrics.placements.inc({ result: agents.length ? 'direct' : 'direct_none' });
+    metrics.placements.inc({ result: agents.length ? 'direct' : start ? 'direct_start' : 'direct_none' });
     return {
       version,
       agents,
+      ...(start ? { start } : {}),
       mayGrow: instances < version.maxScale,
       ttlMs: agents.length ? PLACEMENT_TTL_MS : EMPTY_PLACEMENT_TTL_MS,
       agentTimeoutMs: this.settings.agentTimeoutMs,
       queueWaitMs: this.settings.queueWaitMs,
     };
+  }
+
+  /**
+   * The one agent, if it may start an instance of `version` (room, max scale): the direct
+   * route's cold start. With more agents, where to start is this replica's choice per call.
+   */
+  private startOn(version: FunctionVersion, all: AgentInfo[]): PlacementAgent | undefined {
+    if (all.length !== 1) return undefined;
+    const key = fnKey(version.namespace, version.name);
+    const [best] = rankAgents(version, all, (id) => this.tracker.on(key, id));
+    const a = best?.agent;
+    if (!a?.invoke || best?.tier === 'warm') return undefined;
+    return { id: a.id, invoke: a.invoke, ...(a.invokeSocket ? { socket: a.invokeSocket } : {}), slots: 0 };
   }
 
   /** fn.direct: the direct route's calls count as this replica's (fn.list, idle scale-in). */

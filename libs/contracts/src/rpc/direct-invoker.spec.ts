@@ -154,6 +154,29 @@ describe(DirectInvoker.name, () => {
     expect(t.direct).toEqual([]);
   });
 
+  it('sends a call with no warm instance to the one agent the placement names to start one, not the scheduler', async () => {
+    const start = { id: 'a', invoke: 'a:1', socket: '/s/invoke.sock', slots: 0 };
+    const t = setup(() => placed({ agents: [], mayGrow: true, start }));
+    for (let i = 0; i < 2; i++)
+      expect((await t.d.invoke(request(`b${i}`), 5000)).body.toString()).toBe(`b${i}`);
+    expect(t.routes).toEqual(['start-at-agent', 'start-at-agent']);
+    expect(t.direct.map((c) => c.agent)).toEqual(['a:1', 'a:1']);
+    expect(t.dialed).toEqual([['a:1', '/s/invoke.sock']]);
+    expect(t.viaScheduler).toEqual([]);
+    await expect.poll(() => t.reports.length).toBeGreaterThan(0);
+    expect(t.reports[0]?.calls['ns/f']?.count).toBe(2);
+  });
+
+  it('sends a cold call through the scheduler when the agent named to start one is full', async () => {
+    const t = setup(() =>
+      placed({ agents: [], mayGrow: true, start: { id: 'a', invoke: 'a:1', slots: 0 }, ttlMs: 60_000 }),
+    );
+    t.behaviour.set('a:1', () => Promise.reject(new FloeError('RESOURCE_EXHAUSTED', 'full')));
+    await t.d.invoke(request(), 5000);
+    expect(t.routes).toEqual(['agent-refused']);
+    expect(t.viaScheduler).toHaveLength(1);
+  });
+
   it('asks again once a call through the scheduler came back, and sends the next call to the agent it names', async () => {
     let asked = 0;
     const t = setup(() => (++asked === 1 ? placed({ agents: [], ttlMs: 60_000 }) : placed()));

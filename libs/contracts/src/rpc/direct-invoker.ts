@@ -7,7 +7,8 @@ import { RpcConnectionError, RpcTimeoutError } from './frame-rpc-client.js';
 
 /**
  * Which way a call went: `direct`; `queued-at-agent`, direct past the slots of a function
- * that may grow and runs on one agent (which queues it and scales out); or to the scheduler
+ * that may grow and runs on one agent (which queues it and scales out); `start-at-agent`,
+ * direct to the one agent with no warm instance, which starts one; or to the scheduler
  * because there was no placement (a scheduler that can't place), no warm instance, every slot
  * busy while the function may grow on several agents, or the agent was unreachable or refused
  * it (full, going away).
@@ -15,6 +16,7 @@ import { RpcConnectionError, RpcTimeoutError } from './frame-rpc-client.js';
 export type InvokeRoute =
   | 'direct'
   | 'queued-at-agent'
+  | 'start-at-agent'
   | 'no-placement'
   | 'no-warm-instance'
   | 'slots-busy'
@@ -81,7 +83,13 @@ export class DirectInvoker {
     const key = `${req.namespace}/${req.function}`;
     let p = await this.placement(key, req);
     if (!p) return this.viaScheduler(key, req, timeoutMs, 'no-placement');
-    if (p.agents.length === 0) return this.viaScheduler(key, req, timeoutMs, 'no-warm-instance');
+    if (p.agents.length === 0) {
+      // One agent and no warm instance: it starts one for this call itself (and queues the
+      // calls behind it), which saves a cold start the hop through the scheduler.
+      const start = p.start && this.alive(p.start);
+      if (start) return this.direct(key, p, start, req, timeoutMs, 'start-at-agent');
+      return this.viaScheduler(key, req, timeoutMs, 'no-warm-instance');
+    }
     let agent = (this.waiters.get(key)?.length ?? 0) > 0 ? undefined : this.pick(key, p);
     if (!agent) {
       if (p.mayGrow) {
