@@ -1,7 +1,7 @@
 import { chmodSync, mkdirSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { FloeError, FrameDecoder } from '@floe/contracts';
+import { FloeError, FrameDecoder, readIntoOwnBuffer } from '@floe/contracts';
 import { InstanceChannel } from './instance-channel.js';
 
 /** Response headers ride in the same frame as the body; this much room is left for them. */
@@ -28,7 +28,7 @@ export class ChannelServer {
     readonly socketPath: string,
     private readonly maxBodyBytes?: number,
   ) {
-    this.server = net.createServer((sock) => this.accept(sock));
+    this.server = net.createServer({ pauseOnConnect: true }, (sock) => this.accept(sock));
   }
 
   get dir(): string {
@@ -70,32 +70,40 @@ export class ChannelServer {
     w.reject(err);
   }
 
-  private accept(sock: net.Socket): void {
-    sock.setNoDelay(true);
+  /**
+   * Reads the connection into a buffer of its own (own-buffer-socket.ts): until its hello,
+   * copies of what arrives, from a peer that has not said who it is; then straight from the
+   * buffer, into the channel of the instance it proved to be.
+   */
+  private accept(accepted: net.Socket): void {
     const decoder =
       this.maxBodyBytes === undefined
         ? new FrameDecoder('auto')
         : new FrameDecoder('auto', this.maxBodyBytes + HEADER_ROOM_BYTES);
+    let onChunk = (chunk: Buffer) => onHello(Buffer.from(chunk));
+    const sock = readIntoOwnBuffer(accepted, (chunk) => onChunk(chunk));
+    sock.setNoDelay(true);
     const onHello = (chunk: Buffer) => {
       try {
         decoder.push(chunk, (f) => {
           if (f.header.t !== 'hello') throw new Error('first frame must be hello');
           const token = String(f.header.token ?? '');
           const w = this.waiting.get(token);
-          sock.off('data', onHello);
           if (!w) {
+            onChunk = () => {};
             sock.destroy();
             return;
           }
           clearTimeout(w.timer);
           this.waiting.delete(token);
-          w.resolve(new InstanceChannel(sock, decoder, this.maxBodyBytes));
+          const channel = new InstanceChannel(sock, decoder, this.maxBodyBytes);
+          onChunk = (c) => channel.push(c, true);
+          w.resolve(channel);
         });
       } catch {
         sock.destroy();
       }
     };
-    sock.on('data', onHello);
     sock.on('error', () => sock.destroy());
   }
 

@@ -85,17 +85,22 @@ export class InstanceChannel {
     private readonly decoder: FrameDecoder,
     private readonly maxBodyBytes?: number,
   ) {
-    sock.on('data', (chunk: Buffer) => {
-      try {
-        decoder.push(chunk, this.frameHandler);
-      } catch (err) {
-        // The stream can't be resynchronized: the pending calls fail, saying why if we know.
-        if (err instanceof FrameTooLargeError)
-          this.fail(new ResponseTooLargeError(err.bytes, this.maxBodyBytes));
-        sock.destroy(err as Error);
-      }
-    });
     sock.on('close', () => this.fail(new FloeError('UNAVAILABLE', 'instance connection closed')));
+  }
+
+  /**
+   * What the instance sent, as the channel server reads it. `transient`: `chunk` is the
+   * connection's read buffer, reused after this call (own-buffer-socket.ts).
+   */
+  push(chunk: Buffer, transient: boolean): void {
+    try {
+      this.decoder.push(chunk, this.frameHandler, transient);
+    } catch (err) {
+      // The stream can't be resynchronized: the pending calls fail, saying why if we know.
+      if (err instanceof FrameTooLargeError)
+        this.fail(new ResponseTooLargeError(err.bytes, this.maxBodyBytes));
+      this.sock.destroy(err as Error);
+    }
   }
 
   get format() {

@@ -151,8 +151,10 @@ export class FrameDecoder {
    * `transient`: the chunk's memory is reused after this call (a socket's `onread` buffer),
    * so what outlives it (a partial frame, every non-empty body) is copied out of it. A partial
    * frame is then copied once, into a buffer of its full size: the copy is needed anyway, and
-   * a copy per read joined at the end was two. Only FrameRpcClient reads this way, after its
-   * peer has authenticated, so a prefix can't make a stranger reserve `maxFrameBytes`.
+   * a copy per read joined at the end was two. Sockets read into their own buffer this way
+   * (FrameRpcClient, FrameRpcServer's plain listeners, the agent's instance channel) only once
+   * their peer has authenticated, or on listeners that authenticate nobody, so a stranger's
+   * prefix can't make a listener that does reserve `maxFrameBytes`.
    */
   push(chunk: Buffer, onFrame: (f: Frame) => void, transient = false): void {
     let buf = chunk;

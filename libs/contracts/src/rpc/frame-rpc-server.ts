@@ -8,6 +8,7 @@ import { countUnauthenticated, serverTlsOptions, unauthenticatedCounter } from '
 import { liftBody, restoreBody } from './frame-body.js';
 import { encodeFrame, type Frame, FrameDecoder, frameParts, writeFrame } from './frame-codec.js';
 import type { RpcReply, RpcRequest } from './frame-rpc.types.js';
+import { readIntoOwnBuffer } from './own-buffer-socket.js';
 
 export type RpcHandler = (data: never) => unknown;
 
@@ -53,13 +54,12 @@ export class FrameRpcServer {
     const auth = this.opts.tls;
     let server: net.Server;
     if (auth && (!isLoopback(host) || this.opts.forceTls)) {
-      server = tls.createServer(serverTlsOptions(auth), (s) => this.accept(s));
+      server = tls.createServer(serverTlsOptions(auth), (s) => this.serve(s));
       countUnauthenticated(server, this.listener);
-    } else {
-      server = net.createServer((s) => this.accept(s, auth?.loopbackKey));
-      if (auth) unauthenticatedCounter().inc({ listener: this.listener }, 0);
-    }
-    this.track(server);
+      // Every connection, still in its TLS handshake or not, so close() drops them all.
+      server.on('connection', (s: net.Socket) => this.track(s));
+    } else server = this.plainServer();
+    this.server = server;
     return new Promise((resolve, reject) => {
       server.once('error', reject);
       server.listen(port, host, () => {
@@ -76,10 +76,8 @@ export class FrameRpcServer {
    * left by an earlier run is replaced. One server listens once, on a port or a path.
    */
   listenPath(file: string): Promise<void> {
-    const auth = this.opts.tls;
-    const server = net.createServer((s) => this.accept(s, auth?.loopbackKey));
-    if (auth) unauthenticatedCounter().inc({ listener: this.listener }, 0);
-    this.track(server);
+    const server = this.plainServer();
+    this.server = server;
     this.socketPath = file;
     rmSync(file, { force: true });
     return new Promise((resolve, reject) => {
@@ -98,13 +96,21 @@ export class FrameRpcServer {
     });
   }
 
+  /**
+   * A listener on loopback or a unix socket: each connection reads into a buffer of its own
+   * (own-buffer-socket.ts), and its peer, with the cluster's PKI, proves itself with the
+   * loopback handshake before any frame is read.
+   */
+  private plainServer(): net.Server {
+    const key = this.opts.tls?.loopbackKey;
+    if (key) unauthenticatedCounter().inc({ listener: this.listener }, 0);
+    return net.createServer({ pauseOnConnect: true }, (accepted) => this.accept(accepted, key));
+  }
+
   /** Every connection, authenticated or still in its handshake, so close() drops them all. */
-  private track(server: net.Server): void {
-    server.on('connection', (s: net.Socket) => {
-      this.sockets.add(s);
-      s.on('close', () => this.sockets.delete(s));
-    });
-    this.server = server;
+  private track(s: net.Socket): void {
+    this.sockets.add(s);
+    s.on('close', () => this.sockets.delete(s));
   }
 
   /** Stops listening and drops every connection; callers see their calls fail as UNAVAILABLE. */
@@ -115,22 +121,28 @@ export class FrameRpcServer {
     return server ? new Promise((resolve) => server.close(() => resolve())) : Promise.resolve();
   }
 
-  /** `key`: authenticate with the loopback handshake first; frames only after it. */
-  private accept(socket: net.Socket, key?: Buffer): void {
-    socket.setNoDelay(true); // a no-op on a unix socket
+  /** A TLS connection, authenticated by its handshake: frames from its first byte. */
+  private serve(socket: net.Socket): void {
+    socket.setNoDelay(true);
     socket.on('error', () => {});
     const decoder = new FrameDecoder('json');
-    const frames = (chunk: Buffer) => {
-      try {
-        decoder.push(chunk, (f) => this.dispatch(socket, f));
-      } catch {
-        socket.destroy(); // a malformed or oversized frame: the stream can't be resynchronized
-      }
-    };
-    if (!key) {
-      socket.on('data', frames);
-      return;
-    }
+    socket.on('data', (chunk: Buffer) => this.frames(socket, decoder, chunk, false));
+  }
+
+  /**
+   * A plain connection. `key`: it authenticates with the loopback handshake first, which
+   * reads copies of what arrives (the read buffer is reused); frames only after it, read
+   * straight from the buffer.
+   */
+  private accept(accepted: net.Socket, key?: Buffer): void {
+    const decoder = new FrameDecoder('json');
+    let onChunk = (chunk: Buffer) => this.frames(socket, decoder, chunk, true);
+    const socket = readIntoOwnBuffer(accepted, (chunk) => onChunk(chunk));
+    this.track(socket);
+    socket.setNoDelay(true); // a no-op on a unix socket
+    socket.on('error', () => {});
+    if (!key) return;
+    const frames = onChunk;
     // Refused, or gone before it authenticated (a peer that found the server's proof wrong
     // hangs up): counted once either way.
     let settled = false;
@@ -142,15 +154,22 @@ export class FrameRpcServer {
     };
     socket.once('close', refuse);
     const handshake = serverHandshake(socket, key, refuse, this.socketPath !== undefined);
-    const first = (chunk: Buffer) => {
-      if (!handshake.push(chunk)) return;
+    onChunk = (chunk) => {
+      if (settled || !handshake.push(Buffer.from(chunk))) return;
       settled = true;
-      socket.off('data', first);
-      socket.on('data', frames);
+      onChunk = frames;
       const rest = handshake.rest();
-      if (rest.length) frames(rest);
+      if (rest.length) this.frames(socket, decoder, rest, false);
     };
-    socket.on('data', first);
+  }
+
+  /** `transient`: `chunk` is the connection's read buffer, reused after this call. */
+  private frames(socket: net.Socket, decoder: FrameDecoder, chunk: Buffer, transient: boolean): void {
+    try {
+      decoder.push(chunk, (f) => this.dispatch(socket, f), transient);
+    } catch {
+      socket.destroy(); // a malformed or oversized frame: the stream can't be resynchronized
+    }
   }
 
   private dispatch(socket: net.Socket, frame: Frame): void {

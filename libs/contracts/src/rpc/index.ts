@@ -6,3 +6,4 @@ export * from './frame-codec.js';
 export * from './frame-rpc.types.js';
 export * from './frame-rpc-client.js';
 export * from './frame-rpc-server.js';
+export * from './own-buffer-socket.js';
