@@ -6,7 +6,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startPlatform } from '../scripts/lib/platform.mjs';
 import { startRedis } from '../scripts/lib/redis.mjs';
-import { codeArchive, uniqueName, waitFor } from './support/client.js';
+import { codeArchive, routeCount, uniqueName, waitFor } from './support/client.js';
 
 // The direct route (gateway → agent with the scheduler's placement, the scheduler off the
 // call) on a platform of its own with two node-agents, as this spec kills one. That a call
@@ -51,9 +51,7 @@ function call(
 
 /** The gateway's count of calls that went `route` (direct, slots-busy, agent-unreachable, ...). */
 async function routed(route: string): Promise<number> {
-  const text = (await call('GET', '/metrics')).text;
-  const m = new RegExp(`^floe_gateway_invoke_route_total\\{route="${route}"\\} (\\d+)`, 'm').exec(text);
-  return Number(m?.[1] ?? 0);
+  return routeCount((await call('GET', '/metrics')).text, route);
 }
 
 async function deploy(service: string, files: Record<string, string>, extra: Record<string, unknown> = {}) {

@@ -101,11 +101,15 @@ export async function waitFor<T>(
   }
 }
 
-/** The gateway's count of calls that went `route` (floe_gateway_invoke_route_total). */
-export async function routed(route: string): Promise<number> {
-  const text = (await request('GET', '/metrics')).text;
-  const m = new RegExp(`^floe_gateway_invoke_route_total\\{route="${route}"\\} (\\d+)`, 'm').exec(text);
+/** The count of calls that went `route` in a gateway's /metrics text (floe_gateway_invoke_route_total). */
+export function routeCount(metrics: string, route: string): number {
+  const m = new RegExp(`^floe_gateway_invoke_route_total\\{route="${route}"\\} (\\d+)`, 'm').exec(metrics);
   return Number(m?.[1] ?? 0);
+}
+
+/** The shared platform's gateway's count of calls that went `route`. */
+export async function routed(route: string): Promise<number> {
+  return routeCount((await request('GET', '/metrics')).text, route);
 }
 
 /** Drops kept-alive connections so the worker can exit at once. */

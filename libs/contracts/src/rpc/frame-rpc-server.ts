@@ -126,7 +126,8 @@ export class FrameRpcServer {
     socket.setNoDelay(true);
     socket.on('error', () => {});
     const decoder = new FrameDecoder('json');
-    socket.on('data', (chunk: Buffer) => this.frames(socket, decoder, chunk, false));
+    const onFrame = (f: Frame) => this.dispatch(socket, f);
+    socket.on('data', (chunk: Buffer) => this.frames(socket, decoder, onFrame, chunk, false));
   }
 
   /**
@@ -136,7 +137,8 @@ export class FrameRpcServer {
    */
   private accept(accepted: net.Socket, key?: Buffer): void {
     const decoder = new FrameDecoder('json');
-    let onChunk = (chunk: Buffer) => this.frames(socket, decoder, chunk, true);
+    const onFrame = (f: Frame) => this.dispatch(socket, f);
+    let onChunk = (chunk: Buffer) => this.frames(socket, decoder, onFrame, chunk, true);
     const socket = readIntoOwnBuffer(accepted, (chunk) => onChunk(chunk));
     this.track(socket);
     socket.setNoDelay(true); // a no-op on a unix socket
@@ -159,14 +161,20 @@ export class FrameRpcServer {
       settled = true;
       onChunk = frames;
       const rest = handshake.rest();
-      if (rest.length) this.frames(socket, decoder, rest, false);
+      if (rest.length) this.frames(socket, decoder, onFrame, rest, false);
     };
   }
 
   /** `transient`: `chunk` is the connection's read buffer, reused after this call. */
-  private frames(socket: net.Socket, decoder: FrameDecoder, chunk: Buffer, transient: boolean): void {
+  private frames(
+    socket: net.Socket,
+    decoder: FrameDecoder,
+    onFrame: (f: Frame) => void,
+    chunk: Buffer,
+    transient: boolean,
+  ): void {
     try {
-      decoder.push(chunk, (f) => this.dispatch(socket, f), transient);
+      decoder.push(chunk, onFrame, transient);
     } catch {
       socket.destroy(); // a malformed or oversized frame: the stream can't be resynchronized
     }
