@@ -126,6 +126,16 @@ beforeAll(async () => {
         (await fetch(`http://127.0.0.1:${a.http}/healthz`).catch(() => undefined))?.ok ? true : undefined,
       90_000,
     );
+  // Until the scheduler has both agents' heartbeats, it places as on a one-agent platform,
+  // whose cold calls go to that agent (start-at-agent), not through the scheduler.
+  await waitFor(
+    'the scheduler placing on both agents',
+    async () => {
+      const r = await fetch(`http://127.0.0.1:${platform.scheduler.http}/metrics`).catch(() => undefined);
+      return /^scheduler_agents\{state="up"\} 2$/m.test((await r?.text()) ?? '') ? true : undefined;
+    },
+    30_000,
+  );
 }, 240_000);
 
 afterAll(async () => {
